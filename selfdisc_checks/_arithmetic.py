@@ -1,0 +1,107 @@
+"""A synthetic arithmetic task generated in code: needs no download and is the embedded default.
+
+Question ``i`` depends only on the task's ``seed`` and ``i``, so ``--limit`` takes a stable prefix and
+two machines see the same questions.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ._discrimination import DiscriminationDemo
+from ._errors import SelfDiscError
+from ._labels import format_label
+from ._records import Example, Prompt
+from ._task import DecodeSpec, Task
+
+
+def evaluate(expression: str) -> int:
+    """The value of a ``+ - *`` expression of non-negative integers, with the usual precedence."""
+    total, product, sign, number = 0, 1, 1, ""
+    for char in expression + "+":
+        if char.isdigit():
+            number += char
+            continue
+        product *= int(number)
+        number = ""
+        if char == "*":
+            continue
+        total += sign * product
+        product, sign = 1, (1 if char == "+" else -1)
+    return total
+
+
+def make_expression(rng: random.Random, terms: int, max_operand: int, operators: str) -> str:
+    parts = [str(rng.randint(0, max_operand))]
+    for _ in range(terms - 1):
+        parts += [rng.choice(operators), str(rng.randint(0, max_operand))]
+    return "".join(parts)
+
+
+def near_miss(value: int, rng: random.Random) -> int:
+    """A plausible wrong answer: off by one, by ten, or by a sign."""
+    return rng.choice([value + 1, value - 1, value + 10, value - 10, -value if value else 2, value + 2])
+
+
+class ArithmeticTask(Task):
+    """``Q: 7+12*3=`` / ``A: 43``: seeded expressions over small integers."""
+
+    name = "arithmetic"
+    generation = DecodeSpec(max_new_tokens=8, stop=("\n",))
+    discrimination = DecodeSpec(max_new_tokens=8, stop=("\n",))
+    discrimination_instruction = "Which is correct?"
+
+    def __init__(
+        self,
+        size: int = 200,
+        terms: int = 2,
+        max_operand: int = 20,
+        operators: str = "+-*",
+        seed: int = 0,
+        shots: int = 2,
+    ) -> None:
+        if size < 1 or terms < 1 or max_operand < 1 or shots < 0:
+            raise SelfDiscError("Arithmetic options size, terms and max_operand must be >= 1 and shots >= 0.")
+        if not operators or set(operators) - set("+-*"):
+            raise SelfDiscError(f"Arithmetic operators must be a non-empty mix of '+-*', not {operators!r}.")
+        self.size, self.terms, self.max_operand = size, terms, max_operand
+        self.operators, self.seed, self.shots = operators, seed, shots
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "terms": self.terms,
+            "max_operand": self.max_operand,
+            "operators": self.operators,
+            "seed": self.seed,
+            "shots": self.shots,
+        }
+
+    def example(self, index: int, stream: str = "test") -> Example:
+        """Question ``index`` of a stream (``test`` is evaluated; ``shots``/``demo``/``train`` are not)."""
+        rng = random.Random(f"arithmetic:{stream}:{self.seed}:{index}")
+        expression = make_expression(rng, self.terms, self.max_operand, self.operators)
+        return Example(id=f"{stream}-{index}", question=expression, reference=str(evaluate(expression)))
+
+    def load(self, limit: int | None = None) -> list[Example]:
+        count = self.size if limit is None else min(limit, self.size)
+        return [self.example(i) for i in range(count)]
+
+    def prompt(self, example: Example) -> Prompt:
+        shots = tuple(
+            (self.query(shot.question), shot.reference)
+            for shot in (self.example(i, "shots") for i in range(self.shots))
+        )
+        return Prompt(query=self.query(example.question), shots=shots, answer_prefix="A:")
+
+    @staticmethod
+    def query(expression: str) -> str:
+        return f"Q: {expression}="
+
+    def discrimination_demos(self) -> list[DiscriminationDemo]:
+        demo = self.example(0, "demo")
+        rng = random.Random(f"arithmetic:demo-options:{self.seed}")
+        value = int(demo.reference)
+        options = [str(near_miss(value, rng)), demo.reference, str(near_miss(value, rng)), demo.reference]
+        return [DiscriminationDemo(demo.question, tuple(options), format_label(1))]

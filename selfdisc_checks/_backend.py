@@ -1,0 +1,205 @@
+"""The Hugging Face backend: load a checkpoint, render prompts, sample and decode greedily in batches.
+
+Decoder-only models process each prompt once: a prefill pass over all but its last token fills a KV
+cache, which is copied to the prompt's N candidate rows before ``generate`` continues from the last
+token. Encoder-decoder models run the encoder once per prompt and share its output the same way.
+Re-processing the few-shot prompt per sample was the dominant CPU cost; this removes it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import GenerationConfig, LogitsProcessorList
+
+from ._checkpoint import Checkpoint
+from ._errors import SelfDiscError
+from ._prompting import render_chat, render_plain
+from ._records import Prompt
+from ._sampling import SeededGumbelSampler
+from ._task import DecodeSpec
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``; a CUDA request without CUDA is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SelfDiscError(f"--device {device} was asked for but CUDA is not available; use --device cpu or auto.")
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise SelfDiscError(f"--device {device} does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """``auto`` -> bfloat16 (or float16) on GPU; float32 on CPU, where it is reproducible across batch shapes."""
+    if dtype != "auto":
+        return _DTYPES[dtype]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+class HFBackend:
+    """A transformers checkpoint behind the three calls the pipeline makes: render, sample, greedy."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False) -> None:
+        self.checkpoint = checkpoint
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.trust_remote_code = trust_remote_code
+        # Candidates depend on the weights and on the precision they run in.
+        self.fingerprint = f"{checkpoint.fingerprint}-{str(self.dtype).removeprefix('torch.')}"
+        self._load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        if checkpoint.gguf_file:
+            self._load_kwargs["gguf_file"] = checkpoint.gguf_file
+        self.config = self._load(AutoConfig.from_pretrained, "configuration")
+        self.is_encoder_decoder = bool(getattr(self.config, "is_encoder_decoder", False))
+        self.tokenizer = self._load(AutoTokenizer.from_pretrained, "tokenizer")
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            fallback = self.tokenizer.eos_token or self.tokenizer.unk_token or self.tokenizer.bos_token
+            if fallback is None:
+                raise SelfDiscError(
+                    f"The tokenizer of {checkpoint.model_id} has no pad, eos, unk or bos token to pad batches with; "
+                    "add a pad_token to its tokenizer_config.json."
+                )
+            self.tokenizer.pad_token = fallback
+        self.uses_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        self._model: Any = None
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    def _load(self, loader, what: str, **extra: Any):
+        try:
+            return loader(str(self.checkpoint.folder), **self._load_kwargs, **extra)
+        except SelfDiscError:
+            raise
+        except Exception as error:  # transformers raises many types for a broken checkpoint
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if "trust_remote_code" in str(error) and not self.trust_remote_code:
+                raise SelfDiscError(
+                    f"{self.checkpoint.model_id} needs its own Python code to load its {what}; rerun with "
+                    "--trust-remote-code only if you trust that code."
+                ) from None
+            raise SelfDiscError(
+                f"Could not load the {what} of {self.checkpoint.model_id} ({type(error).__name__}: {message}); "
+                "check that the checkpoint is complete and made for transformers."
+            ) from None
+
+    @property
+    def model(self) -> Any:
+        """The weights, loaded on first use so a fully cached run never reads them."""
+        if self._model is None:
+            auto = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
+            extra: dict[str, Any] = {"dtype": self.dtype}
+            if self.checkpoint.gguf_file:
+                from transformers import GgufConfig
+
+                extra["quantization_config"] = GgufConfig(dequantize=True)
+            model = self._load(auto.from_pretrained, "weights", **extra)
+            self._model = model.to(self.device).eval()
+        return self._model
+
+    # -- prompts ---------------------------------------------------------------------------------
+
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model reads (chat template when the tokenizer has one)."""
+        return render_chat(self.tokenizer, prompt) if self.uses_chat_template else render_plain(prompt)
+
+    # -- decoding --------------------------------------------------------------------------------
+
+    def sample(self, prompts: list[str], seeds: list[list[int]], temperature: float, spec: DecodeSpec) -> list[list[str]]:
+        """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``."""
+        rows = [i for i, row_seeds in enumerate(seeds) for _ in row_seeds]
+        flat_seeds = [seed for row_seeds in seeds for seed in row_seeds]
+        texts = self._generate(prompts, rows, flat_seeds, temperature, spec)
+        grouped: list[list[str]] = [[] for _ in prompts]
+        for row, text in zip(rows, texts):
+            grouped[row].append(text)
+        return grouped
+
+    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[str]:
+        """One greedy completion per prompt."""
+        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), 0.0, spec)
+
+    @torch.inference_mode()
+    def _generate(self, prompts: list[str], rows: list[int], seeds: list[int], temperature: float, spec: DecodeSpec) -> list[str]:
+        model = self.model
+        encoded = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.uses_chat_template
+        ).to(self.device)
+        ids, mask = encoded["input_ids"], encoded["attention_mask"]
+        index = torch.tensor(rows, device=self.device)
+        config = GenerationConfig(
+            do_sample=False,
+            max_new_tokens=spec.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self._eos_ids(),
+            stop_strings=list(spec.stop) or None,
+            decoder_start_token_id=getattr(model.generation_config, "decoder_start_token_id", None),
+        )
+        kwargs: dict[str, Any] = {"attention_mask": mask[index], "generation_config": config}
+        if spec.stop:
+            kwargs["tokenizer"] = self.tokenizer
+        if self.is_encoder_decoder:
+            encoder_output = model.get_encoder()(input_ids=ids, attention_mask=mask)
+            encoder_output.last_hidden_state = encoder_output.last_hidden_state[index]
+            kwargs["encoder_outputs"] = encoder_output
+            start = 1
+        else:
+            kwargs["input_ids"] = ids[index]
+            if ids.shape[1] > 1:
+                kwargs[_cache_argument(model)] = self._prefill(model, ids, mask, index)
+            start = ids.shape[1]
+        processors = LogitsProcessorList([SeededGumbelSampler(seeds, temperature, start)])
+        output = model.generate(logits_processor=processors, **kwargs)
+        new_tokens = output[:, start:] if not self.is_encoder_decoder else output[:, 1:]
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        return [_cut_at_stop(text, spec.stop) for text in texts]
+
+    def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> Any:
+        """Run each prompt once (all but its last token) and copy its KV cache to its candidate rows."""
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        argument = _cache_argument(model)
+        out = model(
+            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
+            use_cache=True, **{argument: _new_cache(model)},
+        )
+        cache = getattr(out, "cache", None) or out.past_key_values
+        cache.batch_select_indices(index)
+        return cache
+
+    def _eos_ids(self) -> list[int]:
+        ids = []
+        configured = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in [self.tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])]:
+            if value is not None and value not in ids:
+                ids.append(value)
+        return ids
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    cut = min((text.find(s) for s in stops if s in text), default=-1)
+    return text if cut < 0 else text[:cut]
+
+
+def _cache_argument(model: Any) -> str:
+    """``cache`` in recent transformers, ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _new_cache(model: Any) -> Any:
+    from transformers import DynamicCache
+
+    try:
+        return DynamicCache(config=model.config)
+    except TypeError:
+        return DynamicCache()

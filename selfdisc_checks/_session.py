@@ -1,0 +1,88 @@
+"""One evaluation run: settings, the lazily loaded model, the cache, and memoised task results.
+
+The model is loaded only when something must be sampled: a run the cache fully covers reads the
+tokenizer (to render prompts) and never the weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ._backend import HFBackend
+from ._cache import Cache
+from ._checkpoint import Checkpoint, locate_checkpoint
+from ._errors import SelfDiscError
+from ._pipeline import Progress, evaluate_task
+from ._records import TaskResult
+from ._report import task_result_json
+from ._settings import Settings
+from ._task import Task, get_task
+
+
+def build_task(settings: Settings, name: str) -> Task:
+    """The task ``name`` with its options from configuration and ``--data``."""
+    options = dict(settings.task_options.get(name, {}))
+    if name in settings.data:
+        options["data"] = settings.data[name]
+    return get_task(name, **options)
+
+
+class EvaluationSession:
+    """Evaluates tasks on demand and remembers results (and failures) for the rest of the session."""
+
+    def __init__(self, settings: Settings, refresh_before: float | None = None) -> None:
+        self.settings = settings
+        self.refresh_before = refresh_before
+        self._checkpoint: Checkpoint | None = None
+        self._backend: HFBackend | None = None
+        self._cache: Cache | None = None
+        self.results: dict[str, TaskResult] = {}
+        self._failures: dict[str, SelfDiscError] = {}
+
+    @property
+    def checkpoint(self) -> Checkpoint:
+        if self._checkpoint is None:
+            if not self.settings.model:
+                raise SelfDiscError(
+                    "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
+                )
+            self._checkpoint = locate_checkpoint(self.settings.model)
+        return self._checkpoint
+
+    @property
+    def backend(self) -> HFBackend:
+        if self._backend is None:
+            s = self.settings
+            self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)
+        return self._backend
+
+    @property
+    def cache(self) -> Cache:
+        if self._cache is None:
+            self._cache = Cache(Path(self.settings.cache_dir), refresh_before=self.refresh_before)
+        return self._cache
+
+    def result(self, task_name: str, progress: Progress | None = None) -> TaskResult:
+        """The evaluated task, computed on first use."""
+        if task_name in self._failures:
+            raise self._failures[task_name]
+        if task_name not in self.results:
+            try:
+                task = build_task(self.settings, task_name)
+                self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress)
+            except SelfDiscError as error:
+                self._failures[task_name] = error
+                raise
+        return self.results[task_name]
+
+    def model_json(self) -> dict[str, Any]:
+        checkpoint = self.checkpoint
+        return {"id": checkpoint.model_id, "fingerprint": checkpoint.fingerprint}
+
+    def tasks_json(self) -> dict[str, Any]:
+        return {name: task_result_json(result) for name, result in self.results.items()}
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()

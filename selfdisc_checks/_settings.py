@@ -1,0 +1,180 @@
+"""Every setting of a run, resolved once: command line > ``[tool.selfdisc]`` in pyproject.toml > defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import SelfDiscError
+from ._metrics import METRIC_NAMES
+
+DEFAULT_THRESHOLDS = {"dg_diff": 0.0}  # the paper's question: can the model pick better than at random?
+CHECKED_METRICS = ("s_gen", "s_disc", "dg_diff")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What to evaluate and how; recorded in the results so a run can be reproduced."""
+
+    model: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    tasks: tuple[str, ...] = ("arithmetic",)
+    limit: int | None = None
+    samples: int = 4
+    temperature: float = 0.7
+    seed: int = 1234
+    batch_size: int = 8
+    data: dict[str, str] = field(default_factory=dict)
+    task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    cache_dir: str = ".selfdisc_cache"
+    refresh_cache: bool = False
+    results_json: str | None = None
+    trust_remote_code: bool = False
+
+    def threshold(self, task: str, metric: str) -> float | None:
+        """The minimum for ``metric`` on ``task``: per-task table, then global, then built-in default."""
+        for scope in (self.thresholds.get(task, {}), self.thresholds.get("*", {}), DEFAULT_THRESHOLDS):
+            if metric in scope:
+                return scope[metric]
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# name -> (option flags, help). One table so `pytest --help`, config keys and docs agree.
+OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
+    "model": ("--model", {"metavar": "PATH_OR_ID", "help": "checkpoint folder, .gguf file or hub id to check"}),
+    "device": ("--device", {"metavar": "auto|cpu|cuda|cuda:N", "help": "where to run the model (auto: CUDA when available)"}),
+    "dtype": ("--dtype", {"metavar": "|".join(DTYPES), "help": "weights dtype (auto: bfloat16 on GPU, float32 on CPU)"}),
+    "tasks": ("--tasks", {"metavar": "a,b", "help": "comma-separated tasks to check (default: arithmetic)"}),
+    "limit": ("--limit", {"metavar": "K", "type": int, "help": "first K questions of each task"}),
+    "samples": ("--samples", {"metavar": "N", "type": int, "help": "candidates sampled per question (default 4)"}),
+    "temperature": ("--temperature", {"type": float, "help": "sampling temperature (default 0.7)"}),
+    "seed": ("--seed", {"type": int, "help": "run seed; candidate seeds derive from it and the question id"}),
+    "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
+    "data": ("--data", {"metavar": "TASK=PATH", "action": "append", "help": "local data file for a task (repeatable)"}),
+    "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
+    "refresh_cache": ("--refresh-cache", {"action": "store_true", "default": None, "help": "resample even when cached"}),
+    "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
+    "trust_remote_code": (
+        "--trust-remote-code",
+        {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
+    ),
+}
+
+_CONFIG_ONLY = {"thresholds", "task_options"}
+
+
+def read_pyproject(rootdir: Path) -> tuple[dict[str, Any], Path]:
+    """The ``[tool.selfdisc]`` table of ``rootdir/pyproject.toml`` (empty when absent) and its folder."""
+    path = rootdir / "pyproject.toml"
+    if not path.is_file():
+        return {}, rootdir
+    try:
+        with path.open("rb") as handle:
+            table = tomllib.load(handle).get("tool", {}).get("selfdisc", {})
+    except tomllib.TOMLDecodeError as error:
+        raise SelfDiscError(f"{path} is not valid TOML ({error}); fix it or remove [tool.selfdisc].") from None
+    return table, rootdir
+
+
+def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) -> Settings:
+    """Merge command-line values (None = not given) over the config table, validating as we go."""
+    known = set(OPTIONS) | _CONFIG_ONLY
+    config = {key.replace("-", "_"): value for key, value in config.items()}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise SelfDiscError(
+            f"Unknown key(s) {', '.join(unknown)} in [tool.selfdisc]; known keys are {', '.join(sorted(known))}."
+        )
+    values: dict[str, Any] = {}
+    for name in OPTIONS:
+        if cli.get(name) is not None:
+            values[name] = cli[name]
+        elif name in config:
+            values[name] = config[name]
+    for name in _CONFIG_ONLY:
+        if name in config:
+            values[name] = config[name]
+
+    if "tasks" in values:
+        values["tasks"] = _task_list(values["tasks"])
+    if "data" in values:
+        values["data"] = _data_map(values["data"], Path.cwd() if cli.get("data") else base)
+    for name in ("cache_dir", "results_json"):
+        if cli.get(name) is None and config.get(name) is not None:
+            values[name] = str(base / Path(config[name]).expanduser())
+    if cli.get("model") is None and config.get("model") is not None and (base / config["model"]).exists():
+        values["model"] = str(base / config["model"])  # a config path is relative to pyproject.toml
+    if "thresholds" in values:
+        values["thresholds"] = _thresholds(values["thresholds"])
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _task_list(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    tasks = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    if not tasks:
+        raise SelfDiscError("No tasks given; pass --tasks with at least one task name, e.g. --tasks arithmetic.")
+    return tasks
+
+
+def _data_map(value: Any, base: Path) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): _relative_to(str(v), base) for k, v in value.items()}
+    mapping: dict[str, str] = {}
+    for item in value:
+        task, sep, path = str(item).partition("=")
+        if not sep or not task.strip() or not path.strip():
+            raise SelfDiscError(f"--data {item!r} is not TASK=PATH; write it like --data gsm8k=data/test.jsonl.")
+        mapping[task.strip()] = _relative_to(path.strip(), base)
+    return mapping
+
+
+def _thresholds(value: Any) -> dict[str, dict[str, float]]:
+    if not isinstance(value, dict):
+        raise SelfDiscError("[tool.selfdisc.thresholds] must be a table of metric = minimum.")
+    table: dict[str, dict[str, float]] = {"*": {}}
+    for key, item in value.items():
+        if isinstance(item, dict):
+            table[key] = {m: _threshold_value(f"{key}.{m}", m, v) for m, v in item.items()}
+        else:
+            table["*"][key] = _threshold_value(key, key, item)
+    return table
+
+
+def _threshold_value(where: str, metric: str, value: Any) -> float:
+    if metric not in METRIC_NAMES and metric not in ("s_gen_strict", "dg_diff_mixed"):
+        raise SelfDiscError(f"Threshold {where} names no metric; use one of {', '.join(CHECKED_METRICS)}.")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise SelfDiscError(f"Threshold {where} must be a number, not {value!r}.")
+    return float(value)
+
+
+def _relative_to(path: str, base: Path) -> str:
+    return str(base / Path(path).expanduser())
+
+
+def _validate(settings: Settings) -> None:
+    if settings.samples < 1:
+        raise SelfDiscError(f"--samples must be at least 1, not {settings.samples}.")
+    if settings.limit is not None and settings.limit < 1:
+        raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
+    if settings.batch_size < 1:
+        raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
+    if settings.temperature < 0:
+        raise SelfDiscError(f"--temperature must be >= 0 (0 means greedy), not {settings.temperature}.")
+    device = settings.device
+    if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise SelfDiscError(f"--device {device!r} is not one of auto, cpu, cuda, cuda:N.")
+    if settings.dtype not in DTYPES:
+        raise SelfDiscError(f"--dtype {settings.dtype!r} is not one of {', '.join(DTYPES)}.")

@@ -1,0 +1,83 @@
+"""What a task is (data + prompt + scorer + discrimination demos) and how to get one by name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ._discrimination import DiscriminationDemo
+from ._errors import SelfDiscError
+from ._extract import extract_number, numbers_equal
+from ._records import Example, Prompt
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """How long a completion may be and where it stops."""
+
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+
+
+class Task(ABC):
+    """A benchmark: ``load`` its questions, ``prompt`` the model, ``score`` a completion in [0, 1].
+
+    Subclasses set ``name``, ``generation`` and ``discrimination`` and implement ``load``, ``prompt``
+    and ``discrimination_demos``. The default scorer extracts a number and compares it numerically.
+    """
+
+    name: str = ""
+    generation: DecodeSpec = DecodeSpec(max_new_tokens=256)
+    discrimination: DecodeSpec = DecodeSpec(max_new_tokens=128)
+    discrimination_instruction: str = (
+        "Which option answers the question correctly? Give the option number on the last line."
+    )
+
+    @abstractmethod
+    def load(self, limit: int | None = None) -> list[Example]:
+        """The first ``limit`` questions (all when None), in a stable order."""
+
+    @abstractmethod
+    def prompt(self, example: Example) -> Prompt:
+        """The generation prompt for one question."""
+
+    @abstractmethod
+    def discrimination_demos(self) -> list[DiscriminationDemo]:
+        """Worked demonstrations shown before each discrimination query."""
+
+    def extract(self, completion: str) -> tuple[str | None, str]:
+        """The final answer in ``completion`` and how it was found (strict, flexible or none)."""
+        return extract_number(completion)
+
+    def score(self, example: Example, completion: str) -> float:
+        """1.0 when the extracted answer equals the reference, else 0.0."""
+        answer, _ = self.extract(completion)
+        return 1.0 if numbers_equal(answer, example.reference) else 0.0
+
+    def describe(self) -> dict[str, Any]:
+        """The options that define this task's questions (shown in results)."""
+        return {}
+
+
+def _registry() -> dict[str, Callable[..., Task]]:
+    from ._arithmetic import ArithmeticTask
+    from ._gsm8k import GSM8KTask
+
+    return {"arithmetic": ArithmeticTask, "gsm8k": GSM8KTask}
+
+
+def task_names() -> list[str]:
+    """Names accepted by ``get_task`` and ``--tasks``."""
+    return sorted(_registry())
+
+
+def get_task(name: str, **options: Any) -> Task:
+    """The task called ``name``, built with ``options`` (e.g. ``get_task("gsm8k", data="test.jsonl")``)."""
+    factories = _registry()
+    if name not in factories:
+        raise SelfDiscError(f"Unknown task {name!r}; choose one of: {', '.join(sorted(factories))}.")
+    try:
+        return factories[name](**options)
+    except TypeError as error:
+        raise SelfDiscError(f"Task {name!r} does not accept these options ({error}).") from None

@@ -1,0 +1,222 @@
+"""The pytest plugin: options, the per-task result fixture, and the end-of-session report.
+
+Registered through the ``pytest11`` entry point, so ``pip install`` is all a project needs. Under
+pytest-xdist each worker evaluates the tasks its tests need (sharing the candidate cache) and sends its
+results to the controller, which prints the table and writes ``--results-json`` once.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._errors import SelfDiscError
+from ._records import TaskResult
+from ._report import render_table, results_document, write_json_atomically
+from ._session import EvaluationSession
+from ._settings import OPTIONS, Settings, read_pyproject, resolve_settings
+from ._task import task_names
+
+_STATE = pytest.StashKey["_PluginState"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("selfdisc", "self-discrimination checks (selfdisc-checks)")
+    for name, (flag, kwargs) in OPTIONS.items():
+        group.addoption(flag, dest=f"selfdisc_{name}", **({"default": None} | kwargs))
+
+
+class _PluginState:
+    """What one pytest process knows: its settings, its evaluation session, and merged worker results."""
+
+    def __init__(self, settings: Settings, refresh_before: float | None, is_worker: bool) -> None:
+        self.settings = settings
+        self.refresh_before = refresh_before
+        self.is_worker = is_worker
+        self.session = EvaluationSession(settings, refresh_before)
+        self.worker_model: dict[str, Any] | None = None
+        self.worker_tasks: dict[str, Any] = {}
+
+    def model_json(self) -> dict[str, Any] | None:
+        if self.session.results:
+            return self.session.model_json()
+        return self.worker_model
+
+    def tasks_json(self) -> dict[str, Any]:
+        merged = dict(self.worker_tasks)
+        merged.update(self.session.tasks_json())
+        return {name: merged[name] for name in self.settings.tasks if name in merged}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    cli = {name: config.getoption(f"selfdisc_{name}") for name in OPTIONS}
+    try:
+        table, base = read_pyproject(Path(config.rootpath))
+        settings = resolve_settings(cli, table, base)
+        _validate_early(settings)
+    except SelfDiscError as error:
+        raise pytest.UsageError(str(error)) from None
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        refresh_before = worker_input.get("selfdisc_refresh_before")
+    else:
+        refresh_before = time.time() if settings.refresh_cache else None
+    config.stash[_STATE] = _PluginState(settings, refresh_before, is_worker=worker_input is not None)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
+
+
+def _validate_early(settings: Settings) -> None:
+    """Catch bad input before any test runs: unknown tasks, missing data files, a model path that is not there."""
+    known = task_names()
+    for name in list(settings.tasks) + list(settings.data):
+        if name not in known:
+            raise SelfDiscError(f"Unknown task {name!r}; choose from: {', '.join(known)}.")
+    for name, path in settings.data.items():
+        if not Path(path).is_file():
+            raise SelfDiscError(f"Data file {path} for task {name!r} does not exist; check --data {name}=PATH.")
+    if settings.model and not Path(settings.model).expanduser().exists():
+        from ._checkpoint import locate_checkpoint
+
+        locate_checkpoint(settings.model)  # raises a clear error unless it is a reachable hub id
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "selfdisc_task" in metafunc.fixturenames:
+        tasks = metafunc.config.stash[_STATE].settings.tasks
+        metafunc.parametrize("selfdisc_task", tasks, ids=list(tasks), scope="session")
+
+
+@pytest.fixture(scope="session")
+def selfdisc_settings(pytestconfig: pytest.Config) -> Settings:
+    """The resolved settings of this run."""
+    return pytestconfig.stash[_STATE].settings
+
+
+@pytest.fixture(scope="session")
+def selfdisc_result(pytestconfig: pytest.Config, selfdisc_task: str) -> TaskResult:
+    """The evaluated task (sampled once per session and cached on disk across sessions)."""
+    state = pytestconfig.stash[_STATE]
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    try:
+        if state.is_worker or capture is None:
+            return state.session.result(selfdisc_task)
+        with capture.global_and_fixture_disabled(), _ProgressBar() as progress:
+            return state.session.result(selfdisc_task, progress)
+    except SelfDiscError as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+class MetricCheck:
+    """One metric of one task against its configured minimum, with a message that explains a failure."""
+
+    def __init__(self, result: TaskResult, settings: Settings) -> None:
+        self.result, self.settings = result, settings
+
+    def measured(self, metric: str) -> float:
+        return float(self.result.metrics[metric])
+
+    def values(self, metric: str) -> tuple[float, float]:
+        """(measured, minimum) for a plain ``assert measured >= minimum``."""
+        return self.measured(metric), self.minimum(metric)
+
+    def minimum(self, metric: str) -> float:
+        """The threshold, skipping the check (with the measured value) when none is configured."""
+        threshold = self.settings.threshold(self.result.task, metric)
+        if threshold is None:
+            pytest.skip(
+                f"{self.result.task}: {metric} = {self.measured(metric):.3f}; no threshold set "
+                f"(add {metric} = <minimum> under [tool.selfdisc.thresholds])"
+            )
+        return threshold
+
+    def explain(self, metric: str) -> str:
+        m = self.result.metrics
+        stderr = m.get(f"{metric}_stderr")
+        spread = f" ± {stderr:.3f}" if stderr is not None else ""
+        return (
+            f"{self.result.task}: {metric} = {self.measured(metric):.3f}{spread} is below the threshold "
+            f"{self.minimum(metric):.3f} (n = {m['n']} questions; S_gen {m['s_gen']:.3f}, S_disc {m['s_disc']:.3f}, "
+            f"invalid {100 * m['invalid_rate']:.1f}%, mixed {100 * m['mixed_fraction']:.1f}%)"
+        )
+
+
+@pytest.fixture
+def selfdisc_check(selfdisc_result: TaskResult, selfdisc_settings: Settings) -> MetricCheck:
+    """Thresholds and failure messages for the current task's metrics."""
+    return MetricCheck(selfdisc_result, selfdisc_settings)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    if state.is_worker:
+        if state.session.results:
+            session.config.workeroutput["selfdisc"] = {
+                "model": state.session.model_json(),
+                "tasks": state.session.tasks_json(),
+            }
+    elif state.settings.results_json and state.tasks_json():
+        document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json())
+        write_json_atomically(Path(state.settings.results_json), document)
+    state.session.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is None or state.is_worker:
+        return
+    tasks = state.tasks_json()
+    if not tasks:
+        return
+    model = state.model_json() or {}
+    terminalreporter.section("selfdisc-checks")
+    terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(120, terminalreporter._tw.fullwidth)))
+    terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
+    if state.settings.results_json:
+        terminalreporter.write_line(f"results written to {state.settings.results_json}")
+
+
+class _XdistHooks:
+    """Controller-side hooks that exist only when pytest-xdist is installed."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node) -> None:
+        node.workerinput["selfdisc_refresh_before"] = self.config.stash[_STATE].refresh_before
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        output = getattr(node, "workeroutput", {}).get("selfdisc")
+        if output:
+            state = self.config.stash[_STATE]
+            state.worker_model = output["model"]
+            state.worker_tasks.update(output["tasks"])
+
+
+class _ProgressBar:
+    """A rich progress bar on the terminal, one line per phase."""
+
+    def __enter__(self) -> "_ProgressBar":
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+        )
+        self._progress.__enter__()
+        self._bars: dict[str, Any] = {}
+        return self
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self._bars:
+            self._bars[phase] = self._progress.add_task(phase, total=total)
+        self._progress.update(self._bars[phase], completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
