@@ -1,2 +1,3 @@
-# The selfdisc pytest plugin is registered by the package's pytest11 entry point (pip install -e .);
-# nothing else is needed here.
+# The selfdisc pytest plugin itself is registered by the package's pytest11 entry point (pip install -e .).
+# pytester drives whole pytest runs in the project's own end-to-end tests.
+pytest_plugins = ["pytester"]

@@ -45,7 +45,7 @@ def near_miss(value: int, rng: random.Random) -> int:
 
 
 class ArithmeticTask(Task):
-    """``Q: 7+12*3=`` / ``A: 43``: seeded expressions over small integers."""
+    """``Q: 7*8=`` / ``A: 56``: seeded expressions over small integers (harder with more terms or digits)."""
 
     name = "arithmetic"
     generation = DecodeSpec(max_new_tokens=8, stop=("\n",))
@@ -56,7 +56,7 @@ class ArithmeticTask(Task):
         self,
         size: int = 200,
         terms: int = 2,
-        max_operand: int = 20,
+        max_operand: int = 9,
         operators: str = "+-*",
         seed: int = 0,
         shots: int = 2,
@@ -99,9 +99,14 @@ class ArithmeticTask(Task):
     def query(expression: str) -> str:
         return f"Q: {expression}="
 
+    def option_text(self, example: Example, completion: str) -> str:
+        """The full claim (``7*8=54``), so each option can be checked on its own."""
+        return f"{example.question}={completion.strip()}"
+
     def discrimination_demos(self) -> list[DiscriminationDemo]:
         demo = self.example(0, "demo")
         rng = random.Random(f"arithmetic:demo-options:{self.seed}")
         value = int(demo.reference)
-        options = [str(near_miss(value, rng)), demo.reference, str(near_miss(value, rng)), demo.reference]
-        return [DiscriminationDemo(demo.question, tuple(options), format_label(1))]
+        answers = [str(near_miss(value, rng)), demo.reference, str(near_miss(value, rng)), demo.reference]
+        options = tuple(self.option_text(demo, answer) for answer in answers)
+        return [DiscriminationDemo(demo.question, options, format_label(1))]

@@ -11,7 +11,7 @@ from ._discrimination import build_discrimination_prompt
 from ._labels import parse_label
 from ._metrics import task_metrics
 from ._records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
-from ._sampling import candidate_seed
+from ._seeds import candidate_seed
 from ._settings import Settings
 from ._task import DecodeSpec, Task
 
@@ -75,7 +75,8 @@ def evaluate_task(
     disc_prompts = {
         ex.id: backend.render(
             build_discrimination_prompt(
-                ex.question, [c.text for c in candidates[ex.id]], demos, task.discrimination_instruction
+                ex.question, [task.option_text(ex, c.text) for c in candidates[ex.id]], demos,
+                task.discrimination_instruction,
             )
         )
         for ex in examples

@@ -38,8 +38,19 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
     return {
         "metrics": dict(result.metrics),
         "questions": questions,
-        "run": {"sampled": result.sampled, "discriminated": result.discriminated},
+        # What this run had to compute (0 and 0 when the cache held everything); summed over xdist workers.
+        "run": {"sampled": result.sampled, "discriminated": result.discriminated, "workers": 1},
     }
+
+
+def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -> None:
+    """Fold one xdist worker's result for a task into the controller's (same records, summed work)."""
+    if name not in merged:
+        merged[name] = task
+        return
+    run, other = merged[name]["run"], task["run"]
+    for key in ("sampled", "discriminated", "workers"):
+        run[key] += other[key]
 
 
 def results_document(model: dict[str, Any], settings: dict[str, Any], tasks: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 """Seeded sampling whose randomness belongs to each candidate, not to the batch.
 
-Candidate ``i`` of question ``q`` gets its own 32-bit seed derived from the run seed, the task, ``q`` and
-``i``. At each decoding step its token is ``argmax(logits / T + Gumbel noise)`` (the Gumbel-max trick,
+Candidate ``i`` of question ``q`` gets its own 32-bit seed (``_seeds.candidate_seed``). At each decoding step its token is ``argmax(logits / T + Gumbel noise)`` (the Gumbel-max trick,
 an exact sample from ``softmax(logits / T)``), where the noise for (seed, step, token) is an integer hash
 computed with tensor ops. So a candidate does not depend on its batch, its worker or what was cached,
 and the noise is the same on CPU and GPU.
@@ -9,18 +8,10 @@ and the noise is the same on CPU and GPU.
 
 from __future__ import annotations
 
-import hashlib
-
 import torch
 from transformers import LogitsProcessor
 
 _MASK = 0xFFFFFFFF
-
-
-def candidate_seed(run_seed: int, task: str, question_id: str, index: int) -> int:
-    """The 32-bit seed of one candidate."""
-    digest = hashlib.sha256(f"{run_seed}:{task}:{question_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:

@@ -7,9 +7,8 @@ tokenizer (to render prompts) and never the weights.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._backend import HFBackend
 from ._cache import Cache
 from ._checkpoint import Checkpoint, locate_checkpoint
 from ._errors import SelfDiscError
@@ -18,6 +17,9 @@ from ._records import TaskResult
 from ._report import task_result_json
 from ._settings import Settings
 from ._task import Task, get_task
+
+if TYPE_CHECKING:
+    from ._backend import HFBackend
 
 
 def build_task(settings: Settings, name: str) -> Task:
@@ -31,10 +33,12 @@ def build_task(settings: Settings, name: str) -> Task:
 class EvaluationSession:
     """Evaluates tasks on demand and remembers results (and failures) for the rest of the session."""
 
-    def __init__(self, settings: Settings, refresh_before: float | None = None) -> None:
+    def __init__(
+        self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None
+    ) -> None:
         self.settings = settings
         self.refresh_before = refresh_before
-        self._checkpoint: Checkpoint | None = None
+        self._checkpoint = checkpoint
         self._backend: HFBackend | None = None
         self._cache: Cache | None = None
         self.results: dict[str, TaskResult] = {}
@@ -53,6 +57,8 @@ class EvaluationSession:
     @property
     def backend(self) -> HFBackend:
         if self._backend is None:
+            from ._backend import HFBackend  # torch and transformers load only when a model is needed
+
             s = self.settings
             self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)
         return self._backend

@@ -46,6 +46,10 @@ class Task(ABC):
     def discrimination_demos(self) -> list[DiscriminationDemo]:
         """Worked demonstrations shown before each discrimination query."""
 
+    def option_text(self, example: Example, completion: str) -> str:
+        """How a candidate is shown as a discrimination option (the completion itself by default)."""
+        return completion
+
     def extract(self, completion: str) -> tuple[str | None, str]:
         """The final answer in ``completion`` and how it was found (strict, flexible or none)."""
         return extract_number(completion)

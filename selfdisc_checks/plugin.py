@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from ._checkpoint import Checkpoint, locate_checkpoint
 from ._errors import SelfDiscError
 from ._records import TaskResult
-from ._report import render_table, results_document, write_json_atomically
+from ._report import merge_worker_task, render_table, results_document, write_json_atomically
 from ._session import EvaluationSession
 from ._settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from ._task import task_names
@@ -29,14 +30,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(flag, dest=f"selfdisc_{name}", **({"default": None} | kwargs))
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    _redo_rootdir_choice(early_config)
+
+
+def _redo_rootdir_choice(config: pytest.Config) -> None:
+    """Choose the rootdir again, now that pytest knows our options.
+
+    pytest picks its rootdir (and so pyproject.toml, testpaths and [tool.selfdisc]) before plugins load,
+    so it reads ``--model ../models/x.gguf`` as a path to test and may settle on a folder above the
+    project. Once our options are registered the same rule gives the right answer; when it differs we
+    adopt it. pytest has no public API for this, so any surprise leaves pytest's choice in place.
+    """
+    ns = config.known_args_namespace
+    if getattr(ns, "rootdir", None) or getattr(ns, "inifilename", None):
+        return
+    try:
+        from _pytest.config.findpaths import determine_setup
+
+        rootpath, inipath, inicfg, _ = determine_setup(
+            inifile=None, override_ini=ns.override_ini, args=ns.file_or_dir, rootdir_cmd_arg=None,
+            invocation_dir=config.invocation_params.dir,
+        )
+        if (rootpath, inipath) == (config.rootpath, config.inipath):
+            return
+        old_cut = str(config.inipath.parent) if config.inipath else str(config.rootpath)
+        config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
+        config._inicache.clear()
+        config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
+        if ns.confcutdir == old_cut:
+            ns.confcutdir = str(inipath.parent) if inipath else str(rootpath)
+    except Exception:  # a pytest whose internals differ: keep its choice
+        return
+
+
 class _PluginState:
     """What one pytest process knows: its settings, its evaluation session, and merged worker results."""
 
-    def __init__(self, settings: Settings, refresh_before: float | None, is_worker: bool) -> None:
+    def __init__(
+        self, settings: Settings, refresh_before: float | None, is_worker: bool, checkpoint: Checkpoint | None
+    ) -> None:
         self.settings = settings
         self.refresh_before = refresh_before
         self.is_worker = is_worker
-        self.session = EvaluationSession(settings, refresh_before)
+        self.session = EvaluationSession(settings, refresh_before, checkpoint)
         self.worker_model: dict[str, Any] | None = None
         self.worker_tasks: dict[str, Any] = {}
 
@@ -56,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         table, base = read_pyproject(Path(config.rootpath))
         settings = resolve_settings(cli, table, base)
-        _validate_early(settings)
+        checkpoint = _validate_early(settings)
     except SelfDiscError as error:
         raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
@@ -64,13 +102,13 @@ def pytest_configure(config: pytest.Config) -> None:
         refresh_before = worker_input.get("selfdisc_refresh_before")
     else:
         refresh_before = time.time() if settings.refresh_cache else None
-    config.stash[_STATE] = _PluginState(settings, refresh_before, is_worker=worker_input is not None)
+    config.stash[_STATE] = _PluginState(settings, refresh_before, worker_input is not None, checkpoint)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
 
 
-def _validate_early(settings: Settings) -> None:
-    """Catch bad input before any test runs: unknown tasks, missing data files, a model path that is not there."""
+def _validate_early(settings: Settings) -> Checkpoint | None:
+    """Catch bad input before any test runs: unknown tasks, missing data files, a model that is not there."""
     known = task_names()
     for name in list(settings.tasks) + list(settings.data):
         if name not in known:
@@ -78,10 +116,7 @@ def _validate_early(settings: Settings) -> None:
     for name, path in settings.data.items():
         if not Path(path).is_file():
             raise SelfDiscError(f"Data file {path} for task {name!r} does not exist; check --data {name}=PATH.")
-    if settings.model and not Path(settings.model).expanduser().exists():
-        from ._checkpoint import locate_checkpoint
-
-        locate_checkpoint(settings.model)  # raises a clear error unless it is a reachable hub id
+    return locate_checkpoint(settings.model) if settings.model else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -197,7 +232,8 @@ class _XdistHooks:
         if output:
             state = self.config.stash[_STATE]
             state.worker_model = output["model"]
-            state.worker_tasks.update(output["tasks"])
+            for name, task in output["tasks"].items():
+                merge_worker_task(state.worker_tasks, name, task)
 
 
 class _ProgressBar:

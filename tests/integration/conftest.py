@@ -1,0 +1,44 @@
+"""Helpers for end-to-end runs: a scratch project holding the product's checks, run in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "fixtures" / "tiny-arith"
+CHECKS = (REPO / "tests" / "checks" / "test_model.py").read_text()
+
+
+class Project:
+    """A throwaway pytest project with the product's checks and its own [tool.selfdisc] table."""
+
+    def __init__(self, pytester: pytest.Pytester, config: str) -> None:
+        self.pytester = pytester
+        self.path = pytester.path
+        pytester.makepyfile(test_checks=CHECKS)
+        pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{config}")
+
+    def run(self, *args: str, results: str = "results.json") -> tuple[pytest.RunResult, dict | None]:
+        result = self.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--results-json", results, *args)
+        path = self.path / results
+        document = json.loads(path.read_text()) if path.exists() else None
+        if path.exists():
+            path.unlink()
+        return result, document
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> Project:
+    return Project(pytester, "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\n")
+
+
+@pytest.fixture
+def fixture_copy(tmp_path: Path) -> Path:
+    """A private copy of the fixture checkpoint that a test may change."""
+    target = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, target)
+    return target

@@ -1,0 +1,65 @@
+"""The HF backend on the real fixture checkpoint: batching and prefix caching change no candidate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import GenerationConfig, LogitsProcessorList
+
+from conftest import FIXTURE
+from selfdisc_checks import DecodeSpec, HFBackend, get_task, locate_checkpoint
+from selfdisc_checks._sampling import SeededGumbelSampler
+from selfdisc_checks._task import DecodeSpec as Spec
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def prompts(backend):
+    task = get_task("arithmetic")
+    return [backend.render(task.prompt(example)) for example in task.load(limit=6)]
+
+
+SPEC = Spec(max_new_tokens=8, stop=("\n",))
+
+
+def test_a_questions_candidates_do_not_depend_on_its_batch(backend, prompts):
+    seeds = [[10 * i + j for j in range(4)] for i in range(len(prompts))]
+    together = backend.sample(prompts, seeds, 0.7, SPEC)
+    for i in (0, 3, 5):
+        assert backend.sample([prompts[i]], [seeds[i]], 0.7, SPEC)[0] == together[i]
+    assert backend.sample(prompts[::-1], seeds[::-1], 0.7, SPEC) == together[::-1]
+
+
+def test_prefix_cached_sampling_equals_plain_generate(backend, prompts):
+    """The prompt is processed once for its N samples; the result is what plain generate would give."""
+    seeds = [[1, 2, 3], [4, 5, 6]]
+    cached = backend.sample(prompts[:2], seeds, 0.9, DecodeSpec(max_new_tokens=8))
+    tokenizer, model = backend.tokenizer, backend.model
+    encoded = tokenizer(prompts[:2], return_tensors="pt", padding=True)
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    config = GenerationConfig(do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    length = encoded["input_ids"].shape[1]
+    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], 0.9, length)
+    output = model.generate(
+        input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
+        generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+    )
+    plain = tokenizer.batch_decode(output[:, length:], skip_special_tokens=True)
+    assert [text for group in cached for text in group] == plain
+
+
+def test_temperature_changes_and_seeds_reproduce(backend, prompts):
+    a = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.7, SPEC)
+    assert a == backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.7, SPEC)
+    greedy = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.0, SPEC)
+    assert all(len(set(group)) == 1 for group in greedy)  # temperature 0: every candidate is the greedy one
+    assert greedy[0][0] == backend.greedy(prompts[:1], SPEC)[0]
+
+
+def test_stop_strings_cut_the_completion(backend, prompts):
+    for text in backend.greedy(prompts, Spec(max_new_tokens=20, stop=("\n",))):
+        assert "\n" not in text

@@ -1,0 +1,71 @@
+"""Settings: command line over [tool.selfdisc] over defaults, validated with one-sentence errors."""
+
+from pathlib import Path
+
+import pytest
+
+from selfdisc_checks import SelfDiscError
+from selfdisc_checks._settings import OPTIONS, read_pyproject, resolve_settings
+
+NO_CLI = {name: None for name in OPTIONS}
+
+
+def resolve(cli=None, config=None, base=Path(".")):
+    return resolve_settings({**NO_CLI, **(cli or {})}, config or {}, base)
+
+
+def test_defaults_follow_the_paper():
+    settings = resolve()
+    assert (settings.samples, settings.temperature, settings.tasks) == (4, 0.7, ("arithmetic",))
+    assert settings.trust_remote_code is False and settings.device == "auto"
+
+
+def test_command_line_overrides_config(tmp_path):
+    config = {"samples": 8, "tasks": ["gsm8k"], "limit": 5, "cache_dir": "c", "model": "m"}
+    (tmp_path / "m").mkdir()
+    settings = resolve({"samples": 2, "tasks": "arithmetic, gsm8k"}, config, tmp_path)
+    assert settings.samples == 2 and settings.tasks == ("arithmetic", "gsm8k") and settings.limit == 5
+    assert settings.cache_dir == str(tmp_path / "c")  # config paths are relative to pyproject.toml
+    assert settings.model == str(tmp_path / "m")
+
+
+def test_data_option_and_config_table(tmp_path):
+    assert resolve({"data": ["gsm8k=a.jsonl"]}).data == {"gsm8k": str(Path.cwd() / "a.jsonl")}
+    assert resolve(config={"data": {"gsm8k": "d/t.jsonl"}}, base=tmp_path).data == {"gsm8k": str(tmp_path / "d/t.jsonl")}
+    with pytest.raises(SelfDiscError, match="is not TASK=PATH"):
+        resolve({"data": ["gsm8k"]})
+
+
+def test_thresholds_global_then_per_task_then_default():
+    settings = resolve(config={"thresholds": {"s_gen": 0.3, "gsm8k": {"s_gen": 0.1}}})
+    assert settings.threshold("arithmetic", "s_gen") == 0.3
+    assert settings.threshold("gsm8k", "s_gen") == 0.1
+    assert settings.threshold("gsm8k", "dg_diff") == 0.0  # built-in
+    assert settings.threshold("gsm8k", "s_disc") is None  # unset: the check is skipped
+
+
+@pytest.mark.parametrize(
+    "cli, config, message",
+    [
+        ({"samples": 0}, {}, "--samples must be at least 1"),
+        ({"limit": 0}, {}, "--limit must be at least 1"),
+        ({"temperature": -1.0}, {}, "--temperature must be >= 0"),
+        ({"device": "tpu"}, {}, "--device 'tpu' is not one of"),
+        ({"dtype": "int8"}, {}, "--dtype 'int8' is not one of"),
+        ({"tasks": " , "}, {}, "No tasks given"),
+        ({}, {"sampels": 3}, "Unknown key\\(s\\) sampels"),
+        ({}, {"thresholds": {"accuracy": 0.5}}, "names no metric"),
+        ({}, {"thresholds": {"s_gen": "high"}}, "must be a number"),
+    ],
+)
+def test_bad_values(cli, config, message):
+    with pytest.raises(SelfDiscError, match=message):
+        resolve(cli, config)
+
+
+def test_pyproject_is_read_and_bad_toml_is_explained(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.selfdisc]\nsamples = 6\n')
+    assert read_pyproject(tmp_path)[0] == {"samples": 6}
+    (tmp_path / "pyproject.toml").write_text("[tool.selfdisc\n")
+    with pytest.raises(SelfDiscError, match="is not valid TOML"):
+        read_pyproject(tmp_path)
