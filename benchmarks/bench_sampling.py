@@ -30,7 +30,7 @@ def plain_generate(backend: HFBackend, prompts: list[str], samples: int, max_new
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not backend.uses_chat_template)
     rows = torch.arange(len(prompts)).repeat_interleave(samples)
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
-    sampler = SeededGumbelSampler(list(range(len(rows))), 0.7, enc["input_ids"].shape[1])
+    sampler = SeededGumbelSampler(list(range(len(rows))), 0.7)
     with torch.inference_mode():
         model.generate(input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows],
                        generation_config=config, logits_processor=LogitsProcessorList([sampler]))

@@ -153,16 +153,15 @@ class HFBackend:
             encoder_output = model.get_encoder()(input_ids=ids, attention_mask=mask)
             encoder_output.last_hidden_state = encoder_output.last_hidden_state[index]
             kwargs["encoder_outputs"] = encoder_output
-            start = 1
+            start = 1  # the decoder start token
         else:
             kwargs["input_ids"] = ids[index]
             if ids.shape[1] > 1:
                 kwargs[_cache_argument(model)] = self._prefill(model, ids, mask, index)
             start = ids.shape[1]
-        processors = LogitsProcessorList([SeededGumbelSampler(seeds, temperature, start)])
+        processors = LogitsProcessorList([SeededGumbelSampler(seeds, temperature)])
         output = model.generate(logits_processor=processors, **kwargs)
-        new_tokens = output[:, start:] if not self.is_encoder_decoder else output[:, 1:]
-        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(output[:, start:], skip_special_tokens=True)
         return [_cut_at_stop(text, spec.stop) for text in texts]
 
     def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> Any:

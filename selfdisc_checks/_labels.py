@@ -3,7 +3,8 @@
 The protocol asks for the chosen option number on the last line. We accept the usual ways models write
 it there (``2``, ``(2)``, ``Answer: 2``, ``The answer is (2).``, ``Option 2``) and nothing else: a label
 elsewhere, a number out of range or no number at all is invalid, which the metrics count and score as
-the worst candidate (the paper's policy).
+the worst candidate (the paper's policy). A bare ``The answer is 4`` is *not* a label: models write it
+for the answer's value (seen with SmolLM2 on GSM8K), so reading it as option 4 would be a guess.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import re
 
 _PAREN = re.compile(r"\(\s*(\d+)\s*\)")
-_NAMED = re.compile(r"(?:answer|choice|option|pick|select)\w*\s*(?:is|:)?\s*:?\s*\(?\s*(\d+)", re.IGNORECASE)
-_BARE = re.compile(r"^\s*\(?\s*(\d+)\s*\)?\s*[.!]?\s*$")
+_NAMED = re.compile(r"(?:choice|option|pick|select)\w*\s*(?:is|:)?\s*:?\s*\(?\s*(\d+)", re.IGNORECASE)
+_BARE = re.compile(r"^\s*(?:answer\s*:\s*)?\(?\s*(\d+)\s*\)?\s*[.!]?\s*$", re.IGNORECASE)
 
 
 def format_label(index: int) -> str:

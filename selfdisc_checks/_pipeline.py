@@ -11,7 +11,7 @@ from ._discrimination import build_discrimination_prompt
 from ._labels import parse_label
 from ._metrics import task_metrics
 from ._records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
-from ._seeds import candidate_seed
+from ._seeds import SAMPLER_VERSION, candidate_seed
 from ._settings import Settings
 from ._task import DecodeSpec, Task
 
@@ -50,6 +50,7 @@ def evaluate_task(
         "max_new_tokens": task.generation.max_new_tokens,
         "stop": list(task.generation.stop),
         "seed": settings.seed,
+        "sampler": SAMPLER_VERSION,
     }
     gen_keys = {
         ex.id: cache_key(

@@ -43,7 +43,7 @@ def test_prefix_cached_sampling_equals_plain_generate(backend, prompts):
     rows = torch.tensor([0, 0, 0, 1, 1, 1])
     config = GenerationConfig(do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     length = encoded["input_ids"].shape[1]
-    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], 0.9, length)
+    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], 0.9)
     output = model.generate(
         input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
         generation_config=config, logits_processor=LogitsProcessorList([sampler]),

@@ -59,8 +59,7 @@ def t5_checkpoint(tmp_path):
 
 def test_encoder_decoder_end_to_end(project, t5_checkpoint):
     result, document = project.run("--model", str(t5_checkpoint), "--limit", "4", "--samples", "3")
-    assert result.ret in (0, 1), result.stdout.str()  # thresholds may fail on random weights; no errors
-    result.assert_outcomes(errors=0)
+    result.assert_outcomes(passed=3)  # the project's thresholds admit any measurement: this checks it runs
     assert document["tasks"]["arithmetic"]["metrics"]["n"] == 4
     assert all(len(q["candidates"]) == 3 for q in document["tasks"]["arithmetic"]["questions"])
 

@@ -24,7 +24,9 @@ def test_out_of_range_is_invalid(n_options, number):
     assert parse_label(f"({number})", n_options) == expected
 
 
-@pytest.mark.parametrize("output", ["", "\n\n", "I am not sure.", "(2) is right\nbut I cannot decide"])
+@pytest.mark.parametrize(
+    "output", ["", "\n\n", "I am not sure.", "(2) is right\nbut I cannot decide", "The answer is 4.", "So 3 * 4 = 12."]
+)
 def test_missing_label_is_invalid(output):
     assert parse_label(output, 4) is None
 
