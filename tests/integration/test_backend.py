@@ -63,3 +63,28 @@ def test_temperature_changes_and_seeds_reproduce(backend, prompts):
 def test_stop_strings_cut_the_completion(backend, prompts):
     for text in backend.greedy(prompts, Spec(max_new_tokens=20, stop=("\n",))):
         assert "\n" not in text
+
+
+def test_a_tokenizer_without_pad_token_pads_with_eos(fixture_copy):
+    import json
+
+    config_path = fixture_copy / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config.pop("pad_token", None)
+    config_path.write_text(json.dumps(config))
+    backend = HFBackend(locate_checkpoint(str(fixture_copy)), device="cpu")
+    assert backend.tokenizer.pad_token == backend.tokenizer.eos_token == "</s>"
+    assert backend.tokenizer.padding_side == "left"
+    task = get_task("arithmetic")
+    prompts = [backend.render(task.prompt(e)) for e in task.load(limit=3)]
+    assert len(backend.sample(prompts, [[1, 2]] * 3, 0.7, SPEC)) == 3
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
+def test_asking_for_cuda_without_it_is_one_clear_sentence():
+    from selfdisc_checks import SelfDiscError
+    from selfdisc_checks._backend import resolve_device
+
+    with pytest.raises(SelfDiscError, match="CUDA is not available; use --device cpu or auto"):
+        resolve_device("cuda:0")
+    assert resolve_device("auto") == "cpu"
