@@ -39,9 +39,9 @@ def evaluate_task(
 ) -> TaskResult:
     """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks."""
     examples = task.load(settings.limit)
-    report = progress or (lambda *_: None)
+    phase = _Phase(task, backend, cache, settings, progress or (lambda *_: None))
 
-    # Generation phase: N candidates per question.
+    # Generation phase: N candidates per question, each with its own seed.
     prompts = {ex.id: backend.render(task.prompt(ex)) for ex in examples}
     seeds = {ex.id: [candidate_seed(settings.seed, task.name, ex.id, i) for i in range(settings.samples)] for ex in examples}
     sampling = {
@@ -52,24 +52,11 @@ def evaluate_task(
         "seed": settings.seed,
         "sampler": SAMPLER_VERSION,
     }
-    gen_keys = {
-        ex.id: cache_key(
-            kind="candidates", model=backend.fingerprint, task=task.name, question=ex.id,
-            prompt=_digest(prompts[ex.id]), sampling=sampling,
-        )
-        for ex in examples
-    }
-    by_key = {key: qid for qid, key in gen_keys.items()}
-
-    def sample(keys: list[str]) -> dict[str, list[str]]:
-        ids = [by_key[k] for k in keys]
-        texts = backend.sample([prompts[i] for i in ids], [seeds[i] for i in ids], settings.temperature, task.generation)
-        return dict(zip(keys, texts))
-
-    report(f"{task.name}: sampling", 0, len(examples))
-    sampled, n_sampled = _resolve(cache, "candidates", list(gen_keys.values()), sample, settings.batch_size,
-                                  lambda done: report(f"{task.name}: sampling", done, len(examples)))
-    candidates = {ex.id: _score_all(task, ex, sampled[gen_keys[ex.id]]) for ex in examples}
+    texts, n_sampled = phase.run(
+        "candidates", "sampling", prompts, sampling,
+        lambda ids: backend.sample([prompts[i] for i in ids], [seeds[i] for i in ids], settings.temperature, task.generation),
+    )
+    candidates = {ex.id: _score_all(task, ex, texts[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
     demos = task.discrimination_demos()
@@ -82,28 +69,15 @@ def evaluate_task(
         )
         for ex in examples
     }
-    decode = {"max_new_tokens": task.discrimination.max_new_tokens, "stop": list(task.discrimination.stop)}
-    disc_keys = {
-        ex.id: cache_key(
-            kind="choices", model=backend.fingerprint, task=task.name, question=ex.id,
-            prompt=_digest(disc_prompts[ex.id]), decoding=decode,
-        )
-        for ex in examples
-    }
-    disc_by_key = {key: qid for qid, key in disc_keys.items()}
-
-    def discriminate(keys: list[str]) -> dict[str, str]:
-        outputs = backend.greedy([disc_prompts[disc_by_key[k]] for k in keys], task.discrimination)
-        return dict(zip(keys, outputs))
-
-    report(f"{task.name}: discriminating", 0, len(examples))
-    raw, n_discriminated = _resolve(cache, "choices", list(disc_keys.values()), discriminate, settings.batch_size,
-                                    lambda done: report(f"{task.name}: discriminating", done, len(examples)))
+    decoding = {"max_new_tokens": task.discrimination.max_new_tokens, "stop": list(task.discrimination.stop)}
+    outputs, n_discriminated = phase.run(
+        "choices", "discriminating", disc_prompts, decoding,
+        lambda ids: backend.greedy([disc_prompts[i] for i in ids], task.discrimination),
+    )
 
     questions = []
     for ex in examples:
-        output = raw[disc_keys[ex.id]]
-        choice = Choice(raw=output, index=parse_label(output, len(candidates[ex.id])))
+        choice = Choice(raw=outputs[ex.id], index=parse_label(outputs[ex.id], len(candidates[ex.id])))
         questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice))
     return TaskResult(task=task.name, metrics=task_metrics(questions), questions=questions,
                       sampled=n_sampled, discriminated=n_discriminated)
@@ -117,15 +91,32 @@ def _score_all(task: Task, example: Example, texts: list[str]) -> list[Candidate
     return scored
 
 
-def _resolve(cache: Cache, kind: str, keys: list[str], compute, batch_size: int, on_done: Callable[[int], None]):
-    done = len(cache.get_many(kind, keys))
-    on_done(done)
+class _Phase:
+    """One cached phase: key each question's prompt, compute what the cache lacks in batches, report progress."""
 
-    def compute_and_report(batch: list[str]):
-        nonlocal done
-        values = compute(batch)
-        done += len(batch)
-        on_done(done)
-        return values
+    def __init__(self, task: Task, backend: Backend, cache: Cache, settings: Settings, report: Progress) -> None:
+        self.task, self.backend, self.cache, self.settings, self.report = task, backend, cache, settings, report
 
-    return cache.resolve(kind, keys, compute_and_report, batch_size)
+    def run(
+        self, kind: str, label: str, prompts: dict[str, str], decoding: dict, compute: Callable[[list[str]], list]
+    ) -> tuple[dict[str, object], int]:
+        """Values by question id, and how many questions this process computed."""
+        keys = {
+            qid: cache_key(kind=kind, model=self.backend.fingerprint, task=self.task.name, question=qid,
+                           prompt=_digest(text), decoding=decoding)
+            for qid, text in prompts.items()
+        }
+        ids_by_key = {key: qid for qid, key in keys.items()}
+        description, total = f"{self.task.name}: {label}", len(prompts)
+        done = len(self.cache.get_many(kind, keys.values()))
+        self.report(description, done, total)
+
+        def compute_batch(batch: list[str]) -> dict[str, object]:
+            nonlocal done
+            values = compute([ids_by_key[key] for key in batch])
+            done += len(batch)
+            self.report(description, done, total)
+            return dict(zip(batch, values))
+
+        values, computed = self.cache.resolve(kind, list(keys.values()), compute_batch, self.settings.batch_size)
+        return {qid: values[key] for qid, key in keys.items()}, computed
