@@ -9,17 +9,15 @@ Re-processing the few-shot prompt per sample was the dominant CPU cost; this rem
 from __future__ import annotations
 
 import inspect
+from functools import cached_property
 from typing import Any
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-from transformers import GenerationConfig, LogitsProcessorList
 
 from ._checkpoint import Checkpoint
 from ._errors import SelfDiscError
 from ._prompting import render_chat, render_plain
 from ._records import Prompt
-from ._sampling import SeededGumbelSampler
 from ._task import DecodeSpec
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -60,22 +58,40 @@ class HFBackend:
         self._load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if checkpoint.gguf_file:
             self._load_kwargs["gguf_file"] = checkpoint.gguf_file
-        self.config = self._load(AutoConfig.from_pretrained, "configuration")
-        self.is_encoder_decoder = bool(getattr(self.config, "is_encoder_decoder", False))
-        self.tokenizer = self._load(AutoTokenizer.from_pretrained, "tokenizer")
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token_id is None:
-            fallback = self.tokenizer.eos_token or self.tokenizer.unk_token or self.tokenizer.bos_token
-            if fallback is None:
-                raise SelfDiscError(
-                    f"The tokenizer of {checkpoint.model_id} has no pad, eos, unk or bos token to pad batches with; "
-                    "add a pad_token to its tokenizer_config.json."
-                )
-            self.tokenizer.pad_token = fallback
-        self.uses_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
-        self._model: Any = None
+        # Config, tokenizer and weights load on first use: a run the cache covers needs none of them.
 
     # -- loading ---------------------------------------------------------------------------------
+
+    @cached_property
+    def config(self) -> Any:
+        from transformers import AutoConfig
+
+        return self._load(AutoConfig.from_pretrained, "configuration")
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return bool(getattr(self.config, "is_encoder_decoder", False))
+
+    @cached_property
+    def tokenizer(self) -> Any:
+        """Left-padding tokenizer, padding with eos (or unk, bos) when it has no pad token."""
+        from transformers import AutoTokenizer
+
+        tokenizer = self._load(AutoTokenizer.from_pretrained, "tokenizer")
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            fallback = tokenizer.eos_token or tokenizer.unk_token or tokenizer.bos_token
+            if fallback is None:
+                raise SelfDiscError(
+                    f"The tokenizer of {self.checkpoint.model_id} has no pad, eos, unk or bos token to pad batches "
+                    "with; add a pad_token to its tokenizer_config.json."
+                )
+            tokenizer.pad_token = fallback
+        return tokenizer
+
+    @property
+    def uses_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
 
     def _load(self, loader, what: str, **extra: Any):
         try:
@@ -94,19 +110,19 @@ class HFBackend:
                 "check that the checkpoint is complete and made for transformers."
             ) from None
 
-    @property
+    @cached_property
     def model(self) -> Any:
         """The weights, loaded on first use so a fully cached run never reads them."""
-        if self._model is None:
-            auto = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
-            extra: dict[str, Any] = {"dtype": self.dtype}
-            if self.checkpoint.gguf_file:
-                from transformers import GgufConfig
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-                extra["quantization_config"] = GgufConfig(dequantize=True)
-            model = self._load(auto.from_pretrained, "weights", **extra)
-            self._model = model.to(self.device).eval()
-        return self._model
+        auto = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
+        extra: dict[str, Any] = {"dtype": self.dtype}
+        if self.checkpoint.gguf_file:
+            from transformers import GgufConfig
+
+            extra["quantization_config"] = GgufConfig(dequantize=True)
+        model = self._load(auto.from_pretrained, "weights", **extra)
+        return model.to(self.device).eval()
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -132,6 +148,10 @@ class HFBackend:
 
     @torch.inference_mode()
     def _generate(self, prompts: list[str], rows: list[int], seeds: list[int], temperature: float, spec: DecodeSpec) -> list[str]:
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        from ._sampling import SeededGumbelSampler
+
         model = self.model
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.uses_chat_template

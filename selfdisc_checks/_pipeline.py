@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Protocol
 
 from ._cache import Cache, cache_key
 from ._discrimination import build_discrimination_prompt
 from ._labels import parse_label
+from ._prompting import RENDERING
 from ._metrics import task_metrics
 from ._records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
 from ._seeds import SAMPLER_VERSION, candidate_seed
@@ -30,8 +33,11 @@ class Backend(Protocol):
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[str]: ...
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def _digest(prompt: Prompt) -> str:
+    """Identifies the text the model reads: the checkpoint's tokenizer and chat template are in its fingerprint,
+    so the prompt's parts (and RENDERING, the version of our renderers) fix the rendered text."""
+    payload = json.dumps({"rendering": RENDERING, "prompt": asdict(prompt)}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def evaluate_task(
@@ -42,7 +48,7 @@ def evaluate_task(
     phase = _Phase(task, backend, cache, settings, progress or (lambda *_: None))
 
     # Generation phase: N candidates per question, each with its own seed.
-    prompts = {ex.id: backend.render(task.prompt(ex)) for ex in examples}
+    prompts = {ex.id: task.prompt(ex) for ex in examples}
     seeds = {ex.id: [candidate_seed(settings.seed, task.name, ex.id, i) for i in range(settings.samples)] for ex in examples}
     sampling = {
         "samples": settings.samples,
@@ -54,25 +60,24 @@ def evaluate_task(
     }
     texts, n_sampled = phase.run(
         "candidates", "sampling", prompts, sampling,
-        lambda ids: backend.sample([prompts[i] for i in ids], [seeds[i] for i in ids], settings.temperature, task.generation),
+        lambda ids: backend.sample(
+            [backend.render(prompts[i]) for i in ids], [seeds[i] for i in ids], settings.temperature, task.generation
+        ),
     )
     candidates = {ex.id: _score_all(task, ex, texts[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
     demos = task.discrimination_demos()
     disc_prompts = {
-        ex.id: backend.render(
-            build_discrimination_prompt(
-                ex.question, [task.option_text(ex, c.text) for c in candidates[ex.id]], demos,
-                task.discrimination_instruction,
-            )
+        ex.id: build_discrimination_prompt(
+            ex.question, [task.option_text(ex, c.text) for c in candidates[ex.id]], demos, task.discrimination_instruction
         )
         for ex in examples
     }
     decoding = {"max_new_tokens": task.discrimination.max_new_tokens, "stop": list(task.discrimination.stop)}
     outputs, n_discriminated = phase.run(
         "choices", "discriminating", disc_prompts, decoding,
-        lambda ids: backend.greedy([disc_prompts[i] for i in ids], task.discrimination),
+        lambda ids: backend.greedy([backend.render(disc_prompts[i]) for i in ids], task.discrimination),
     )
 
     questions = []
@@ -98,13 +103,13 @@ class _Phase:
         self.task, self.backend, self.cache, self.settings, self.report = task, backend, cache, settings, report
 
     def run(
-        self, kind: str, label: str, prompts: dict[str, str], decoding: dict, compute: Callable[[list[str]], list]
+        self, kind: str, label: str, prompts: dict[str, Prompt], decoding: dict, compute: Callable[[list[str]], list]
     ) -> tuple[dict[str, object], int]:
         """Values by question id, and how many questions this process computed."""
         keys = {
             qid: cache_key(kind=kind, model=self.backend.fingerprint, task=self.task.name, question=qid,
-                           prompt=_digest(text), decoding=decoding)
-            for qid, text in prompts.items()
+                           prompt=_digest(prompt), decoding=decoding)
+            for qid, prompt in prompts.items()
         }
         ids_by_key = {key: qid for qid, key in keys.items()}
         description, total = f"{self.task.name}: {label}", len(prompts)

@@ -7,9 +7,14 @@ answer prefix so the model's continuation is its answer.
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Any
 
 from ._records import Prompt
+
+# What the rendered text depends on besides the prompt and the checkpoint's tokenizer files (which the
+# fingerprint covers): these renderers (bump the number when they change) and transformers' chat templating.
+RENDERING = {"renderers": 1, "transformers": metadata.version("transformers")}
 
 
 def render_plain(prompt: Prompt) -> str:

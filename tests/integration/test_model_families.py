@@ -87,6 +87,8 @@ def test_checkpoint_code_never_runs_without_opt_in(fixture_copy, tmp_path):
     config_path.write_text(json.dumps(config))
     from selfdisc_checks import SelfDiscError
 
-    with pytest.raises(SelfDiscError, match="--trust-remote-code"):
-        HFBackend(locate_checkpoint(str(fixture_copy)))
+    backend = HFBackend(locate_checkpoint(str(fixture_copy)))
+    backend.render(Prompt(query="Q: 1+1="))  # the tokenizer needs no checkpoint code
+    with pytest.raises(SelfDiscError, match="needs its own Python code.*rerun with --trust-remote-code"):
+        backend.model
     assert not marker.exists()
