@@ -239,7 +239,7 @@ class _XdistHooks:
 class _ProgressBar:
     """A rich progress bar on the terminal, one line per phase."""
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
