@@ -138,7 +138,7 @@ class HFBackend:
         flat_seeds = [seed for row_seeds in seeds for seed in row_seeds]
         texts = self._generate(prompts, rows, flat_seeds, temperature, spec)
         grouped: list[list[str]] = [[] for _ in prompts]
-        for row, text in zip(rows, texts, strict=False):
+        for row, text in zip(rows, texts, strict=True):
             grouped[row].append(text)
         return grouped
 

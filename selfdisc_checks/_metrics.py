@@ -40,7 +40,7 @@ def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, float | int]:
         return {name: 0 for name in METRIC_NAMES}
     gen = [question_s_gen(q.scores) for q in questions]
     disc = [question_s_disc(q.scores, q.choice.index) for q in questions]
-    diffs = [d - g for d, g in zip(disc, gen, strict=False)]
+    diffs = [d - g for d, g in zip(disc, gen, strict=True)]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
     strict = [
         sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions

@@ -121,7 +121,7 @@ class _Phase:
             values = compute([ids_by_key[key] for key in batch])
             done += len(batch)
             self.report(description, done, total)
-            return dict(zip(batch, values, strict=False))
+            return dict(zip(batch, values, strict=True))
 
         values, computed = self.cache.resolve(kind, list(keys.values()), compute_batch, self.settings.batch_size)
         return {qid: values[key] for qid, key in keys.items()}, computed
