@@ -16,29 +16,42 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         assert fragment in output, output
 
 
-def test_missing_model_path(project):
-    result, _ = project.run("--model", "./no/such/ckpt")
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--model", "./no/such/ckpt"), "Model path ./no/such/ckpt does not exist; pass an existing checkpoint"),
+        (("--model", "{empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
+        (("--model", "{fixture}", "--tasks", "arithmetic,nope"), "Unknown task 'nope'; choose from: arithmetic, gsm8k."),
+        (("--model", "{fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
+         "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH."),
+        (("--model", "{fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
+    ],
+    ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value"],
+)
+def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
+    (tmp_path / "notes.txt").write_text("a folder without config.json")
+    args = [a.format(empty=tmp_path, fixture=FIXTURE) for a in args]
+    result, _ = project.run(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "Model path ./no/such/ckpt does not exist; pass an existing checkpoint")
+    assert_one_clear_sentence(result, message)
 
 
-def test_a_folder_that_is_not_a_checkpoint(project, tmp_path):
-    (tmp_path / "notes.txt").write_text("hello")
-    result, _ = project.run("--model", str(tmp_path))
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "is not a Hugging Face checkpoint: it has no config.json")
+def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy):
+    weights = fixture_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: 4096])
+    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result.assert_outcomes(errors=3)
+    assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
 
 
-def test_unknown_task(project):
-    result, _ = project.run("--model", str(FIXTURE), "--tasks", "arithmetic,nope")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "Unknown task 'nope'; choose from: arithmetic, gsm8k.")
-
-
-def test_missing_data_file(project):
-    result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH.")
+def test_a_corrupt_cache_is_reported_and_left_in_place(project):
+    cache = project.path / "cache" / "selfdisc-v1.sqlite"
+    cache.parent.mkdir()
+    cache.write_bytes(b"not a database" * 64)
+    result, _ = project.run("--model", str(FIXTURE), "--limit", "2")
+    result.assert_outcomes(errors=3)
+    assert_one_clear_sentence(result, "cannot be used", "move it away or pass --cache-dir")
+    assert cache.read_bytes() == b"not a database" * 64  # nothing is deleted behind the user's back
 
 
 def test_malformed_data_file_fails_each_check_cleanly(project):
@@ -46,12 +59,6 @@ def test_malformed_data_file_fails_each_check_cleanly(project):
     result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
     result.assert_outcomes(errors=3)
     assert_one_clear_sentence(result, "lacks field(s) answer; task 'gsm8k' needs question, answer.")
-
-
-def test_bad_option_values(project):
-    result, _ = project.run("--model", str(FIXTURE), "--samples", "0")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "--samples must be at least 1, not 0.")
 
 
 def test_unknown_config_key(pytester):
