@@ -113,7 +113,8 @@ class _Phase:
         }
         ids_by_key = {key: qid for qid, key in keys.items()}
         description, total = f"{self.task.name}: {label}", len(prompts)
-        done = len(self.cache.get_many(kind, keys.values()))
+        values = self.cache.get_many(kind, keys.values())  # read once; resolve() sees only what is missing
+        done = len(values)
         self.report(description, done, total)
 
         def compute_batch(batch: list[str]) -> dict[str, object]:
@@ -123,5 +124,7 @@ class _Phase:
             self.report(description, done, total)
             return dict(zip(batch, values, strict=True))
 
-        values, computed = self.cache.resolve(kind, list(keys.values()), compute_batch, self.settings.batch_size)
+        missing = [key for key in keys.values() if key not in values]
+        filled, computed = self.cache.resolve(kind, missing, compute_batch, self.settings.batch_size)
+        values.update(filled)
         return {qid: values[key] for qid, key in keys.items()}, computed
