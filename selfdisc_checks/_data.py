@@ -46,11 +46,16 @@ def load_records(
     return [dict(row) for row in data]
 
 
+def check_data_file(path: Path, task: str) -> None:
+    """Fail with one sentence when a data file given for ``task`` is not there."""
+    if not path.is_file():
+        raise SelfDiscError(f"Data file {path} for task {task!r} does not exist; check --data {task}=PATH.")
+
+
 def _load_local(path: Path, task: str, fields: tuple[str, ...]):
     import datasets
 
-    if not path.is_file():
-        raise SelfDiscError(f"Data file {path} for task {task!r} does not exist; check --data {task}=PATH.")
+    check_data_file(path, task)
     builder = _BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise SelfDiscError(

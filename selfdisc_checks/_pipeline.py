@@ -85,7 +85,7 @@ def evaluate_task(
         choice = Choice(raw=outputs[ex.id], index=parse_label(outputs[ex.id], len(candidates[ex.id])))
         questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice))
     return TaskResult(task=task.name, metrics=task_metrics(questions), questions=questions,
-                      sampled=n_sampled, discriminated=n_discriminated)
+                      sampled=n_sampled, discriminated=n_discriminated, options=task.describe())
 
 
 def _score_all(task: Task, example: Example, texts: list[str]) -> list[Candidate]:

@@ -75,3 +75,4 @@ class TaskResult:
     questions: list[QuestionResult] = field(default_factory=list)
     sampled: int = 0  # candidate sets sampled in this run (0 when the cache held everything)
     discriminated: int = 0  # discrimination prompts run in this run
+    options: dict = field(default_factory=dict)  # the task's options (Task.describe()), for the record

@@ -36,6 +36,7 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
             }
         )
     return {
+        "options": dict(result.options),
         "metrics": dict(result.metrics),
         "questions": questions,
         # What this run had to compute (0 and 0 when the cache held everything); summed over xdist workers.

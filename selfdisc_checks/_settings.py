@@ -94,6 +94,8 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         raise SelfDiscError(
             f"Unknown key(s) {', '.join(unknown)} in [tool.selfdisc]; known keys are {', '.join(sorted(known))}."
         )
+    for name, value in config.items():
+        _check_config_type(name, value)
     values: dict[str, Any] = {}
     for name in OPTIONS:
         if cli.get(name) is not None:
@@ -118,6 +120,26 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
     settings = Settings(**values)
     _validate(settings)
     return settings
+
+
+# What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
+    "temperature": (int, float), "seed": (int,), "batch_size": (int,), "data": (dict,), "cache_dir": (str,),
+    "refresh_cache": (bool,), "results_json": (str,), "trust_remote_code": (bool,), "thresholds": (dict,),
+    "task_options": (dict,),
+}
+
+
+def _check_config_type(name: str, value: Any) -> None:
+    allowed = _CONFIG_TYPES[name]
+    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
+    if name == "task_options" and ok:
+        ok = all(isinstance(options, dict) for options in value.values())
+    if not ok:
+        kinds = " or ".join({str: "a string", list: "a list", int: "an integer", float: "a number", bool: "true/false",
+                             dict: "a table"}[t] for t in allowed)
+        raise SelfDiscError(f"[tool.selfdisc] {name} must be {kinds}, not {value!r}.")
 
 
 def _task_list(value: Any) -> tuple[str, ...]:

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 
 from ._checkpoint import Checkpoint, locate_checkpoint
+from ._data import check_data_file
 from ._errors import SelfDiscError
 from ._records import TaskResult
 from ._report import merge_worker_task, render_table, results_document, write_json_atomically
-from ._session import EvaluationSession
+from ._session import EvaluationSession, build_task
 from ._settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from ._task import task_names
 
@@ -108,14 +109,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _validate_early(settings: Settings) -> Checkpoint | None:
-    """Catch bad input before any test runs: unknown tasks, missing data files, a model that is not there."""
+    """Catch bad input before any test runs: unknown tasks or task options, missing data files, a model
+    that is not there."""
     known = task_names()
-    for name in list(settings.tasks) + list(settings.data):
+    for name in [*settings.tasks, *settings.data, *settings.task_options]:
         if name not in known:
             raise SelfDiscError(f"Unknown task {name!r}; choose from: {', '.join(known)}.")
     for name, path in settings.data.items():
-        if not Path(path).is_file():
-            raise SelfDiscError(f"Data file {path} for task {name!r} does not exist; check --data {name}=PATH.")
+        check_data_file(Path(path), name)
+    for name in settings.tasks:
+        build_task(settings, name)  # constructors check their options; no data is read here
     return locate_checkpoint(settings.model) if settings.model else None
 
 

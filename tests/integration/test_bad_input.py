@@ -68,3 +68,12 @@ def test_unknown_config_key(pytester):
     result, _ = project.run("--model", str(FIXTURE))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "Unknown key(s) sampels in [tool.selfdisc]")
+
+
+def test_unknown_task_option_in_config(pytester):
+    from conftest import Project
+
+    project = Project(pytester, "[tool.selfdisc.task_options.arithmetic]\ndigits = 3\n")
+    result, _ = project.run("--model", str(FIXTURE))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_sentence(result, "Task 'arithmetic' does not accept these options")

@@ -43,6 +43,7 @@ def test_run_prints_the_table_and_writes_the_json_contract(project):
     result.stdout.fnmatch_lines(["*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*mixed*majority*", "*arithmetic*10*"])
     check_contract(document, "arithmetic", n=10, samples=3)
     assert document["tasks"]["arithmetic"]["run"]["sampled"] == 10
+    assert document["tasks"]["arithmetic"]["options"]["max_operand"] == 9  # the task's options are recorded
     # The checkpoint lies outside the project, yet the project's [tool.selfdisc] table still applies.
     assert document["settings"]["cache_dir"] == str(project.path / "cache")
 

@@ -35,7 +35,7 @@ def test_hidden_files_do_not_count(tmp_path):
     assert fingerprint_path(folder) == before
 
 
-def test_large_files_are_sampled_header_and_blocks(tmp_path, monkeypatch):
+def test_large_files_are_identified_by_header_and_sampled_blocks(tmp_path, monkeypatch):
     monkeypatch.setattr(_fingerprint, "WHOLE_FILE_LIMIT", 1024)
     header = b'{"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}'
     body = bytearray(struct.pack("<Q", len(header)) + header + bytes(4 << 20))
@@ -44,8 +44,7 @@ def test_large_files_are_sampled_header_and_blocks(tmp_path, monkeypatch):
     weights = folder / "model.safetensors"
     weights.write_bytes(bytes(body))
     base = fingerprint_path(folder)
-    body[len(body) // 2 - 100] = 7  # inside a sampled block? not necessarily: sampling is cheap, not exhaustive
-    body[8 + 2] = ord("v")  # the tensor index changed: always seen
+    body[8 + 2] = ord("v")  # a tensor name in the safetensors header changed: always seen
     weights.write_bytes(bytes(body))
     assert fingerprint_path(folder) != base
 
@@ -56,3 +55,14 @@ def test_a_single_gguf_file(tmp_path):
     first = fingerprint_path(file)
     file.write_bytes(b"GGUF" + bytes(99) + b"\1")
     assert fingerprint_path(file) != first
+
+
+def test_large_file_edits_in_a_sampled_block_are_seen(tmp_path, monkeypatch):
+    monkeypatch.setattr(_fingerprint, "WHOLE_FILE_LIMIT", 1024)
+    weights = tmp_path / "model.bin"
+    body = bytearray(4 << 20)
+    weights.write_bytes(bytes(body))
+    base = fingerprint_path(weights)
+    body[(len(body) - _fingerprint.BLOCK) * 8 // _fingerprint.SAMPLED_BLOCKS + 5] = 1  # inside sampled block 8
+    weights.write_bytes(bytes(body))
+    assert fingerprint_path(weights) != base

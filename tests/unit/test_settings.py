@@ -56,6 +56,10 @@ def test_thresholds_global_then_per_task_then_default():
         ({}, {"sampels": 3}, "Unknown key\\(s\\) sampels"),
         ({}, {"thresholds": {"accuracy": 0.5}}, "names no metric"),
         ({}, {"thresholds": {"s_gen": "high"}}, "must be a number"),
+        ({}, {"samples": "4"}, "samples must be an integer, not '4'"),
+        ({}, {"limit": True}, "limit must be an integer"),
+        ({}, {"trust_remote_code": "yes"}, "trust_remote_code must be true/false"),
+        ({}, {"task_options": {"arithmetic": 3}}, "task_options must be a table"),
     ],
 )
 def test_bad_values(cli, config, message):
