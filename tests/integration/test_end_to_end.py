@@ -40,7 +40,7 @@ def check_contract(document: dict, task: str, n: int, samples: int) -> None:
 def test_run_prints_the_table_and_writes_the_json_contract(project):
     result, document = project.run("--model", str(FIXTURE), "--limit", "10", "--samples", "3")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*mixed*majority*", "*arithmetic*10*"])
+    result.stdout.fnmatch_lines(["*arithmetic: sampling*10/10*", "*arithmetic: discriminating*10/10*", "*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*mixed*majority*", "*arithmetic*10*"])
     check_contract(document, "arithmetic", n=10, samples=3)
     assert document["tasks"]["arithmetic"]["run"]["sampled"] == 10
     assert document["tasks"]["arithmetic"]["options"]["max_operand"] == 9  # the task's options are recorded
