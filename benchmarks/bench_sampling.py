@@ -20,7 +20,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
 from selfdisc_checks import Cache, HFBackend, Settings, evaluate_task, get_task, locate_checkpoint
-from selfdisc_checks._sampling import SeededGumbelSampler
+from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,24 +9,25 @@ Public API (everything else is private and may change):
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
-from ._cache import Cache, cache_key
-from ._checkpoint import Checkpoint, locate_checkpoint
-from ._discrimination import DiscriminationDemo, build_discrimination_prompt
-from ._errors import SelfDiscError
-from ._extract import extract_number
-from ._labels import parse_label
-from ._metrics import task_metrics
-from ._pipeline import evaluate_task
-from ._records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
-from ._settings import Settings
-from ._task import DecodeSpec, Task, get_task, task_names
+from selfdisc_checks.store.cache import Cache, cache_key
+from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_discrimination_prompt
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.scoring.numbers import extract_number
+from selfdisc_checks.discrimination.parse import parse_label
+from selfdisc_checks.metrics import task_metrics
+from selfdisc_checks.pipeline import evaluate_task
+from selfdisc_checks.records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
+from selfdisc_checks.settings import Settings
+from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.tasks import Task, get_task, task_names
 
 
 
 def __getattr__(name: str):
     # The backend imports torch and transformers; load it on first use so the pytest plugin stays light.
     if name == "HFBackend":
-        from ._backend import HFBackend
+        from selfdisc_checks.backends.hf import HFBackend
 
         return HFBackend
     raise AttributeError(f"module 'selfdisc_checks' has no attribute {name!r}")

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from ._checkpoint import Checkpoint, locate_checkpoint
-from ._data import check_data_file
-from ._errors import SelfDiscError
-from ._records import TaskResult
-from ._report import merge_worker_task, render_table, results_document, write_json_atomically
-from ._session import EvaluationSession, build_task
-from ._settings import OPTIONS, Settings, read_pyproject, resolve_settings
-from ._task import task_names
+from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.tasks.data import check_data_file
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.records import TaskResult
+from selfdisc_checks.report.results import merge_worker_task, render_table, results_document, write_json_atomically
+from selfdisc_checks.session import EvaluationSession, build_task
+from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
+from selfdisc_checks.tasks import task_names
 
 _STATE = pytest.StashKey["_PluginState"]()
 

@@ -8,8 +8,8 @@ from transformers import GenerationConfig, LogitsProcessorList
 
 from conftest import FIXTURE
 from selfdisc_checks import DecodeSpec, HFBackend, get_task, locate_checkpoint
-from selfdisc_checks._sampling import SeededGumbelSampler
-from selfdisc_checks._task import DecodeSpec as Spec
+from selfdisc_checks.backends.sampler import SeededGumbelSampler
+from selfdisc_checks.records import DecodeSpec as Spec
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_a_tokenizer_without_pad_token_pads_with_eos(fixture_copy):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
 def test_asking_for_cuda_without_it_is_one_clear_sentence():
     from selfdisc_checks import SelfDiscError
-    from selfdisc_checks._backend import resolve_device
+    from selfdisc_checks.backends.hf import resolve_device
 
     with pytest.raises(SelfDiscError, match="CUDA is not available; use --device cpu or auto"):
         resolve_device("cuda:0")

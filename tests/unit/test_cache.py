@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks._cache import FILENAME, Cache, cache_key
-from selfdisc_checks._errors import SelfDiscError
+from selfdisc_checks.store.cache import FILENAME, Cache, cache_key
+from selfdisc_checks.errors import SelfDiscError
 
 BASE = {
     "kind": "candidates",

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks._extract import extract_flexible, extract_number, extract_strict, normalize_number, numbers_equal
+from selfdisc_checks.scoring.numbers import extract_flexible, extract_number, extract_strict, normalize_number, numbers_equal
 
 integers = st.integers(min_value=-10**9, max_value=10**9)
 

@@ -2,8 +2,8 @@
 
 import struct
 
-from selfdisc_checks import _fingerprint
-from selfdisc_checks._fingerprint import fingerprint_path
+from selfdisc_checks.backends import fingerprint as _fingerprint
+from selfdisc_checks.backends.fingerprint import fingerprint_path
 
 
 def make_checkpoint(folder, weights=b"\0" * 1000, config='{"a": 1}'):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks._labels import format_label, parse_label
+from selfdisc_checks.discrimination.parse import format_label, parse_label
 
 TEMPLATES = ["{}", "({})", "Answer: ({})", "Answer: {}", "The answer is ({}).", "Option {}", "I choose option ({})"]
 

@@ -5,8 +5,8 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks._metrics import majority_score, task_metrics
-from selfdisc_checks._records import Candidate, Choice, QuestionResult
+from selfdisc_checks.metrics import majority_score, task_metrics
+from selfdisc_checks.records import Candidate, Choice, QuestionResult
 
 
 def question(scores, index, answers=None):

@@ -4,7 +4,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfdisc_checks import Prompt, build_discrimination_prompt, get_task
-from selfdisc_checks._prompting import chat_messages, render_plain
+from selfdisc_checks.backends.rendering import chat_messages, render_plain
 
 words = st.text(alphabet="abc 123+=?", min_size=1, max_size=15)
 

@@ -4,8 +4,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdisc_checks._sampling import SeededGumbelSampler
-from selfdisc_checks._seeds import candidate_seed
+from selfdisc_checks.backends.sampler import SeededGumbelSampler
+from selfdisc_checks.backends.seeds import candidate_seed
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 

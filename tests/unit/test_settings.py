@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from selfdisc_checks import SelfDiscError
-from selfdisc_checks._settings import OPTIONS, read_pyproject, resolve_settings
+from selfdisc_checks.settings import OPTIONS, read_pyproject, resolve_settings
 
 NO_CLI = {name: None for name in OPTIONS}
 

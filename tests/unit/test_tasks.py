@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import selfdisc_checks
 from selfdisc_checks import SelfDiscError, get_task
-from selfdisc_checks._arithmetic import evaluate
+from selfdisc_checks.tasks.arithmetic import evaluate
 
 
 @given(st.lists(st.integers(min_value=0, max_value=999), min_size=1, max_size=5), st.data())

@@ -6,31 +6,19 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Protocol
 
-from ._cache import Cache, cache_key
-from ._discrimination import build_discrimination_prompt
-from ._labels import parse_label
-from ._prompting import RENDERING
-from ._metrics import task_metrics
-from ._records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
-from ._seeds import SAMPLER_VERSION, candidate_seed
-from ._settings import Settings
-from ._task import DecodeSpec, Task
+from selfdisc_checks.store.cache import Cache, cache_key
+from selfdisc_checks.discrimination.prompt import build_discrimination_prompt
+from selfdisc_checks.discrimination.parse import parse_label
+from selfdisc_checks.backends.rendering import RENDERING
+from selfdisc_checks.metrics import task_metrics
+from selfdisc_checks.records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
+from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed
+from selfdisc_checks.settings import Settings
+from selfdisc_checks.backends.base import Backend
+from selfdisc_checks.tasks.base import Task
 
 Progress = Callable[[str, int, int], None]  # (phase description, questions done, questions total)
-
-
-class Backend(Protocol):
-    """What the pipeline needs from a model (see ``HFBackend``)."""
-
-    fingerprint: str
-
-    def render(self, prompt: Prompt) -> str: ...
-
-    def sample(self, prompts: list[str], seeds: list[list[int]], temperature: float, spec: DecodeSpec) -> list[list[str]]: ...
-
-    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[str]: ...
 
 
 def _digest(prompt: Prompt) -> str:

@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import SelfDiscError
-from ._fingerprint import fingerprint_path
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.backends.fingerprint import fingerprint_path
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

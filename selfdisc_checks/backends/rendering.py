@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import metadata
 from typing import Any
 
-from ._records import Prompt
+from selfdisc_checks.records import Prompt
 
 # What the rendered text depends on besides the prompt and the checkpoint's tokenizer files (which the
 # fingerprint covers): these renderers (bump the number when they change) and transformers' chat templating.

@@ -10,7 +10,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
-from ._records import QuestionResult
+from selfdisc_checks.records import QuestionResult
 
 METRIC_NAMES = ("n", "s_gen", "s_disc", "dg_diff", "invalid_rate", "oracle", "mixed_fraction", "majority")
 

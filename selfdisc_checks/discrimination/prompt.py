@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._labels import format_label
-from ._records import Prompt
+from selfdisc_checks.discrimination.parse import format_label
+from selfdisc_checks.records import Prompt
 
 
 @dataclass(frozen=True)

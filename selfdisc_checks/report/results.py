@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from ._records import TaskResult
+from selfdisc_checks.records import TaskResult
 
 RESULTS_VERSION = 1
 

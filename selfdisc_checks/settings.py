@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import SelfDiscError
-from ._metrics import METRIC_NAMES
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.metrics import METRIC_NAMES
 
 DEFAULT_THRESHOLDS = {"dg_diff": 0.0}  # the paper's question: can the model pick better than at random?
 CHECKED_METRICS = ("s_gen", "s_disc", "dg_diff")

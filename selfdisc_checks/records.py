@@ -6,6 +6,14 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class DecodeSpec:
+    """How long a completion may be and where it stops."""
+
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Example:
     """One question of a task, with the reference answer its scorer compares against."""
 

@@ -1,23 +1,15 @@
-"""What a task is (data + prompt + scorer + discrimination demos) and how to get one by name."""
+"""What a task is: data + generation prompt + scorer + discrimination demonstrations."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ._discrimination import DiscriminationDemo
-from ._errors import SelfDiscError
-from ._extract import extract_number, numbers_equal
-from ._records import Example, Prompt
-
-
-@dataclass(frozen=True)
-class DecodeSpec:
-    """How long a completion may be and where it stops."""
-
-    max_new_tokens: int
-    stop: tuple[str, ...] = ()
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.scoring.numbers import extract_number, numbers_equal
+from selfdisc_checks.records import DecodeSpec, Example, Prompt
 
 
 class Task(ABC):
@@ -62,26 +54,3 @@ class Task(ABC):
     def describe(self) -> dict[str, Any]:
         """The options that define this task's questions (shown in results)."""
         return {}
-
-
-def _registry() -> dict[str, Callable[..., Task]]:
-    from ._arithmetic import ArithmeticTask
-    from ._gsm8k import GSM8KTask
-
-    return {"arithmetic": ArithmeticTask, "gsm8k": GSM8KTask}
-
-
-def task_names() -> list[str]:
-    """Names accepted by ``get_task`` and ``--tasks``."""
-    return sorted(_registry())
-
-
-def get_task(name: str, **options: Any) -> Task:
-    """The task called ``name``, built with ``options`` (e.g. ``get_task("gsm8k", data="test.jsonl")``)."""
-    factories = _registry()
-    if name not in factories:
-        raise SelfDiscError(f"Unknown task {name!r}; choose one of: {', '.join(sorted(factories))}.")
-    try:
-        return factories[name](**options)
-    except TypeError as error:
-        raise SelfDiscError(f"Task {name!r} does not accept these options ({error}).") from None

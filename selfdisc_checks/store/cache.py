@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ._errors import SelfDiscError
+from selfdisc_checks.errors import SelfDiscError
 
 SCHEMA_VERSION = 1
 FILENAME = f"selfdisc-v{SCHEMA_VERSION}.sqlite"

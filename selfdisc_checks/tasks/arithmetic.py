@@ -9,11 +9,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ._discrimination import DiscriminationDemo
-from ._errors import SelfDiscError
-from ._labels import format_label
-from ._records import Example, Prompt
-from ._task import DecodeSpec, Task
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.discrimination.parse import format_label
+from selfdisc_checks.records import Example, Prompt
+from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.tasks.base import Task
 
 
 def evaluate(expression: str) -> int:

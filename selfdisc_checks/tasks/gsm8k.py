@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ._discrimination import DiscriminationDemo
-from ._errors import SelfDiscError
-from ._extract import extract_strict
-from ._records import Example, Prompt
-from ._task import DecodeSpec, Task
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.scoring.numbers import extract_strict
+from selfdisc_checks.records import Example, Prompt
+from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.tasks.base import Task
 
 # Worked examples written for this project (not taken from the GSM8K train split).
 _SHOTS = (
@@ -73,7 +74,7 @@ class GSM8KTask(Task):
         return {"data": str(self.data) if self.data else f"hub:{HUB_ID}/{HUB_CONFIG}/{HUB_SPLIT}", "shots": self.shots}
 
     def load(self, limit: int | None = None) -> list[Example]:
-        from ._data import load_records
+        from selfdisc_checks.tasks.data import load_records
 
         rows = load_records(
             self.data, hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT), fields=("question", "answer"), task=self.name, limit=limit

@@ -14,11 +14,11 @@ from typing import Any
 
 import torch
 
-from ._checkpoint import Checkpoint
-from ._errors import SelfDiscError
-from ._prompting import render_chat, render_plain
-from ._records import Prompt
-from ._task import DecodeSpec
+from selfdisc_checks.backends.checkpoint import Checkpoint
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.backends.rendering import render_chat, render_plain
+from selfdisc_checks.records import Prompt
+from selfdisc_checks.records import DecodeSpec
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -150,7 +150,7 @@ class HFBackend:
     def _generate(self, prompts: list[str], rows: list[int], seeds: list[int], temperature: float, spec: DecodeSpec) -> list[str]:
         from transformers import GenerationConfig, LogitsProcessorList
 
-        from ._sampling import SeededGumbelSampler
+        from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
         model = self.model
         encoded = self.tokenizer(

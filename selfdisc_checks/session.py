@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._cache import Cache
-from ._checkpoint import Checkpoint, locate_checkpoint
-from ._errors import SelfDiscError
-from ._pipeline import Progress, evaluate_task
-from ._records import TaskResult
-from ._report import task_result_json
-from ._settings import Settings
-from ._task import Task, get_task
+from selfdisc_checks.store.cache import Cache
+from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.pipeline import Progress, evaluate_task
+from selfdisc_checks.records import TaskResult
+from selfdisc_checks.report.results import task_result_json
+from selfdisc_checks.settings import Settings
+from selfdisc_checks.tasks import Task, get_task
 
 if TYPE_CHECKING:
-    from ._backend import HFBackend
+    from selfdisc_checks.backends.hf import HFBackend
 
 
 def build_task(settings: Settings, name: str) -> Task:
@@ -57,7 +57,7 @@ class EvaluationSession:
     @property
     def backend(self) -> HFBackend:
         if self._backend is None:
-            from ._backend import HFBackend  # torch and transformers load only when a model is needed
+            from selfdisc_checks.backends.hf import HFBackend  # torch and transformers load only when a model is needed
 
             s = self.settings
             self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)

@@ -1,0 +1,1 @@
+"""Reports: the results JSON (a public contract) and the end-of-session table."""

@@ -1,0 +1,1 @@
+"""Scoring: extracting final answers from completions (strict and flexible) and comparing them."""

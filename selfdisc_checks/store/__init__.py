@@ -1,0 +1,1 @@
+"""The candidate store: a SQLite cache shared by processes, ignorant of tasks."""
