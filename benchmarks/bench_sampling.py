@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
-from selfdisc_checks import Cache, HFBackend, Settings, evaluate_task, get_task, locate_checkpoint
+from selfdisc_checks import Cache, HFBackend, Sampling, Settings, evaluate_task, get_task, locate_checkpoint
 from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def plain_generate(backend: HFBackend, prompts: list[str], samples: int, max_new
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not backend.uses_chat_template)
     rows = torch.arange(len(prompts)).repeat_interleave(samples)
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
-    sampler = SeededGumbelSampler(list(range(len(rows))), 0.7)
+    sampler = SeededGumbelSampler(list(range(len(rows))), Sampling(0.7))
     with torch.inference_mode():
         model.generate(input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows],
                        generation_config=config, logits_processor=LogitsProcessorList([sampler]))
@@ -65,7 +65,7 @@ def main() -> None:
     spec = type(task.generation)(max_new_tokens=args.max_new_tokens)
     prompt_tokens = backend.tokenizer(prompts[0], return_tensors="pt")["input_ids"].shape[1]
 
-    once = timed(lambda: backend.sample(prompts, seeds, 0.7, spec))
+    once = timed(lambda: backend.sample(prompts, seeds, Sampling(0.7), spec))
     plain = timed(lambda: plain_generate(backend, prompts, args.samples, args.max_new_tokens))
     print(f"{args.questions} prompts of ~{prompt_tokens} tokens x {args.samples} samples x {args.max_new_tokens} new tokens")
     print(f"  prefix-once {once:.3f}s  plain {plain:.3f}s  ratio plain/prefix-once = {plain / once:.2f}x")

@@ -1,27 +1,38 @@
 """selfdisc-checks: can a model pick the best of its own sampled answers?
 
-Public API (everything else is private and may change):
+Public API (everything else may change):
 
 - ``get_task(name, **options) -> Task`` and ``task_names()``; ``Task.load(limit)``, ``Task.score(example, text)``
-- records: ``Example``, ``Prompt``, ``Candidate``, ``Choice``, ``QuestionResult``, ``TaskResult``
+- ``parse_choice(output, n_options) -> int | None``: the option a discrimination output picks (0-based);
+  ``read_choice`` gives the reason when there is none. ``parse_label`` is kept as an alias.
+- records: ``Example``, ``Prompt``, ``Candidate``, ``Choice``, ``QuestionResult``, ``TaskResult``,
+  ``DecodeSpec``, ``Sampling``, ``Completion``
 - ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend``, ``Cache`` and ``Settings``
-- ``task_metrics(questions)`` and the answer helpers ``extract_number``, ``parse_label``
+- ``task_metrics(questions)`` and the answer helper ``extract_number``
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
-from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.discrimination.parse import ParsedChoice, parse_choice, parse_label, read_choice
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_discrimination_prompt
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.scoring.numbers import extract_number
-from selfdisc_checks.discrimination.parse import parse_label
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.pipeline import evaluate_task
-from selfdisc_checks.records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
+from selfdisc_checks.records import (
+    Candidate,
+    Choice,
+    Completion,
+    DecodeSpec,
+    Example,
+    Prompt,
+    QuestionResult,
+    Sampling,
+    TaskResult,
+)
+from selfdisc_checks.scoring.numbers import extract_number
 from selfdisc_checks.settings import Settings
-from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks import Task, get_task, task_names
-
 
 
 def __getattr__(name: str):
@@ -38,12 +49,15 @@ __all__ = [
     "Candidate",
     "Checkpoint",
     "Choice",
+    "Completion",
     "DecodeSpec",
     "DiscriminationDemo",
     "Example",
     "HFBackend",
+    "ParsedChoice",
     "Prompt",
     "QuestionResult",
+    "Sampling",
     "SelfDiscError",
     "Settings",
     "Task",
@@ -54,7 +68,9 @@ __all__ = [
     "extract_number",
     "get_task",
     "locate_checkpoint",
+    "parse_choice",
     "parse_label",
+    "read_choice",
     "task_metrics",
     "task_names",
 ]

@@ -2,6 +2,8 @@
 
 All rates are fractions in [0, 1]. A question's S_gen is the mean score of its candidates, the expected
 score of a random pick; an invalid pick scores the worst candidate (arXiv 2404.04298's policy).
+``s_disc_value_matched`` relaxes that one policy for outputs that state an answer value instead of an
+option number: they score the worst candidate whose extracted answer equals that value.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from selfdisc_checks.records import QuestionResult
 
@@ -23,17 +26,28 @@ def question_s_disc(scores: Sequence[float], index: int | None) -> float:
     return scores[index] if index is not None else min(scores)
 
 
+def question_s_disc_value_matched(question: QuestionResult) -> float:
+    """S_disc, except that an output stating a value instead of a label scores the worst candidate with
+    that extracted answer (and the worst candidate overall when none has it)."""
+    scores, choice = question.scores, question.choice
+    if choice.index is not None:
+        return scores[choice.index]
+    matched = [c.score for c in question.candidates if choice.value is not None and c.answer == choice.value]
+    return min(matched) if matched else min(scores)
+
+
 def majority_score(answers: Sequence[str | None], scores: Sequence[float]) -> float:
-    """Score of the most frequent extracted answer (ties: the one seen first); worst if none parsed."""
+    """Expected score of a majority vote with a random tie-break: the mean over the most frequent
+    extracted answers of each one's score; the worst candidate's score if no answer was extracted."""
     counts = Counter(a for a in answers if a is not None)
     if not counts:
         return min(scores)
     top = max(counts.values())
-    winner = next(a for a in answers if a is not None and counts[a] == top)
-    return scores[answers.index(winner)]
+    tied = [a for a in counts if counts[a] == top]
+    return _mean([scores[answers.index(answer)] for answer in tied])
 
 
-def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, float | int]:
+def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
     """Every per-task metric, plus standard errors and strict-extraction accuracy."""
     n = len(questions)
     if n == 0:
@@ -45,12 +59,15 @@ def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, float | int]:
     strict = [
         sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions
     ]
-    metrics: dict[str, float | int] = {
+    metrics: dict[str, Any] = {
         "n": n,
         "s_gen": _mean(gen),
         "s_disc": _mean(disc),
         "dg_diff": _mean(disc) - _mean(gen),
+        "s_disc_value_matched": _mean([question_s_disc_value_matched(q) for q in questions]),
         "invalid_rate": sum(not q.choice.valid for q in questions) / n,
+        "truncated_rate": sum(q.choice.truncated for q in questions) / n,
+        "candidates_truncated_rate": _mean([_mean([float(c.truncated) for c in q.candidates]) for q in questions]),
         "oracle": _mean([max(q.scores) for q in questions]),
         "mixed_fraction": len(mixed) / n,
         "majority": _mean([majority_score([c.answer for c in q.candidates], q.scores) for q in questions]),
@@ -60,6 +77,8 @@ def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, float | int]:
         "dg_diff_stderr": _stderr(diffs),
         "candidates_per_question": _mean([len(q.candidates) for q in questions]),
     }
+    reasons = Counter(q.choice.reason for q in questions if not q.choice.valid)
+    metrics["invalid_reasons"] = {reason or "unknown": count for reason, count in sorted(reasons.items(), key=str)}
     if mixed:
         metrics["dg_diff_mixed"] = _mean(
             [question_s_disc(q.scores, q.choice.index) - question_s_gen(q.scores) for q in mixed]

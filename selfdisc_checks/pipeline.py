@@ -1,4 +1,11 @@
-"""One task end to end: questions -> candidates (cached) -> discrimination (cached) -> metrics."""
+"""One task end to end: questions -> candidates (cached per index) -> discrimination (cached) -> metrics.
+
+Cache entries are keyed by everything that determines them: the checkpoint fingerprint, the task, the
+question, the prompt (its parts and our renderer version; the tokenizer and chat template are in the
+fingerprint), the decoding limits and stop sequences, the sampling settings and sampler version, the run
+seed and, for candidates, the candidate's index. Candidate ``i`` is its own entry, so asking for more
+samples later samples only the new indices.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +13,24 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict
+from typing import Any
 
-from selfdisc_checks.store.cache import Cache, cache_key
-from selfdisc_checks.discrimination.prompt import build_discrimination_prompt
-from selfdisc_checks.discrimination.parse import parse_label
-from selfdisc_checks.backends.rendering import RENDERING
-from selfdisc_checks.metrics import task_metrics
-from selfdisc_checks.records import Candidate, Choice, Example, Prompt, QuestionResult, TaskResult
-from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed
-from selfdisc_checks.settings import Settings
 from selfdisc_checks.backends.base import Backend
+from selfdisc_checks.backends.rendering import RENDERING
+from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed
+from selfdisc_checks.discrimination.parse import read_choice
+from selfdisc_checks.metrics import task_metrics
+from selfdisc_checks.records import Candidate, Choice, Completion, Example, Prompt, QuestionResult, Sampling, TaskResult
+from selfdisc_checks.settings import Settings
+from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
 
-Progress = Callable[[str, int, int], None]  # (phase description, questions done, questions total)
+Progress = Callable[[str, int, int], None]  # (phase description, units done, units total)
 
 
-def _digest(prompt: Prompt) -> str:
-    """Identifies the text the model reads: the checkpoint's tokenizer and chat template are in its fingerprint,
-    so the prompt's parts (and RENDERING, the version of our renderers) fix the rendered text."""
+def prompt_digest(prompt: Prompt) -> str:
+    """Identifies the text the model reads: the checkpoint's tokenizer and chat template are in its
+    fingerprint, so the prompt's parts (and RENDERING, the version of our renderers) fix the rendered text."""
     payload = json.dumps({"rendering": RENDERING, "prompt": asdict(prompt)}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -32,87 +39,137 @@ def evaluate_task(
     task: Task, backend: Backend, cache: Cache, settings: Settings, progress: Progress | None = None
 ) -> TaskResult:
     """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks."""
+    run = _Run(task, backend, cache, settings, progress or (lambda *_: None))
     examples = task.load(settings.limit)
-    phase = _Phase(task, backend, cache, settings, progress or (lambda *_: None))
 
-    # Generation phase: N candidates per question, each with its own seed.
-    prompts = {ex.id: task.prompt(ex) for ex in examples}
-    seeds = {ex.id: [candidate_seed(settings.seed, task.name, ex.id, i) for i in range(settings.samples)] for ex in examples}
-    sampling = {
-        "samples": settings.samples,
-        "temperature": settings.temperature,
-        "max_new_tokens": task.generation.max_new_tokens,
-        "stop": list(task.generation.stop),
-        "seed": settings.seed,
-        "sampler": SAMPLER_VERSION,
-    }
-    texts, n_sampled = phase.run(
-        "candidates", "sampling", prompts, sampling,
-        lambda ids: backend.sample(
-            [backend.render(prompts[i]) for i in ids], [seeds[i] for i in ids], settings.temperature, task.generation
-        ),
-    )
-    candidates = {ex.id: _score_all(task, ex, texts[ex.id]) for ex in examples}
+    # Generation phase: N candidates per question, candidate i with seed s_q + i.
+    gen_prompts = {ex.id: task.prompt(ex) for ex in examples}
+    completions, sampled_questions, sampled = run.candidates(gen_prompts)
+    candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
-    demos = task.discrimination_demos()
-    disc_prompts = {
-        ex.id: build_discrimination_prompt(
-            ex.question, [task.option_text(ex, c.text) for c in candidates[ex.id]], demos, task.discrimination_instruction
-        )
-        for ex in examples
-    }
-    decoding = {"max_new_tokens": task.discrimination.max_new_tokens, "stop": list(task.discrimination.stop)}
-    outputs, n_discriminated = phase.run(
-        "choices", "discriminating", disc_prompts, decoding,
-        lambda ids: backend.greedy([backend.render(disc_prompts[i]) for i in ids], task.discrimination),
-    )
+    disc_prompts = {ex.id: task.discrimination_prompt_for(ex, [c.text for c in candidates[ex.id]]) for ex in examples}
+    outputs, discriminated = run.choices(disc_prompts)
+    rendered = run.rendered({**{f"g:{k}": p for k, p in gen_prompts.items()},
+                             **{f"d:{k}": p for k, p in disc_prompts.items()}})
 
     questions = []
     for ex in examples:
-        choice = Choice(raw=outputs[ex.id], index=parse_label(outputs[ex.id], len(candidates[ex.id])))
-        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice))
+        output = outputs[ex.id]
+        parsed = read_choice(output.text, len(candidates[ex.id]), truncated=output.truncated)
+        choice = Choice(raw=output.text, index=parsed.index, reason=parsed.reason, value=parsed.value,
+                        truncated=output.truncated)
+        prompts = {"generation": rendered[f"g:{ex.id}"], "discrimination": rendered[f"d:{ex.id}"]}
+        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice, prompts))
+    protocol = task.protocol()
+    protocol["generation"].update(run.sampling_record())
     return TaskResult(task=task.name, metrics=task_metrics(questions), questions=questions,
-                      sampled=n_sampled, discriminated=n_discriminated, options=task.describe())
+                      sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
+                      protocol=protocol, candidates_sampled=sampled)
 
 
-def _score_all(task: Task, example: Example, texts: list[str]) -> list[Candidate]:
+def _score_all(task: Task, example: Example, completions: list[Completion]) -> list[Candidate]:
     scored = []
-    for text in texts:
-        answer, how = task.extract(text)
-        scored.append(Candidate(text=text, answer=answer, score=task.score(example, text), extraction=how))
+    for completion in completions:
+        answer, how = task.extract(completion.text)
+        scored.append(Candidate(text=completion.text, answer=answer, score=task.score(example, completion.text),
+                                extraction=how, truncated=completion.truncated))
     return scored
 
 
-class _Phase:
-    """One cached phase: key each question's prompt, compute what the cache lacks in batches, report progress."""
+class _Run:
+    """The cached phases of one task: key every unit, compute what the cache lacks in batches, report."""
 
     def __init__(self, task: Task, backend: Backend, cache: Cache, settings: Settings, report: Progress) -> None:
         self.task, self.backend, self.cache, self.settings, self.report = task, backend, cache, settings, report
+        self.sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
 
-    def run(
-        self, kind: str, label: str, prompts: dict[str, Prompt], decoding: dict, compute: Callable[[list[str]], list]
-    ) -> tuple[dict[str, object], int]:
-        """Values by question id, and how many questions this process computed."""
-        keys = {
-            qid: cache_key(kind=kind, model=self.backend.fingerprint, task=self.task.name, question=qid,
-                           prompt=_digest(prompt), decoding=decoding)
+    def sampling_record(self) -> dict[str, Any]:
+        return {"samples": self.settings.samples, **self.sampling.describe(), "seed": self.settings.seed,
+                "sampler": SAMPLER_VERSION}
+
+    def candidates(self, prompts: dict[str, Prompt]) -> tuple[dict[str, list[Completion]], int, int]:
+        """Each question's N completions; also how many questions and candidates were sampled here."""
+        spec, n = self.task.generation, self.settings.samples
+        common = {"kind": "candidate", "model": self.backend.fingerprint, "task": self.task.name,
+                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop)},
+                  "sampling": {**self.sampling.describe(), "sampler": SAMPLER_VERSION}, "seed": self.settings.seed}
+        units = {
+            cache_key(**common, question=qid, prompt=prompt_digest(prompt), index=i): (qid, i)
             for qid, prompt in prompts.items()
+            for i in range(n)
         }
-        ids_by_key = {key: qid for qid, key in keys.items()}
-        description, total = f"{self.task.name}: {label}", len(prompts)
-        values = self.cache.get_many(kind, keys.values())  # read once; resolve() sees only what is missing
+
+        def compute(batch: list[tuple[str, int]]) -> list[Completion]:
+            by_question: dict[str, list[int]] = {}
+            for qid, i in batch:
+                by_question.setdefault(qid, []).append(i)
+            seeds = [[candidate_seed(self.settings.seed, self.task.name, qid, i) for i in indices]
+                     for qid, indices in by_question.items()]
+            texts = self._render_and_keep([prompts[qid] for qid in by_question])
+            grouped = self.backend.sample(texts, seeds, self.sampling, spec)
+            found = {(qid, i): c for (qid, indices), row in zip(by_question.items(), grouped, strict=True)
+                     for i, c in zip(indices, row, strict=True)}
+            return [found[unit] for unit in batch]
+
+        values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
+                                       self.settings.batch_size * n)
+        grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
+        for (qid, _), value in zip(units.values(), values, strict=True):
+            grouped[qid].append(value)
+        sampled_questions = len({units[key][0] for key in computed})
+        return grouped, sampled_questions, len(computed)
+
+    def choices(self, prompts: dict[str, Prompt]) -> tuple[dict[str, Completion], int]:
+        """Each question's greedy discrimination output; also how many were computed here."""
+        spec = self.task.discrimination
+        common = {"kind": "choice", "model": self.backend.fingerprint, "task": self.task.name,
+                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
+        units = {cache_key(**common, question=qid, prompt=prompt_digest(prompt)): qid for qid, prompt in prompts.items()}
+
+        def compute(batch: list[str]) -> list[Completion]:
+            return self.backend.greedy(self._render_and_keep([prompts[qid] for qid in batch]), spec)
+
+        values, computed = self._phase("choice", f"{self.task.name}: discriminating", units, compute,
+                                       self.settings.batch_size)
+        return dict(zip(units.values(), values, strict=True)), len(computed)
+
+    def rendered(self, prompts: dict[str, Prompt]) -> dict[str, str]:
+        """The exact text of each prompt as the model read it (kept in the cache when it was rendered)."""
+        keys = {name: self._rendered_key(prompt) for name, prompt in prompts.items()}
+        stored = self.cache.get_many("rendered", set(keys.values()))
+        missing = [name for name, key in keys.items() if key not in stored]
+        if missing:  # e.g. a cache written before prompts were kept: render again (loads only the tokenizer)
+            texts = self._render_and_keep([prompts[name] for name in missing])
+            stored.update({keys[name]: text for name, text in zip(missing, texts, strict=True)})
+        return {name: stored[key] for name, key in keys.items()}
+
+    def _rendered_key(self, prompt: Prompt) -> str:
+        return cache_key(kind="rendered", model=self.backend.fingerprint, prompt=prompt_digest(prompt))
+
+    def _render_and_keep(self, prompts: list[Prompt]) -> list[str]:
+        texts = [self.backend.render(prompt) for prompt in prompts]
+        self.cache.put_many("rendered", {self._rendered_key(p): t for p, t in zip(prompts, texts, strict=True)})
+        return texts
+
+    def _phase(
+        self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Completion]],
+        batch: int,
+    ) -> tuple[list[Completion], list[str]]:
+        """Values in the order of ``units`` (key -> unit), and the keys computed by this process."""
+        total = len(units)
+        values = self.cache.get_many(kind, units.keys())  # read once; resolve() sees only what is missing
         done = len(values)
         self.report(description, done, total)
 
-        def compute_batch(batch: list[str]) -> dict[str, object]:
+        def compute_batch(keys: list[str]) -> dict[str, Any]:
             nonlocal done
-            values = compute([ids_by_key[key] for key in batch])
-            done += len(batch)
+            outputs = compute([units[key] for key in keys])
+            done += len(keys)
             self.report(description, done, total)
-            return dict(zip(batch, values, strict=True))
+            return {key: asdict(output) for key, output in zip(keys, outputs, strict=True)}
 
-        missing = [key for key in keys.values() if key not in values]
-        filled, computed = self.cache.resolve(kind, missing, compute_batch, self.settings.batch_size)
+        missing = [key for key in units if key not in values]
+        filled, computed = self.cache.resolve(kind, missing, compute_batch, batch)
         values.update(filled)
-        return {qid: values[key] for qid, key in keys.items()}, computed
+        return [Completion(**values[key]) for key in units], computed

@@ -17,8 +17,14 @@ from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
 from selfdisc_checks.tasks.data import check_data_file
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import TaskResult
-from selfdisc_checks.report.results import merge_worker_task, render_table, results_document, write_json_atomically
-from selfdisc_checks.session import EvaluationSession, build_task
+from selfdisc_checks.report.results import (
+    merge_worker_task,
+    render_table,
+    results_document,
+    run_record,
+    write_json_atomically,
+)
+from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from selfdisc_checks.tasks import task_names
 
@@ -77,6 +83,7 @@ class _PluginState:
         self.is_worker = is_worker
         self.session = EvaluationSession(settings, refresh_before, checkpoint)
         self.worker_model: dict[str, Any] | None = None
+        self.worker_backend: dict[str, str] | None = None
         self.worker_tasks: dict[str, Any] = {}
 
     def model_json(self) -> dict[str, Any] | None:
@@ -119,7 +126,7 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
         check_data_file(Path(path), name)
     for name in settings.tasks:
         build_task(settings, name)  # constructors check their options; no data is read here
-    return locate_checkpoint(settings.model) if settings.model else None
+    return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -196,10 +203,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         if state.session.results:
             session.config.workeroutput["selfdisc"] = {
                 "model": state.session.model_json(),
+                "backend": state.session.backend_json(),
                 "tasks": state.session.tasks_json(),
             }
     elif state.settings.results_json and state.tasks_json():
-        document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json())
+        backend = state.session.backend_json() or state.worker_backend
+        run = run_record(state.session.started, time.time(), backend)
+        document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json(), run)
         write_json_atomically(Path(state.settings.results_json), document)
     state.session.close()
 
@@ -235,6 +245,7 @@ class _XdistHooks:
         if output:
             state = self.config.stash[_STATE]
             state.worker_model = output["model"]
+            state.worker_backend = output.get("backend") or state.worker_backend
             for name, task in output["tasks"].items():
                 merge_worker_task(state.worker_tasks, name, task)
 

@@ -14,6 +14,29 @@ class DecodeSpec:
 
 
 @dataclass(frozen=True)
+class Sampling:
+    """How candidates are drawn: softmax(logits / temperature), optionally restricted to the top-k tokens
+    and to the smallest set whose probability reaches top-p. Nothing else shapes the distribution: a
+    checkpoint's own generation settings are ignored (see ``backends.hf``)."""
+
+    temperature: float
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+
+    def describe(self) -> dict[str, float | int | None]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k or None}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What a backend returns for one row: the text (cut at a stop sequence) and whether the token limit
+    ended it (``truncated``) rather than the end-of-sequence token or a stop sequence."""
+
+    text: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
 class Example:
     """One question of a task, with the reference answer its scorer compares against."""
 
@@ -45,14 +68,24 @@ class Candidate:
     answer: str | None
     score: float
     extraction: str  # "strict", "flexible" or "none": how the answer was found
+    truncated: bool = False  # the generation token limit ended it
 
 
 @dataclass(frozen=True)
 class Choice:
-    """The model's pick among its own candidates (``index`` is 0-based, None when invalid)."""
+    """The model's pick among its own candidates (``index`` is 0-based, None when invalid).
+
+    ``reason`` says why a choice is invalid (``no_label``, ``out_of_range``, ``ambiguous``,
+    ``value_not_label``, ``truncated``, ``empty``); ``value`` is the number the model stated
+    instead of a valid label (for ``value_not_label`` and ``out_of_range``), which ``s_disc_value_matched``
+    matches to the candidates' answers.
+    """
 
     raw: str
     index: int | None
+    reason: str | None = None
+    value: str | None = None
+    truncated: bool = False  # the discrimination token limit ended the output
 
     @property
     def valid(self) -> bool:
@@ -68,6 +101,7 @@ class QuestionResult:
     reference: str
     candidates: tuple[Candidate, ...]
     choice: Choice
+    prompts: dict[str, str] = field(default_factory=dict)  # phase -> the exact text the model read
 
     @property
     def scores(self) -> list[float]:
@@ -84,3 +118,5 @@ class TaskResult:
     sampled: int = 0  # candidate sets sampled in this run (0 when the cache held everything)
     discriminated: int = 0  # discrimination prompts run in this run
     options: dict = field(default_factory=dict)  # the task's options (Task.describe()), for the record
+    protocol: dict = field(default_factory=dict)  # each phase's decoding settings, demonstrations, variant
+    candidates_sampled: int = 0  # candidates sampled in this run

@@ -6,9 +6,11 @@ tokenizer (to render prompts) and never the weights.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from selfdisc_checks.store import file_hashes
 from selfdisc_checks.store.cache import Cache
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
 from selfdisc_checks.errors import SelfDiscError
@@ -20,6 +22,11 @@ from selfdisc_checks.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from selfdisc_checks.backends.hf import HFBackend
+
+
+def fingerprint_memo(settings: Settings) -> Path:
+    """Where file digests are remembered, so a rerun does not re-read many-GB weights."""
+    return Path(settings.cache_dir) / file_hashes.FILENAME
 
 
 def build_task(settings: Settings, name: str) -> Task:
@@ -37,6 +44,7 @@ class EvaluationSession:
         self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None
     ) -> None:
         self.settings = settings
+        self.started = time.time()
         self.refresh_before = refresh_before
         self._checkpoint = checkpoint
         self._backend: HFBackend | None = None
@@ -51,7 +59,7 @@ class EvaluationSession:
                 raise SelfDiscError(
                     "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
                 )
-            self._checkpoint = locate_checkpoint(self.settings.model)
+            self._checkpoint = locate_checkpoint(self.settings.model, memo=fingerprint_memo(self.settings))
         return self._checkpoint
 
     @property
@@ -85,6 +93,10 @@ class EvaluationSession:
     def model_json(self) -> dict[str, Any]:
         checkpoint = self.checkpoint
         return {"id": checkpoint.model_id, "fingerprint": checkpoint.fingerprint}
+
+    def backend_json(self) -> dict[str, str] | None:
+        """Device and dtype, when a backend was set up in this process."""
+        return self._backend.describe() if self._backend is not None else None
 
     def tasks_json(self) -> dict[str, Any]:
         return {name: task_result_json(result) for name, result in self.results.items()}

@@ -27,6 +27,8 @@ class Settings:
     limit: int | None = None
     samples: int = 4
     temperature: float = 0.7
+    top_p: float = 1.0
+    top_k: int = 0
     seed: int = 1234
     batch_size: int = 8
     data: dict[str, str] = field(default_factory=dict)
@@ -57,6 +59,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "limit": ("--limit", {"metavar": "K", "type": int, "help": "first K questions of each task"}),
     "samples": ("--samples", {"metavar": "N", "type": int, "help": "candidates sampled per question (default 4)"}),
     "temperature": ("--temperature", {"metavar": "T", "type": float, "help": "sampling temperature (default 0.7; 0 = greedy)"}),
+    "top_p": ("--top-p", {"metavar": "P", "type": float, "help": "sample only from the smallest token set with probability >= P (default 1.0: off)"}),
+    "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
     "data": ("--data", {"metavar": "TASK=PATH", "action": "append", "help": "local data file for a task (repeatable)"}),
@@ -125,7 +129,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "seed": (int,), "batch_size": (int,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,),
 }
@@ -195,6 +199,10 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
     if settings.temperature < 0:
         raise SelfDiscError(f"--temperature must be >= 0 (0 means greedy), not {settings.temperature}.")
+    if not 0 < settings.top_p <= 1:
+        raise SelfDiscError(f"--top-p must be in (0, 1] (1 means off), not {settings.top_p}.")
+    if settings.top_k < 0:
+        raise SelfDiscError(f"--top-k must be >= 0 (0 means off), not {settings.top_k}.")
     device = settings.device
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise SelfDiscError(f"--device {device!r} is not one of auto, cpu, cuda, cuda:N.")

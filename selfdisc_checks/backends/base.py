@@ -1,19 +1,35 @@
-"""The backend protocol: the few calls the pipeline makes of a model."""
+"""The backend protocol: the few calls the pipeline makes of a model.
+
+A backend takes rendered text, per-candidate seeds, sampling settings and a ``DecodeSpec``, and returns
+``Completion`` records; it knows nothing of tasks, questions or the cache.
+"""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from selfdisc_checks.records import DecodeSpec, Prompt
+from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 
 
 class Backend(Protocol):
-    """What the pipeline needs from a model (see ``HFBackend``)."""
+    """What the pipeline needs from a model (see ``hf.HFBackend``)."""
 
-    fingerprint: str
+    fingerprint: str  # identifies the weights, tokenizer and precision: part of every cache key
 
-    def render(self, prompt: Prompt) -> str: ...
+    def render(self, prompt: Prompt) -> str:
+        """The exact text the model reads for ``prompt``."""
+        ...
 
-    def sample(self, prompts: list[str], seeds: list[list[int]], temperature: float, spec: DecodeSpec) -> list[list[str]]: ...
+    def sample(
+        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec
+    ) -> list[list[Completion]]:
+        """For each prompt, one completion per seed, each drawn with its own seed."""
+        ...
 
-    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[str]: ...
+    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
+        """One plain-argmax completion per prompt."""
+        ...
+
+    def describe(self) -> dict[str, str]:
+        """``device`` and ``dtype``, for the results record."""
+        ...

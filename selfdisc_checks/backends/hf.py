@@ -4,6 +4,11 @@ Decoder-only models process each prompt once: a prefill pass over all but its la
 cache, which is copied to the prompt's N candidate rows before ``generate`` continues from the last
 token. Encoder-decoder models run the encoder once per prompt and share its output the same way.
 Re-processing the few-shot prompt per sample was the dominant CPU cost; this removes it.
+
+The protocol is neutral: transformers fills every generation setting we leave unset from the checkpoint's
+own ``generation_config.json`` (repetition penalties, n-gram bans, minimum lengths, suppressed tokens,
+top-k ...), which would change what "sampling at T" and "greedy" mean from one checkpoint to the next.
+So the loaded model's generation config is replaced by one that keeps only its special token ids.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ import torch
 from selfdisc_checks.backends.checkpoint import Checkpoint
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.backends.rendering import render_chat, render_plain
-from selfdisc_checks.records import Prompt
-from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -122,7 +126,12 @@ class HFBackend:
 
             extra["quantization_config"] = GgufConfig(dequantize=True)
         model = self._load(auto.from_pretrained, "weights", **extra)
+        model.generation_config = neutral_generation_config(model.generation_config)
         return model.to(self.device).eval()
+
+    def describe(self) -> dict[str, str]:
+        """Where and in what precision the model runs (for the results record)."""
+        return {"device": self.device, "dtype": str(self.dtype).removeprefix("torch.")}
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -132,22 +141,26 @@ class HFBackend:
 
     # -- decoding --------------------------------------------------------------------------------
 
-    def sample(self, prompts: list[str], seeds: list[list[int]], temperature: float, spec: DecodeSpec) -> list[list[str]]:
+    def sample(
+        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec
+    ) -> list[list[Completion]]:
         """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``."""
         rows = [i for i, row_seeds in enumerate(seeds) for _ in row_seeds]
         flat_seeds = [seed for row_seeds in seeds for seed in row_seeds]
-        texts = self._generate(prompts, rows, flat_seeds, temperature, spec)
-        grouped: list[list[str]] = [[] for _ in prompts]
-        for row, text in zip(rows, texts, strict=True):
-            grouped[row].append(text)
+        outputs = self._generate(prompts, rows, flat_seeds, sampling, spec)
+        grouped: list[list[Completion]] = [[] for _ in prompts]
+        for row, output in zip(rows, outputs, strict=True):
+            grouped[row].append(output)
         return grouped
 
-    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[str]:
-        """One greedy completion per prompt."""
-        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), 0.0, spec)
+    def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
+        """One greedy (plain argmax) completion per prompt."""
+        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec)
 
     @torch.inference_mode()
-    def _generate(self, prompts: list[str], rows: list[int], seeds: list[int], temperature: float, spec: DecodeSpec) -> list[str]:
+    def _generate(
+        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
+    ) -> list[Completion]:
         from transformers import GenerationConfig, LogitsProcessorList
 
         from selfdisc_checks.backends.sampler import SeededGumbelSampler
@@ -179,10 +192,17 @@ class HFBackend:
             if ids.shape[1] > 1:
                 kwargs[_cache_argument(model)] = self._prefill(model, ids, mask, index)
             start = ids.shape[1]
-        processors = LogitsProcessorList([SeededGumbelSampler(seeds, temperature)])
+        processors = LogitsProcessorList([SeededGumbelSampler(seeds, sampling)])
         output = model.generate(logits_processor=processors, **kwargs)
-        texts = self.tokenizer.batch_decode(output[:, start:], skip_special_tokens=True)
-        return [_cut_at_stop(text, spec.stop) for text in texts]
+        generated = output[:, start:]
+        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
+        ended = torch.isin(generated, torch.tensor(self._eos_ids(), device=generated.device)).any(dim=-1).tolist()
+        completions = []
+        for text, saw_eos in zip(texts, ended, strict=True):
+            cut = _cut_at_stop(text, spec.stop)
+            # generate ends a row only at eos, a stop string or the limit: neither of the first two means the limit.
+            completions.append(Completion(text=cut, truncated=not saw_eos and cut == text))
+        return completions
 
     def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> Any:
         """Run each prompt once (all but its last token) and copy its KV cache to its candidate rows."""
@@ -197,12 +217,24 @@ class HFBackend:
         return cache
 
     def _eos_ids(self) -> list[int]:
-        ids = []
+        ids: list[int] = []
         configured = getattr(self.model.generation_config, "eos_token_id", None)
         for value in [self.tokenizer.eos_token_id, *(configured if isinstance(configured, list) else [configured])]:
             if value is not None and value not in ids:
                 ids.append(value)
         return ids
+
+
+# The only generation settings a checkpoint may contribute: which ids are special.
+SPECIAL_TOKEN_SETTINGS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
+
+
+def neutral_generation_config(original: Any) -> Any:
+    """A generation config holding only ``original``'s special token ids, so nothing else leaks in."""
+    from transformers import GenerationConfig
+
+    kept = {name: getattr(original, name, None) for name in SPECIAL_TOKEN_SETTINGS}
+    return GenerationConfig(**{name: value for name, value in kept.items() if value is not None})
 
 
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:

@@ -1,15 +1,26 @@
-"""Per-candidate seeds: a candidate's randomness depends on who it is, never on where it was sampled."""
+"""Per-candidate seeds: a candidate's randomness depends on who it is, never on where it was sampled.
+
+Question ``q`` gets a base seed ``s_q`` from the run seed, the task and the question id; its candidate
+``i`` is sampled with ``s_q + i``. That is how vLLM numbers the N samples of one seeded request, so a
+vLLM backend can reproduce the scheme, and it lets ``--samples 8`` after ``--samples 4`` reuse the first
+four candidates unchanged.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
 # Part of every candidate cache key: bump it when the sampling algorithm changes what a seed produces
-# (``_sampling.SeededGumbelSampler``; kept here so building keys does not import torch).
-SAMPLER_VERSION = "gumbel-max/mt19937-cpu/1"
+# (``sampler.SeededGumbelSampler``; kept here so building keys does not import torch).
+SAMPLER_VERSION = "gumbel-max/mt19937-cpu/2"
+
+
+def question_seed(run_seed: int, task: str, question_id: str) -> int:
+    """The 32-bit base seed ``s_q`` of a question."""
+    digest = hashlib.sha256(f"{run_seed}:{task}:{question_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
 
 
 def candidate_seed(run_seed: int, task: str, question_id: str, index: int) -> int:
-    """The 32-bit seed of candidate ``index`` of a question, from the run seed, the task and the question id."""
-    digest = hashlib.sha256(f"{run_seed}:{task}:{question_id}:{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")
+    """The 32-bit seed of candidate ``index`` of a question: ``s_q + index`` (modulo 2**32)."""
+    return (question_seed(run_seed, task, question_id) + index) % 2**32

@@ -1,19 +1,95 @@
 """Reading the model's choice out of a discrimination output.
 
-The protocol asks for the chosen option number on the last line. We accept the usual ways models write
-it there (``2``, ``(2)``, ``Answer: 2``, ``The answer is (2).``, ``Option 2``) and nothing else: a label
-elsewhere, a number out of range or no number at all is invalid, which the metrics count and score as
-the worst candidate (the paper's policy). A bare ``The answer is 4`` is *not* a label: models write it
-for the answer's value (seen with SmolLM2 on GSM8K), so reading it as option 4 would be a guess.
+A choice is read only from an explicit final choice: the last non-empty line must *be* a label
+statement. Anything else is invalid, which the metrics count and score as the worst candidate (the
+paper's policy): an invalid choice is honest, a wrongly read one silently corrupts the metric.
+
+The last line is first normalised: markdown emphasis (``**``, ``*`` around words, backticks) removed,
+spaces collapsed, trailing ``.``/``!`` dropped; matching is case-insensitive. A *label* is ``2``,
+``(2)``, ``### 2``/``###2``/``### (2)``, optionally after ``option``/``choice``; several labels may be
+joined by ``,``, ``/``, ``or``, ``and``, ``i.e.``, ``that is`` (all must agree, else ``ambiguous``).
+The accepted line forms (each matched whole, ``LEAD`` being an optional ``Therefore,``/``So``/``Thus``/
+``Hence``/``Finally``):
+
+- the label alone: ``2``, ``(2)``, ``### 2``, ``**2**``, ``Option 2``, ``Option (2)``;
+- ``Answer: <label>`` (at the line start): ``Answer: 2``, ``Answer: (2)``;
+- ``LEAD [the|my] [final|best|correct|right] choice|option [is][:] <label>``: ``Choice: 2``,
+  ``Final choice: 2``, ``The final choice is: (2)``, ``Therefore, the final choice is ### 2``,
+  ``My choice is 2``, ``The best option is (2)``;
+- ``LEAD I choose|pick|select|go with <label>``: ``I choose option 2``, ``I choose (2)``;
+- ``LEAD [the|my] [final|...] answer is|: <label>`` with a parenthesised or ``option``-tagged label
+  only: ``The answer is (2)``, ``The final answer is option 2`` (a bare number there is a value);
+- ``[LEAD] [the] option <label> is [the] correct|right|best [one|answer|option|choice]``.
+
+The reasons an output gives no choice (``ParsedChoice.reason``):
+
+- ``empty``: nothing but whitespace;
+- ``truncated``: cut off by the token limit and no valid choice on its last line (overrides the rest);
+- ``out_of_range``: a label statement whose number is not in 1..n (``(7)`` of 4, ``### 0``);
+- ``ambiguous``: several different labels, in a label statement (``(1) or (3)``, ``2 or 3``) or as a
+  list anywhere on the line (``Options 1 and 3 are both right``, an echoed ``1, 2, 3, or 4``);
+- ``value_not_label``: an answer statement with a value instead of a label (``The answer is 20.``,
+  ``The answer is $20.``, ``#### 20``); ``value`` holds the stated number, canonicalised, so the caller
+  can match it against the candidates' answers;
+- ``no_label``: anything else, e.g. a re-listed option (``(2) The robe takes 2 bolts...``), text about
+  an option (``In option (2), 48 - 30 = 18.``), a prompt stopped after ``Therefore, the final choice
+  is:``, or ``I am not sure.``.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-_PAREN = re.compile(r"\(\s*(\d+)\s*\)")
-_NAMED = re.compile(r"(?:choice|option|pick|select)\w*\s*(?:is|:)?\s*:?\s*\(?\s*(\d+)", re.IGNORECASE)
-_BARE = re.compile(r"^\s*(?:answer\s*:\s*)?\(?\s*(\d+)\s*\)?\s*[.!]?\s*$", re.IGNORECASE)
+from selfdisc_checks.scoring.numbers import extract_strict
+
+_I = re.IGNORECASE
+_LEAD = r"(?:(?:therefore|so|thus|hence|finally)\s*,?\s*)?"
+_DET = r"(?:(?:the|my)\s+)?"
+_ADJ = r"(?:(?:final|best|correct|right)\s+)?"
+_HASH = r"(?:###\s*)?"
+_TAG = r"(?:(?:option|choice)s?\s*)"
+_ANY_LABEL = rf"{_TAG}?{_HASH}(?:\(\s*\d+\s*\)|\d+)"
+_TAGGED_LABEL = rf"(?:{_TAG}{_HASH}(?:\(\s*\d+\s*\)|\d+)|{_HASH}\(\s*\d+\s*\))"
+_SEP = r"(?:\s*[,/]\s*|\s+)(?:(?:or|and|i\.?e\.?|that\s+is|namely)[\s,]*)?"
+
+
+def _labels(label: str) -> str:
+    return rf"(?P<labels>{label}(?:{_SEP}{label})*)"
+
+
+# Whole-line label statements; the named group holds only labels and separators, so its digits are the labels.
+_STATEMENTS = [
+    re.compile(_labels(_ANY_LABEL), _I),
+    re.compile(rf"answer\s*:\s*{_labels(_ANY_LABEL)}", _I),
+    re.compile(rf"{_LEAD}{_DET}{_ADJ}(?:choice|option)s?(?:\s+is)?\s*:?\s*{_labels(_ANY_LABEL)}", _I),
+    re.compile(rf"{_LEAD}i(?:\s+will|'ll)?\s+(?:choose|pick|select|go\s+with)\s+{_labels(_ANY_LABEL)}", _I),
+    re.compile(rf"{_LEAD}{_DET}{_ADJ}answer(?:\s+is\s*:?|\s*:)\s*{_labels(_TAGGED_LABEL)}", _I),
+    re.compile(
+        rf"{_LEAD}{_DET}{_labels(_TAGGED_LABEL)}\s+is\s+(?:the\s+)?(?:correct|right|best)"
+        r"(?:\s+(?:one|answer|option|choice))?",
+        _I,
+    ),
+]
+# Lists of labels anywhere on the line: all parenthesised, or bare numbers closed by "or"/"and".
+_BARE = rf"{_TAG}?(?<![\w.,$])\d+(?![\w]|[.,]\d)"
+_LISTS = [
+    re.compile(r"\(\s*\d+\s*\)(?P<closing>(?:\s*(?:,|/|\bor\b|\band\b)[\s,]*(?:or\s+|and\s+)?\(\s*\d+\s*\))+)", _I),
+    # The closing "or"/"and" is optional in the pattern (checked after) so a failed list costs one pass, not n.
+    re.compile(rf"{_BARE}(?:\s*,\s*{_BARE})*(?P<closing>\s*,?\s*\b(?:or|and)\b\s*{_BARE})?", _I),
+]
+_VALUE_STATEMENT = re.compile(rf"(?:{_LEAD}{_DET}{_ADJ}answer\s*(?:is|:)|####)", _I)
+_EMPHASIS = re.compile(r"`+|\*\*+|(?:(?<=\s)|^)\*(?=\S)|(?<=\S)\*(?=[\s.,:;!?]|$)")
+_DIGITS = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class ParsedChoice:
+    """What a discrimination output chose, or why it chose nothing (see the module docstring)."""
+
+    index: int | None
+    reason: str | None
+    value: str | None = None
 
 
 def format_label(index: int) -> str:
@@ -21,15 +97,54 @@ def format_label(index: int) -> str:
     return f"({index + 1})"
 
 
+def parse_choice(output: str, n_options: int) -> int | None:
+    """The 0-based option chosen on the last non-empty line of ``output``, or None if no valid choice."""
+    return read_choice(output, n_options).index
+
+
 def parse_label(output: str, n_options: int) -> int | None:
-    """The 0-based option picked on the last non-empty line of ``output``, or None if invalid."""
-    lines = [line for line in output.strip().splitlines() if line.strip()]
+    """Kept for compatibility: the former name of :func:`parse_choice`."""
+    return parse_choice(output, n_options)
+
+
+def read_choice(output: str, n_options: int, truncated: bool = False) -> ParsedChoice:
+    """The full reading: the index, or the reason there is none (``truncated`` overrides other reasons)."""
+    parsed = _read(output, n_options)
+    if truncated and parsed.index is None:
+        return ParsedChoice(None, "truncated")
+    return parsed
+
+
+def _read(output: str, n_options: int) -> ParsedChoice:
+    lines = [line for line in output.splitlines() if line.strip()]
     if not lines:
-        return None
-    last = lines[-1]
-    for pattern in (_BARE, _NAMED, _PAREN):
-        matches = pattern.findall(last)
-        if matches:
-            number = int(matches[-1])
-            return number - 1 if 1 <= number <= n_options else None
-    return None
+        return ParsedChoice(None, "empty")
+    line = _normalise(lines[-1])
+    for statement in _STATEMENTS:
+        match = statement.fullmatch(line)
+        if match:
+            return _from_labels({int(d) for d in _DIGITS.findall(match.group("labels"))}, n_options)
+    for listing in _LISTS:
+        lists = [found.group() for found in listing.finditer(line) if found.group("closing") is not None]
+        if any(len(set(_DIGITS.findall(found))) > 1 for found in lists):
+            return ParsedChoice(None, "ambiguous")
+    if _VALUE_STATEMENT.match(line):
+        value = extract_strict(line)
+        if value is not None:
+            return ParsedChoice(None, "value_not_label", value)
+    return ParsedChoice(None, "no_label")
+
+
+def _from_labels(numbers: set[int], n_options: int) -> ParsedChoice:
+    if len(numbers) > 1:
+        return ParsedChoice(None, "ambiguous")
+    (number,) = numbers
+    if 1 <= number <= n_options:
+        return ParsedChoice(number - 1, None)
+    return ParsedChoice(None, "out_of_range", str(number))  # kept so a stated value can still be matched
+
+
+def _normalise(line: str) -> str:
+    """The line without markdown emphasis, runs of spaces or trailing ``.``/``!``."""
+    text = " ".join(_EMPHASIS.sub("", line).split())
+    return text.rstrip(" .!")

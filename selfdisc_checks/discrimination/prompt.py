@@ -1,5 +1,15 @@
-"""The discrimination prompt: the question, the model's own candidates as numbered options, a few
-worked demonstrations, and the instruction to end with the chosen number (arXiv 2404.04298, sec. 3)."""
+"""The discrimination prompt: the question, the model's own candidates as numbered options, a few worked
+demonstrations in the same layout, and the instruction to end with the chosen number (arXiv 2404.04298,
+section 3 and appendix A).
+
+Two layouts (``variant``):
+
+- ``paper``: every candidate shown whole, line breaks kept, separated by blank lines; the demonstrations
+  reason about how each answer was reached and end with ``Therefore, the final choice is:`` and a line
+  ``### <number>``, the structure of the paper's GSM8K prompt.
+- ``compact``: one line per option under ``Options:`` and a short answer (``Answer: (2)``); the layout of
+  this project's first releases, which the fixture checkpoint was trained on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,9 @@ from dataclasses import dataclass
 
 from selfdisc_checks.discrimination.parse import format_label
 from selfdisc_checks.records import Prompt
+
+VARIANTS = ("paper", "compact")
+FINAL_CHOICE_LINE = "Therefore, the final choice is:"
 
 
 @dataclass(frozen=True)
@@ -18,8 +31,18 @@ class DiscriminationDemo:
     response: str
 
 
-def render_options(question: str, options: list[str] | tuple[str, ...], instruction: str) -> str:
+def paper_response(reasoning: str, index: int) -> str:
+    """A demonstration response in the paper's structure, choosing option ``index`` (0-based)."""
+    return f"{reasoning.strip()}\n{FINAL_CHOICE_LINE}\n### {index + 1}"
+
+
+def render_options(
+    question: str, options: list[str] | tuple[str, ...], instruction: str, variant: str = "compact"
+) -> str:
     """The user text of one discrimination turn."""
+    if variant == "paper":
+        shown = [f"{format_label(i)} {option.strip() or '(empty)'}" for i, option in enumerate(options)]
+        return "\n\n".join([f"Question: {question}", "Candidate answers:\n" + "\n\n".join(shown), instruction])
     lines = [f"Question: {question}", "Options:"]
     for index, option in enumerate(options):
         text = " ".join(option.split()) or "(empty)"
@@ -33,7 +56,8 @@ def build_discrimination_prompt(
     candidates: list[str],
     demos: list[DiscriminationDemo],
     instruction: str,
+    variant: str = "compact",
 ) -> Prompt:
     """A prompt whose demonstrations and query share one layout, so the model can copy the format."""
-    shots = tuple((render_options(d.question, d.options, instruction), d.response) for d in demos)
-    return Prompt(query=render_options(question, candidates, instruction), shots=shots)
+    shots = tuple((render_options(d.question, d.options, instruction, variant), d.response) for d in demos)
+    return Prompt(query=render_options(question, candidates, instruction, variant), shots=shots)

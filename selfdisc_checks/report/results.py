@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import platform
 import tempfile
 from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from selfdisc_checks.records import TaskResult
+from selfdisc_checks.records import Choice, TaskResult
 
 RESULTS_VERSION = 1
 
@@ -32,16 +35,29 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
                 "s_gen": sum(scores) / len(scores),
                 "s_disc": scores[index] if index is not None else min(scores),
                 "candidates": [asdict(c) for c in q.candidates],
-                "choice": {"raw": q.choice.raw, "index": index, "valid": q.choice.valid},
+                "choice": _choice_json(q.choice),
+                "prompts": dict(q.prompts),
             }
         )
     return {
         "options": dict(result.options),
+        "protocol": dict(result.protocol),
         "metrics": dict(result.metrics),
         "questions": questions,
-        # What this run had to compute (0 and 0 when the cache held everything); summed over xdist workers.
-        "run": {"sampled": result.sampled, "discriminated": result.discriminated, "workers": 1},
+        # What this run had to compute (all 0 when the cache held everything); summed over xdist workers.
+        "run": {"sampled": result.sampled, "candidates_sampled": result.candidates_sampled,
+                "discriminated": result.discriminated, "workers": 1},
     }
+
+
+def _choice_json(choice: Choice) -> dict[str, Any]:
+    record: dict[str, Any] = {"raw": choice.raw, "index": choice.index, "valid": choice.valid,
+                              "truncated": choice.truncated}
+    if not choice.valid:
+        record["reason"] = choice.reason
+        if choice.value is not None:
+            record["value"] = choice.value
+    return record
 
 
 def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -> None:
@@ -50,26 +66,57 @@ def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -
         merged[name] = task
         return
     run, other = merged[name]["run"], task["run"]
-    for key in ("sampled", "discriminated", "workers"):
+    for key in ("sampled", "candidates_sampled", "discriminated", "workers"):
         run[key] += other[key]
 
 
-def results_document(model: dict[str, Any], settings: dict[str, Any], tasks: dict[str, Any]) -> dict[str, Any]:
-    return {"version": RESULTS_VERSION, "model": model, "settings": settings, "tasks": tasks}
+def results_document(
+    model: dict[str, Any], settings: dict[str, Any], tasks: dict[str, Any], run: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    document = {"version": RESULTS_VERSION, "model": model, "settings": settings, "tasks": tasks}
+    if run is not None:
+        document["run"] = run
+    return document
+
+
+def run_record(started: float, finished: float, backend: dict[str, str] | None) -> dict[str, Any]:
+    """When the run happened, where it ran, and the versions that shaped its numbers."""
+    return {
+        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "duration_s": round(finished - started, 3),
+        "device": (backend or {}).get("device"),
+        "dtype": (backend or {}).get("dtype"),
+        "versions": versions(),
+    }
+
+
+def versions() -> dict[str, str | None]:
+    def installed(name: str) -> str | None:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "selfdisc_checks": installed("selfdisc-checks"),
+        "torch": installed("torch"),
+        "transformers": installed("transformers"),
+        "python": platform.python_version(),
+    }
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write via a temporary file and rename, so readers never see half a file."""
+    """Write via a temporary file and rename, so readers never see half a file. The file gets the user's
+    normal permissions (mkstemp's are owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(document, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
-
-
-def _fraction(value: float) -> str:
-    return f"{value:.3f}"
 
 
 def _percent(value: float) -> str:
@@ -79,7 +126,8 @@ def _percent(value: float) -> str:
 def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
     """The summary table as text (rich markup rendered for a plain terminal)."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
-    for header in ("task", "questions", "S_gen", "S_disc", "DG-DIFF", "invalid", "oracle", "mixed", "majority"):
+    headers = ("task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority")
+    for header in headers:
         table.add_column(header, justify="left" if header == "task" else "right")
     for name, task in tasks.items():
         m = task["metrics"]
@@ -88,14 +136,19 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         table.add_row(
             name,
             str(m["n"]),
-            _fraction(m["s_gen"]),
-            _fraction(m["s_disc"]),
-            f"[{colour}]{diff:+.3f}[/{colour}] ±{m.get('dg_diff_stderr', 0):.3f}",
+            _percent(m["s_gen"]),
+            _percent(m["s_disc"]),
+            f"[{colour}]{100 * diff:+.1f}[/{colour}] ±{100 * m.get('dg_diff_stderr', 0):.1f}",
             _percent(m["invalid_rate"]),
-            _fraction(m["oracle"]),
+            _percent(m["oracle"]),
             _percent(m["mixed_fraction"]),
-            _fraction(m["majority"]),
+            _percent(m["majority"]),
         )
+    table.caption = (
+        "All rates in %; DG-DIFF = S_disc - S_gen in percentage points ± standard error. right+wrong: questions "
+        "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
+    )
+    table.caption_justify = "left"
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
     return buffer.getvalue()

@@ -1,7 +1,8 @@
 """A SQLite store for sampled candidates and discrimination outputs, shared safely between processes.
 
-Each entry is one question's whole candidate set (or one discrimination output), written in its own
-transaction, so a crash or Ctrl-C never leaves a partial set. Workers that share the database (pytest-xdist,
+Each entry is one unit of work (one candidate, one discrimination output, one rendered prompt); a batch
+of entries is written in one transaction, so a crash or Ctrl-C never leaves a half-written entry and never
+loses what earlier batches wrote. Workers that share the database (pytest-xdist,
 or two CI jobs) *claim* the questions they are about to sample; others skip claimed ones and wait for
 them, so nothing is sampled twice. A claim whose owner died (same host, process gone) or went silent for
 ``stale_after`` seconds is taken over.
@@ -21,7 +22,7 @@ from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one entry per candidate index; entries hold {text, truncated}
 FILENAME = f"selfdisc-v{SCHEMA_VERSION}.sqlite"
 
 
@@ -32,7 +33,7 @@ def cache_key(**parts: Any) -> str:
 
 
 class Cache:
-    """Entries of a few kinds (``candidates``, ``choices``) keyed by :func:`cache_key` digests."""
+    """Entries of a few kinds (``candidate``, ``choice``, ``rendered``) keyed by :func:`cache_key` digests."""
 
     def __init__(self, directory: Path, refresh_before: float | None = None, stale_after: float = 3600.0) -> None:
         self.path = Path(directory) / FILENAME
@@ -86,12 +87,22 @@ class Cache:
 
     def put(self, kind: str, key: str, value: Any) -> None:
         """Store one entry and drop our claim on it, in one transaction."""
+        self.put_many(kind, {key: value})
+
+    def put_many(self, kind: str, values: dict[str, Any]) -> None:
+        """Store entries and drop our claims on them, all in one transaction."""
+        if not values:
+            return
+        now = time.time()
         with self._transaction():
-            self._db.execute(
+            self._db.executemany(
                 "INSERT OR REPLACE INTO entries (kind, key, value, created) VALUES (?, ?, ?, ?)",
-                (kind, key, json.dumps(value), time.time()),
+                [(kind, key, json.dumps(value), now) for key, value in values.items()],
             )
-            self._db.execute("DELETE FROM claims WHERE kind = ? AND key = ? AND owner = ?", (kind, key, self.owner))
+            self._db.executemany(
+                "DELETE FROM claims WHERE kind = ? AND key = ? AND owner = ?",
+                [(kind, key, self.owner) for key in values],
+            )
 
     def claim(self, kind: str, keys: list[str], limit: int) -> tuple[list[str], dict[str, Any]]:
         """Claim up to ``limit`` of ``keys`` that nobody holds; also return those now present."""
@@ -130,26 +141,25 @@ class Cache:
         compute: Callable[[list[str]], dict[str, Any]],
         batch_size: int,
         poll_seconds: float = 0.5,
-    ) -> tuple[dict[str, Any], int]:
+    ) -> tuple[dict[str, Any], list[str]]:
         """Values for all ``keys``: cached, computed here in batches, or awaited from another worker.
 
-        Returns the values and how many keys this process computed.
+        Returns the values and the keys this process computed.
         """
         values = self.get_many(kind, keys)
         pending = [k for k in keys if k not in values]
-        computed = 0
+        computed: list[str] = []
         while pending:
             mine, present = self.claim(kind, pending, batch_size)
             values.update(present)
             if mine:
                 try:
                     results = compute(mine)
-                    for key in mine:
-                        self.put(kind, key, results[key])
-                        values[key] = results[key]
+                    self.put_many(kind, {key: results[key] for key in mine})
+                    values.update({key: results[key] for key in mine})
                 finally:
                     self.release(kind, [k for k in mine if k not in values])
-                computed += len(mine)
+                computed += mine
             elif len(present) == 0:
                 time.sleep(poll_seconds)  # everything left is being computed by another worker
             pending = [k for k in pending if k not in values]

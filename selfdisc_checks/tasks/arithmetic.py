@@ -1,7 +1,8 @@
 """A synthetic arithmetic task generated in code: needs no download and is the embedded default.
 
-Question ``i`` depends only on the task's ``seed`` and ``i``, so ``--limit`` takes a stable prefix and
-two machines see the same questions.
+Questions are drawn from a stream seeded by the task's ``seed``, so ``--limit`` takes a stable prefix and
+two machines see the same questions. A drawn expression that repeats an earlier question or one of the
+task's own demonstrations is skipped: every question is asked once, and never one the prompt answers.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class ArithmeticTask(Task):
     name = "arithmetic"
     generation = DecodeSpec(max_new_tokens=8, stop=("\n",))
     discrimination = DecodeSpec(max_new_tokens=8, stop=("\n",))
-    discrimination_instruction = "Which is correct?"
+    # The fixture checkpoint was trained on this compact layout, so it is the task's only variant.
+    instructions = {"compact": "Which is correct?"}
 
     def __init__(
         self,
@@ -61,6 +63,7 @@ class ArithmeticTask(Task):
         operators: str = "+-*",
         seed: int = 0,
         shots: int = 2,
+        **protocol: Any,
     ) -> None:
         if size < 1 or terms < 1 or max_operand < 1 or shots < 0:
             raise SelfDiscError("Arithmetic options size, terms and max_operand must be >= 1 and shots >= 0.")
@@ -68,6 +71,13 @@ class ArithmeticTask(Task):
             raise SelfDiscError(f"Arithmetic operators must be a non-empty mix of '+-*', not {operators!r}.")
         self.size, self.terms, self.max_operand = size, terms, max_operand
         self.operators, self.seed, self.shots = operators, seed, shots
+        self.set_protocol(**protocol)
+        available = (max_operand + 1) ** terms * len(set(operators)) ** (terms - 1)
+        if size > available - shots - 1:
+            raise SelfDiscError(
+                f"Arithmetic size {size} is too large for terms={terms}, max_operand={max_operand}, operators="
+                f"{operators!r} (at most {available} distinct expressions); lower size or raise max_operand."
+            )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -77,6 +87,7 @@ class ArithmeticTask(Task):
             "operators": self.operators,
             "seed": self.seed,
             "shots": self.shots,
+            **super().describe(),
         }
 
     def example(self, index: int, stream: str = "test") -> Example:
@@ -87,7 +98,22 @@ class ArithmeticTask(Task):
 
     def load(self, limit: int | None = None) -> list[Example]:
         count = self.size if limit is None else min(limit, self.size)
-        return [self.example(i) for i in range(count)]
+        seen = {self.example(i, "shots").question for i in range(self.shots)} | {self.example(0, "demo").question}
+        examples: list[Example] = []
+        draw = 0
+        while len(examples) < count:
+            if draw > 100 * self.size:  # only when nearly every expression is already taken
+                raise SelfDiscError(
+                    f"Arithmetic found only {len(examples)} distinct questions for size {self.size}; lower size "
+                    "or raise max_operand."
+                )
+            example = self.example(draw)
+            draw += 1
+            if example.question not in seen:
+                seen.add(example.question)
+                examples.append(Example(id=f"test-{len(examples)}", question=example.question,
+                                        reference=example.reference))
+        return examples
 
     def prompt(self, example: Example) -> Prompt:
         shots = tuple(

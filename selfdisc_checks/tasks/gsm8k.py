@@ -1,58 +1,107 @@
-"""GSM8K grade-school math (Cobbe et al., 2021): the hub's ``openai/gsm8k`` or a local JSONL copy."""
+"""GSM8K grade-school math (Cobbe et al., 2021): the hub's ``openai/gsm8k`` or a local JSONL copy.
+
+Generation follows lm-evaluation-harness's default ``gsm8k`` task, which the paper ran: five worked
+examples as ``Question: ...\\nAnswer: <solution ending #### n>`` blocks separated by blank lines (for chat
+models, user/assistant turns), the stop sequences ``Question:``, ``</s>``, ``<|im_end|>``, 256 new tokens,
+and both of its answer filters (strict ``#### n``, flexible last number), reported side by side.
+Discrimination follows the paper's GSM8K prompt structure (see ``discrimination.prompt``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from selfdisc_checks.discrimination.prompt import DiscriminationDemo
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo, paper_response
 from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.records import DecodeSpec, Example, Prompt
 from selfdisc_checks.scoring.numbers import extract_strict
-from selfdisc_checks.records import Example, Prompt
-from selfdisc_checks.records import DecodeSpec
 from selfdisc_checks.tasks.base import Task
 
-# Worked examples written for this project (not taken from the GSM8K train split).
+# Worked examples written for this project in GSM8K's answer format (not taken from its train split).
 _SHOTS = (
     (
         "A baker makes 4 trays of 12 rolls and sells 30 rolls. How many rolls are left?",
-        "The baker makes 4 * 12 = 48 rolls. After selling 30, 48 - 30 = 18 rolls are left. The answer is 18.",
+        "The baker makes 4 * 12 = <<4*12=48>>48 rolls.\nAfter selling 30, 48 - 30 = <<48-30=18>>18 rolls are left.\n"
+        "#### 18",
     ),
     (
-        "Tom reads 15 pages a day for 6 days, then 20 pages on the seventh day. How many pages does he read?",
-        "In six days he reads 15 * 6 = 90 pages. Adding the seventh day gives 90 + 20 = 110. The answer is 110.",
+        "Tom reads 15 pages a day for 6 days, then 20 pages on the seventh day. How many pages does he read that week?",
+        "In six days he reads 15 * 6 = <<15*6=90>>90 pages.\nWith the seventh day he reads 90 + 20 = <<90+20=110>>110 "
+        "pages.\n#### 110",
     ),
     (
         "A shirt costs $25 and is on sale for 20% off. What is the sale price in dollars?",
-        "The discount is 25 * 0.2 = 5 dollars, so the price is 25 - 5 = 20 dollars. The answer is 20.",
+        "The discount is 25 * 20 / 100 = <<25*20/100=5>>5 dollars.\nThe sale price is 25 - 5 = <<25-5=20>>20 dollars.\n"
+        "#### 20",
     ),
     (
-        "Mia has 3 boxes with 8 crayons each and gives away half of all her crayons. How many does she keep?",
-        "She has 3 * 8 = 24 crayons. Half of 24 is 24 / 2 = 12. The answer is 12.",
+        "Mia has 3 boxes with 8 crayons each. She gives away half of her crayons. How many crayons does she keep?",
+        "Mia has 3 * 8 = <<3*8=24>>24 crayons.\nShe keeps half of them, 24 / 2 = <<24/2=12>>12 crayons.\n#### 12",
+    ),
+    (
+        "A train travels at 60 miles per hour for 2 hours and then at 45 miles per hour for 1 hour. How many miles "
+        "does it travel in total?",
+        "In the first 2 hours it travels 60 * 2 = <<60*2=120>>120 miles.\nIn the last hour it travels 45 * 1 = "
+        "<<45*1=45>>45 miles.\nIn total it travels 120 + 45 = <<120+45=165>>165 miles.\n#### 165",
     ),
 )
 
-_DEMOS = (
-    DiscriminationDemo(
-        question="A farmer has 5 pens with 7 sheep each. He sells 9 sheep. How many sheep remain?",
-        options=(
-            "5 * 7 = 35 sheep. 35 - 9 = 26. The answer is 26.",
-            "5 + 7 = 12 sheep. 12 - 9 = 3. The answer is 3.",
-            "5 * 7 = 35 sheep. 35 - 9 = 24. The answer is 24.",
-        ),
-        response="Option 1 multiplies the pens by the sheep per pen and subtracts correctly.\nAnswer: (1)",
-    ),
-    DiscriminationDemo(
-        question="A ticket costs $8. How much do 3 adult tickets and 2 half-price child tickets cost?",
-        options=(
-            "3 * 8 = 24 and 2 * 8 = 16, so 24 + 16 = 40. The answer is 40.",
-            "3 * 8 = 24. A child ticket is 8 / 2 = 4, so 2 * 4 = 8. 24 + 8 = 32. The answer is 32.",
-            "3 * 8 = 24 and 2 * 4 = 8, so 24 - 8 = 16. The answer is 16.",
-            "Adults pay 24 and children pay 8 in total, 24 + 8 = 32. The answer is 32.",
-        ),
-        response="Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option 2.\nAnswer: (2)",
-    ),
+_SHEEP = "A farmer has 5 pens with 7 sheep each. He sells 9 sheep. How many sheep remain?"
+_SHEEP_OPTIONS = (
+    "The farmer has 5 + 7 = <<5+7=12>>12 sheep.\nAfter selling 9, he has 12 - 9 = <<12-9=3>>3 sheep.\n#### 3",
+    "The farmer has 5 * 7 = <<5*7=35>>35 sheep.\nAfter selling 9, he has 35 - 9 = <<35-9=26>>26 sheep.\n#### 26",
+    "The farmer has 5 * 7 = <<5*7=35>>35 sheep.\nHe sells 9, so 35 - 9 = <<35-9=24>>24 sheep remain.\n#### 24",
 )
+_TICKETS = "A ticket costs $8. How much do 3 adult tickets and 2 half-price child tickets cost?"
+_TICKET_OPTIONS = (
+    "3 adult tickets cost 3 * 8 = <<3*8=24>>24 dollars.\n2 child tickets cost 2 * 8 = <<2*8=16>>16 dollars.\n"
+    "In total 24 + 16 = <<24+16=40>>40 dollars.\n#### 40",
+    "3 adult tickets cost 3 * 8 = <<3*8=24>>24 dollars.\nA child ticket costs 8 / 2 = <<8/2=4>>4 dollars, so 2 cost "
+    "2 * 4 = <<2*4=8>>8 dollars.\nThe difference is 24 - 8 = <<24-8=16>>16 dollars.\n#### 16",
+    "3 adult tickets cost 3 * 8 = <<3*8=24>>24 dollars.\nA child ticket costs 8 / 2 = <<8/2=4>>4 dollars, so 2 cost "
+    "2 * 4 = <<2*4=8>>8 dollars.\nIn total 24 + 8 = <<24+8=32>>32 dollars.\n#### 32",
+    "A child ticket costs 8 / 2 = <<8/2=4>>4 dollars.\nThe 3 + 2 = <<3+2=5>>5 tickets cost 5 * 4 = <<5*4=20>>20 "
+    "dollars.\n#### 20",
+)
+
+_DEMOS = {
+    "paper": (
+        DiscriminationDemo(
+            _SHEEP,
+            _SHEEP_OPTIONS,
+            paper_response(
+                "Answer (1) adds the pens and the sheep per pen, 5 + 7, but there are 5 * 7 = 35 sheep, so it is "
+                "wrong.\nAnswer (2) finds 5 * 7 = 35 sheep and then 35 - 9 = 26. Both steps are right.\n"
+                "Answer (3) finds 35 sheep, but 35 - 9 is 26, not 24, so it is wrong.",
+                1,
+            ),
+        ),
+        DiscriminationDemo(
+            _TICKETS,
+            _TICKET_OPTIONS,
+            paper_response(
+                "Answer (1) charges the full $8 for the child tickets, but they are half price, so it is wrong.\n"
+                "Answer (2) finds both costs but subtracts them instead of adding them, so it is wrong.\n"
+                "Answer (3) finds 24 dollars for the adults and 8 dollars for the children, and 24 + 8 = 32. "
+                "This is right.\nAnswer (4) charges the half price for the adult tickets too, so it is wrong.",
+                2,
+            ),
+        ),
+    ),
+    "compact": (
+        DiscriminationDemo(
+            _SHEEP,
+            _SHEEP_OPTIONS,
+            "Option 2 multiplies the pens by the sheep per pen and subtracts correctly.\nAnswer: (2)",
+        ),
+        DiscriminationDemo(
+            _TICKETS,
+            _TICKET_OPTIONS,
+            "Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option 3.\nAnswer: (3)",
+        ),
+    ),
+}
 
 HUB_ID, HUB_CONFIG, HUB_SPLIT = "openai/gsm8k", "main", "test"
 
@@ -61,17 +110,28 @@ class GSM8KTask(Task):
     """Chain-of-thought math word problems scored on the final number."""
 
     name = "gsm8k"
-    generation = DecodeSpec(max_new_tokens=256, stop=("\n\nQuestion:", "\nQuestion:"))
-    discrimination = DecodeSpec(max_new_tokens=128, stop=("\n\nQuestion:", "\nQuestion:"))
+    generation = DecodeSpec(max_new_tokens=256, stop=("Question:", "</s>", "<|im_end|>"))
+    # The paper's code allowed 4096; 1024 lets small chat models finish reasoning about four candidates.
+    discrimination = DecodeSpec(max_new_tokens=1024, stop=("Question:", "</s>", "<|im_end|>"))
+    instructions = {
+        "paper": (
+            "Check how each candidate answer was reached, step by step, and decide which one is correct. "
+            "End with the line \"Therefore, the final choice is:\" followed by a line \"### <number of the "
+            "correct answer>\"."
+        ),
+        "compact": "Which option answers the question correctly? Give the option number on the last line.",
+    }
 
-    def __init__(self, data: str | Path | None = None, shots: int = 4) -> None:
+    def __init__(self, data: str | Path | None = None, shots: int = 5, **protocol: Any) -> None:
         if not 0 <= shots <= len(_SHOTS):
             raise SelfDiscError(f"GSM8K shots must be between 0 and {len(_SHOTS)}, not {shots}.")
         self.data = Path(data) if data is not None else None
         self.shots = shots
+        self.set_protocol(**protocol)
 
     def describe(self) -> dict[str, Any]:
-        return {"data": str(self.data) if self.data else f"hub:{HUB_ID}/{HUB_CONFIG}/{HUB_SPLIT}", "shots": self.shots}
+        where = str(self.data) if self.data else f"hub:{HUB_ID}/{HUB_CONFIG}/{HUB_SPLIT}"
+        return {"data": where, "shots": self.shots, **super().describe()}
 
     def load(self, limit: int | None = None) -> list[Example]:
         from selfdisc_checks.tasks.data import load_records
@@ -81,7 +141,8 @@ class GSM8KTask(Task):
         )
         examples = []
         for index, row in enumerate(rows):
-            reference = extract_strict(str(row["answer"]).rsplit("####", 1)[-1]) if "####" in str(row["answer"]) else None
+            answer = str(row["answer"])
+            reference = extract_strict("#### " + answer.rsplit("####", 1)[-1].strip()) if "####" in answer else None
             if reference is None:
                 where = self.data or HUB_ID
                 raise SelfDiscError(
@@ -96,4 +157,4 @@ class GSM8KTask(Task):
         return Prompt(query=f"Question: {example.question}", shots=shots, answer_prefix="Answer:")
 
     def discrimination_demos(self) -> list[DiscriminationDemo]:
-        return list(_DEMOS)
+        return list(_DEMOS[self.discrimination_prompt])

@@ -7,7 +7,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
 from conftest import FIXTURE
-from selfdisc_checks import DecodeSpec, HFBackend, get_task, locate_checkpoint
+from selfdisc_checks import DecodeSpec, HFBackend, Sampling, get_task, locate_checkpoint
 from selfdisc_checks.backends.sampler import SeededGumbelSampler
 from selfdisc_checks.records import DecodeSpec as Spec
 
@@ -28,41 +28,41 @@ SPEC = Spec(max_new_tokens=8, stop=("\n",))
 
 def test_a_questions_candidates_do_not_depend_on_its_batch(backend, prompts):
     seeds = [[10 * i + j for j in range(4)] for i in range(len(prompts))]
-    together = backend.sample(prompts, seeds, 0.7, SPEC)
+    together = backend.sample(prompts, seeds, Sampling(0.7), SPEC)
     for i in (0, 3, 5):
-        assert backend.sample([prompts[i]], [seeds[i]], 0.7, SPEC)[0] == together[i]
-    assert backend.sample(prompts[::-1], seeds[::-1], 0.7, SPEC) == together[::-1]
+        assert backend.sample([prompts[i]], [seeds[i]], Sampling(0.7), SPEC)[0] == together[i]
+    assert backend.sample(prompts[::-1], seeds[::-1], Sampling(0.7), SPEC) == together[::-1]
 
 
 def test_prefix_cached_sampling_equals_plain_generate(backend, prompts):
     """The prompt is processed once for its N samples; the result is what plain generate would give."""
     seeds = [[1, 2, 3], [4, 5, 6]]
-    cached = backend.sample(prompts[:2], seeds, 0.9, DecodeSpec(max_new_tokens=8))
+    cached = backend.sample(prompts[:2], seeds, Sampling(0.9), DecodeSpec(max_new_tokens=8))
     tokenizer, model = backend.tokenizer, backend.model
     encoded = tokenizer(prompts[:2], return_tensors="pt", padding=True)
     rows = torch.tensor([0, 0, 0, 1, 1, 1])
     config = GenerationConfig(do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     length = encoded["input_ids"].shape[1]
-    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], 0.9)
+    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], Sampling(0.9))
     output = model.generate(
         input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
         generation_config=config, logits_processor=LogitsProcessorList([sampler]),
     )
     plain = tokenizer.batch_decode(output[:, length:], skip_special_tokens=True)
-    assert [text for group in cached for text in group] == plain
+    assert [c.text for group in cached for c in group] == plain
 
 
 def test_temperature_changes_and_seeds_reproduce(backend, prompts):
-    a = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.7, SPEC)
-    assert a == backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.7, SPEC)
-    greedy = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, 0.0, SPEC)
-    assert all(len(set(group)) == 1 for group in greedy)  # temperature 0: every candidate is the greedy one
+    a = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.7), SPEC)
+    assert a == backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.7), SPEC)
+    greedy = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.0), SPEC)
+    assert all(len({c.text for c in group}) == 1 for group in greedy)  # temperature 0: every candidate is the greedy one
     assert greedy[0][0] == backend.greedy(prompts[:1], SPEC)[0]
 
 
 def test_stop_strings_cut_the_completion(backend, prompts):
-    for text in backend.greedy(prompts, Spec(max_new_tokens=20, stop=("\n",))):
-        assert "\n" not in text
+    for completion in backend.greedy(prompts, Spec(max_new_tokens=20, stop=("\n",))):
+        assert "\n" not in completion.text
 
 
 def test_a_tokenizer_without_pad_token_pads_with_eos(fixture_copy):
@@ -77,7 +77,7 @@ def test_a_tokenizer_without_pad_token_pads_with_eos(fixture_copy):
     assert backend.tokenizer.padding_side == "left"
     task = get_task("arithmetic")
     prompts = [backend.render(task.prompt(e)) for e in task.load(limit=3)]
-    assert len(backend.sample(prompts, [[1, 2]] * 3, 0.7, SPEC)) == 3
+    assert len(backend.sample(prompts, [[1, 2]] * 3, Sampling(0.7), SPEC)) == 3
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on machines without CUDA")
@@ -88,3 +88,16 @@ def test_asking_for_cuda_without_it_is_one_clear_sentence():
     with pytest.raises(SelfDiscError, match="CUDA is not available; use --device cpu or auto"):
         resolve_device("cuda:0")
     assert resolve_device("auto") == "cpu"
+
+
+def test_completions_say_whether_the_token_limit_cut_them(backend, prompts):
+    cut = backend.greedy(prompts[:3], Spec(max_new_tokens=1))
+    finished = backend.greedy(prompts[:3], Spec(max_new_tokens=20, stop=("\n",)))
+    assert all(c.truncated for c in cut)
+    assert not any(c.truncated for c in finished)
+
+
+def test_loaded_model_keeps_only_special_token_ids_of_its_generation_config(backend):
+    config = backend.model.generation_config.to_diff_dict()
+    assert set(config) - {"transformers_version"} <= {"eos_token_id", "pad_token_id", "bos_token_id",
+                                                      "decoder_start_token_id"}

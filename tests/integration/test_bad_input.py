@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import FIXTURE
+from selfdisc_checks.store.cache import FILENAME
 
 
 def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None:
@@ -45,7 +46,7 @@ def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy)
 
 
 def test_a_corrupt_cache_is_reported_and_left_in_place(project):
-    cache = project.path / "cache" / "selfdisc-v1.sqlite"
+    cache = project.path / "cache" / FILENAME
     cache.parent.mkdir()
     cache.write_bytes(b"not a database" * 64)
     result, _ = project.run("--model", str(FIXTURE), "--limit", "2")

@@ -40,7 +40,7 @@ def check_contract(document: dict, task: str, n: int, samples: int) -> None:
 def test_run_prints_the_table_and_writes_the_json_contract(project):
     result, document = project.run("--model", str(FIXTURE), "--limit", "10", "--samples", "3")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*arithmetic: sampling*10/10*", "*arithmetic: discriminating*10/10*", "*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*mixed*majority*", "*arithmetic*10*"])
+    result.stdout.fnmatch_lines(["*arithmetic: sampling*30/30*", "*arithmetic: discriminating*10/10*", "*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*right+wrong*majority*", "*arithmetic*10*"])
     check_contract(document, "arithmetic", n=10, samples=3)
     assert document["tasks"]["arithmetic"]["run"]["sampled"] == 10
     assert document["tasks"]["arithmetic"]["options"]["max_operand"] == 9  # the task's options are recorded
@@ -52,7 +52,8 @@ def test_second_identical_run_samples_nothing_and_agrees(project):
     args = ("--model", str(FIXTURE), "--limit", "8")
     _, first = project.run(*args)
     _, second = project.run(*args)
-    assert second["tasks"]["arithmetic"]["run"] == {"sampled": 0, "discriminated": 0, "workers": 1}
+    assert second["tasks"]["arithmetic"]["run"] == {"sampled": 0, "candidates_sampled": 0, "discriminated": 0,
+                                                    "workers": 1}
     assert first["tasks"]["arithmetic"]["questions"] == second["tasks"]["arithmetic"]["questions"]
     assert first["tasks"]["arithmetic"]["metrics"] == second["tasks"]["arithmetic"]["metrics"]
 

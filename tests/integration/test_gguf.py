@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from conftest import FIXTURE
-from selfdisc_checks import DecodeSpec, HFBackend, get_task, locate_checkpoint
+from selfdisc_checks import DecodeSpec, HFBackend, Sampling, get_task, locate_checkpoint
 
 gguf = pytest.importorskip("gguf")
 
@@ -131,7 +131,7 @@ def test_gguf_logits_match_the_fixture(backends, prompts):
 def test_gguf_samples_and_greedy_match_the_fixture(backends, prompts):
     ours, ref = backends
     seeds = [[10 * i + j for j in range(3)] for i in range(len(prompts))]
-    assert ours.sample(prompts, seeds, 0.7, SPEC) == ref.sample(prompts, seeds, 0.7, SPEC)
+    assert ours.sample(prompts, seeds, Sampling(0.7), SPEC) == ref.sample(prompts, seeds, Sampling(0.7), SPEC)
     assert ours.greedy(prompts, SPEC) == ref.greedy(prompts, SPEC)
 
 

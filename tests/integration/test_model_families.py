@@ -65,11 +65,11 @@ def test_encoder_decoder_end_to_end(project, t5_checkpoint):
 
 def test_encoder_decoder_samples_are_seeded_per_candidate(t5_checkpoint):
     backend = HFBackend(locate_checkpoint(str(t5_checkpoint)))
-    from selfdisc_checks import DecodeSpec
+    from selfdisc_checks import DecodeSpec, Sampling
 
     spec = DecodeSpec(max_new_tokens=6)
-    together = backend.sample(["Q: 1+2=\nA:", "Q: 3*4=\nA:"], [[1, 2], [3, 4]], 1.0, spec)
-    alone = backend.sample(["Q: 3*4=\nA:"], [[3, 4]], 1.0, spec)
+    together = backend.sample(["Q: 1+2=\nA:", "Q: 3*4=\nA:"], [[1, 2], [3, 4]], Sampling(1.0), spec)
+    alone = backend.sample(["Q: 3*4=\nA:"], [[3, 4]], Sampling(1.0), spec)
     assert together[1] == alone[0]
 
 

@@ -59,7 +59,7 @@ def test_resolve_computes_only_what_is_missing(tmp_path):
 
     values, computed = cache.resolve("candidates", ["k1", "k2", "k3"], compute, batch_size=1)
     assert values == {"k1": ["cached"], "k2": ["new k2"], "k3": ["new k3"]}
-    assert computed == 2 and calls == [["k2"], ["k3"]]
+    assert computed == ["k2", "k3"] and calls == [["k2"], ["k3"]]
 
 
 def test_a_failed_batch_keeps_earlier_batches_and_releases_its_claims(tmp_path):

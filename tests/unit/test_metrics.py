@@ -5,14 +5,14 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks.metrics import majority_score, task_metrics
+from selfdisc_checks.metrics import majority_score, question_s_disc_value_matched, task_metrics
 from selfdisc_checks.records import Candidate, Choice, QuestionResult
 
 
-def question(scores, index, answers=None):
+def question(scores, index, answers=None, reason=None, value=None):
     answers = answers or [str(s) for s in scores]
     candidates = tuple(Candidate(f"t{i}", a, s, "strict") for i, (s, a) in enumerate(zip(scores, answers)))
-    return QuestionResult("q", "question", "1", candidates, Choice("raw", index))
+    return QuestionResult("q", "question", "1", candidates, Choice("raw", index, reason=reason, value=value))
 
 
 @st.composite
@@ -53,5 +53,37 @@ def test_worked_example():
 
 def test_majority_vote_uses_extracted_answers():
     assert majority_score(["7", "8", "7", None], [1.0, 0.0, 1.0, 0.0]) == 1.0
-    assert majority_score(["8", "7", "8", "7"], [0.0, 1.0, 0.0, 1.0]) == 0.0  # tie: first seen wins
+    assert majority_score(["8", "7", "8", "7"], [0.0, 1.0, 0.0, 1.0]) == 0.5  # tie: expected score of a random break
+    assert majority_score(["7", "8", "9", "9"], [1.0, 0.0, 0.0, 0.0]) == 0.0  # a clear winner is not a tie
     assert majority_score([None, None], [1.0, 0.0]) == 0.0
+
+
+@given(st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=8), st.data())
+def test_majority_with_ties_is_the_mean_over_tied_answers(answer_ids, data):
+    answers = [str(a) for a in answer_ids]
+    right = data.draw(st.sampled_from(sorted(set(answers))))
+    scores = [1.0 if a == right else 0.0 for a in answers]
+    counts = {a: answers.count(a) for a in answers}
+    tied = [a for a in counts if counts[a] == max(counts.values())]
+    assert math.isclose(majority_score(answers, scores), (right in tied) / len(tied))
+
+
+def test_value_matched_scores_the_stated_value():
+    answers = ["20", "18", "20", "7"]
+    scores = [0.0, 1.0, 0.0, 0.0]
+    stated_right = question(scores, None, answers, reason="value_not_label", value="18")
+    stated_wrong = question(scores, None, answers, reason="value_not_label", value="20")
+    stated_unknown = question(scores, None, answers, reason="value_not_label", value="99")
+    no_label = question(scores, None, answers, reason="no_label")
+    assert question_s_disc_value_matched(stated_right) == 1.0
+    assert question_s_disc_value_matched(stated_wrong) == 0.0
+    assert question_s_disc_value_matched(stated_unknown) == 0.0 and question_s_disc_value_matched(no_label) == 0.0
+    m = task_metrics([stated_right, no_label])
+    assert m["s_disc"] == 0.0 and m["s_disc_value_matched"] == 0.5  # the paper's policy stays the default S_disc
+    assert m["invalid_reasons"] == {"no_label": 1, "value_not_label": 1}
+
+
+@given(st.lists(questions(), min_size=1, max_size=20))
+def test_value_matching_only_ever_raises_s_disc(qs):
+    m = task_metrics(qs)
+    assert m["s_disc_value_matched"] >= m["s_disc"] - 1e-12

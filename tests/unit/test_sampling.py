@@ -4,14 +4,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdisc_checks.backends.sampler import SeededGumbelSampler
-from selfdisc_checks.backends.seeds import candidate_seed
+from selfdisc_checks.backends.sampler import SeededGumbelSampler, restrict
+from selfdisc_checks.backends.seeds import candidate_seed, question_seed
+from selfdisc_checks.records import Sampling
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
 def noise_rows(row_seeds, steps, vocab=64):
-    sampler = SeededGumbelSampler(row_seeds, 1.0)
+    sampler = SeededGumbelSampler(row_seeds, Sampling(1.0))
     zeros = torch.zeros((len(row_seeds), vocab))
     return [sampler(torch.zeros((len(row_seeds), 1), dtype=torch.long), zeros) for _ in range(steps)]
 
@@ -36,7 +37,7 @@ def test_samples_follow_the_tempered_softmax():
     logits = torch.tensor([[0.0, 1.0, 2.0]])
     temperature = 0.7
     draws = 20000
-    sampler = SeededGumbelSampler(list(range(draws)), temperature)
+    sampler = SeededGumbelSampler(list(range(draws)), Sampling(temperature))
     picks = sampler(torch.zeros((draws, 5), dtype=torch.long), logits.repeat(draws, 1)).argmax(-1)
     observed = torch.bincount(picks, minlength=3).double() / draws
     expected = torch.softmax(logits[0].double() / temperature, -1)
@@ -45,7 +46,7 @@ def test_samples_follow_the_tempered_softmax():
 
 def test_temperature_zero_is_greedy():
     scores = torch.tensor([[0.1, 0.9, 0.3]])
-    assert torch.equal(SeededGumbelSampler([1], 0.0)(torch.zeros((1, 0), dtype=torch.long), scores), scores)
+    assert torch.equal(SeededGumbelSampler([1], Sampling(0.0, top_p=0.5, top_k=1))(torch.zeros((1, 0), dtype=torch.long), scores), scores)
 
 
 @given(seeds, st.text(max_size=10), st.integers(min_value=0, max_value=10))
@@ -54,3 +55,45 @@ def test_candidate_seeds_are_32_bit_and_distinct_per_index(run_seed, question_id
     assert 0 <= a < 2**32
     assert a == candidate_seed(run_seed, "t", question_id, index)
     assert a != candidate_seed(run_seed, "t", question_id, index + 1)
+
+
+def draw_many(logits, sampling, draws=20000):
+    sampler = SeededGumbelSampler(list(range(draws)), sampling)
+    picks = sampler(torch.zeros((draws, 1), dtype=torch.long), logits.repeat(draws, 1)).argmax(-1)
+    return torch.bincount(picks, minlength=logits.shape[-1]).double() / draws
+
+
+def test_top_k_samples_the_renormalised_top_tokens():
+    logits = torch.tensor([[0.0, 1.0, 2.0, 0.5]])
+    observed = draw_many(logits, Sampling(1.0, top_k=2))
+    expected = torch.softmax(torch.tensor([float("-inf"), 1.0, 2.0, float("-inf")]).double(), -1)
+    assert observed[0] == 0 and observed[3] == 0
+    assert torch.allclose(observed, expected, atol=0.015), (observed, expected)
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    # probabilities 0.5, 0.3, 0.15, 0.05: top-p 0.75 keeps the first two (0.5 < 0.75 <= 0.8).
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    observed = draw_many(probs.log(), Sampling(1.0, top_p=0.75))
+    assert observed[2] == 0 and observed[3] == 0
+    assert torch.allclose(observed[:2], torch.tensor([0.625, 0.375], dtype=torch.double), atol=0.015), observed
+
+
+@given(st.lists(st.floats(min_value=-20, max_value=20), min_size=1, max_size=30),
+       st.integers(min_value=0, max_value=40), st.floats(min_value=0.01, max_value=1.0))
+def test_restriction_always_keeps_the_most_likely_token(values, top_k, top_p):
+    logits = torch.tensor([values])
+    kept = torch.isfinite(restrict(logits, top_k, top_p))
+    assert kept[0, logits.argmax()]
+    if top_k:
+        assert kept.sum() <= max(top_k, int((logits == logits.max()).sum()))
+
+
+def test_off_restrictions_change_nothing():
+    logits = torch.randn(3, 50)
+    assert torch.equal(restrict(logits, 0, 1.0), logits)
+
+
+@given(seeds, st.text(max_size=10), st.integers(min_value=0, max_value=64))
+def test_candidate_i_uses_the_question_seed_plus_i(run_seed, question_id, index):
+    assert candidate_seed(run_seed, "t", question_id, index) == (question_seed(run_seed, "t", question_id) + index) % 2**32

@@ -1,0 +1,98 @@
+"""The measurement protocol end to end: neutral decoding, candidates that grow with N, a checkable record."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from datetime import datetime
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from conftest import FIXTURE
+
+# Settings several popular instruct checkpoints ship; each would change what sampling and greedy mean.
+LEAKY = {
+    "repetition_penalty": 3.0, "no_repeat_ngram_size": 1, "top_k": 2, "top_p": 0.5, "temperature": 0.1,
+    "do_sample": True, "min_new_tokens": 3, "suppress_tokens": [5, 6],
+}
+
+
+def leaky_copy(folder):
+    path = folder / "generation_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **LEAKY}))
+    return folder
+
+
+def test_the_leaky_settings_would_change_what_transformers_decodes(fixture_copy):
+    """So the next test has power: left in, these settings change the output."""
+    leaky_copy(fixture_copy)
+    tokenizer = AutoTokenizer.from_pretrained(fixture_copy)
+    inputs = tokenizer(["Q: 9-3=\nA: 6\n\nQ: 4+5=\nA:"], return_tensors="pt")
+    plain = AutoModelForCausalLM.from_pretrained(FIXTURE).generate(**inputs, do_sample=False, max_new_tokens=6)
+    torch.manual_seed(0)
+    leaky = AutoModelForCausalLM.from_pretrained(fixture_copy).generate(**inputs, max_new_tokens=6)
+    assert not torch.equal(plain, leaky)
+
+
+def test_a_checkpoints_generation_config_does_not_leak_in(project, fixture_copy):
+    leaky_copy(fixture_copy)
+    args = ("--limit", "12", "--samples", "3")
+    _, original = project.run("--model", str(FIXTURE), *args)
+    _, copied = project.run("--model", str(fixture_copy), *args)
+    assert copied["model"]["fingerprint"] != original["model"]["fingerprint"]  # so nothing came from the cache
+    assert copied["tasks"]["arithmetic"]["run"]["candidates_sampled"] == 36
+    for ours, theirs in zip(copied["tasks"]["arithmetic"]["questions"], original["tasks"]["arithmetic"]["questions"],
+                            strict=True):
+        assert [c["text"] for c in ours["candidates"]] == [c["text"] for c in theirs["candidates"]]
+        assert ours["choice"] == theirs["choice"]
+
+
+def test_more_samples_later_samples_only_the_new_candidates(project):
+    _, four = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "4")
+    _, eight = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "8")
+    run = eight["tasks"]["arithmetic"]["run"]
+    assert run["candidates_sampled"] == 6 * 4 and run["sampled"] == 6, run
+    for small, large in zip(four["tasks"]["arithmetic"]["questions"], eight["tasks"]["arithmetic"]["questions"],
+                            strict=True):
+        assert large["candidates"][:4] == small["candidates"]
+        assert len(large["candidates"]) == 8
+    _, again = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "2")
+    assert again["tasks"]["arithmetic"]["run"]["candidates_sampled"] == 0
+    assert [q["candidates"] for q in again["tasks"]["arithmetic"]["questions"]] == [
+        q["candidates"][:2] for q in four["tasks"]["arithmetic"]["questions"]
+    ]
+
+
+def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
+    result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--top-k", "5")
+    result.assert_outcomes(passed=3)
+    run = document["run"]
+    assert datetime.fromisoformat(run["started_at"].replace("Z", "+00:00")).tzinfo is not None
+    assert run["duration_s"] > 0 and run["device"] == "cpu" and run["dtype"] == "float32"
+    assert set(run["versions"]) == {"selfdisc_checks", "torch", "transformers", "python"}
+    assert all(run["versions"].values())
+    task = document["tasks"]["arithmetic"]
+    generation, discrimination = task["protocol"]["generation"], task["protocol"]["discrimination"]
+    assert generation["max_new_tokens"] == 8 and generation["stop"] == ["\n"] and generation["shots"] == 2
+    assert generation["top_k"] == 5 and generation["top_p"] == 1.0 and generation["temperature"] == 0.7
+    assert discrimination == {"max_new_tokens": 8, "stop": ["\n"], "demonstrations": 1, "prompt_variant": "compact",
+                              "decoding": "greedy"}
+    assert document["settings"]["top_k"] == 5
+    for question in task["questions"]:
+        prompts = question["prompts"]
+        assert prompts["generation"].endswith(f"Q: {question['question']}=\nA:")
+        for index, candidate in enumerate(question["candidates"]):
+            assert f"({index + 1}) {question['question']}={candidate['text'].strip()}" in prompts["discrimination"]
+        assert question["choice"]["truncated"] is False
+
+
+def test_results_file_gets_normal_permissions(project):
+    # Project.run removes its results file after reading it; this run keeps it.
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "2",
+                                                   "--samples", "2", "--results-json", "out/kept.json")
+    result.assert_outcomes(passed=3)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(project.path / "out" / "kept.json").st_mode) == 0o666 & ~umask
