@@ -81,7 +81,7 @@ def test_two_xdist_workers_share_one_cache_without_sampling_twice(project):
     result.assert_outcomes(passed=3)
     run = document["tasks"]["arithmetic"]["run"]
     assert run["workers"] == 2, run  # both workers evaluated the task, concurrently
-    assert run["sampled"] == 24, run  # ... and every question was sampled exactly once
+    assert run["candidates_sampled"] == 24 * 4, run  # ... and every candidate was sampled exactly once
     check_contract(document, "arithmetic", n=24, samples=4)
     assert result.stdout.str().count("self-discrimination checks:") == 1  # one table, from the controller
     result, again = project.run(*args)

@@ -88,3 +88,33 @@ def test_unknown_task_and_bad_options():
     with pytest.raises(SelfDiscError, match="does not accept"):
         get_task("arithmetic", data="x.jsonl")
     assert isinstance(get_task("arithmetic"), selfdisc_checks.Task)
+
+
+@given(st.integers(min_value=0, max_value=50), st.integers(min_value=1, max_value=4))
+def test_arithmetic_never_repeats_a_question_or_asks_a_demonstration(seed, shots):
+    task = get_task("arithmetic", seed=seed, shots=shots, size=120)
+    questions = [example.question for example in task.load()]
+    assert len(questions) == len(set(questions)) == 120
+    demonstrated = {user.removeprefix("Q: ").removesuffix("=") for user, _ in task.prompt(task.load(1)[0]).shots}
+    demonstrated |= {demo.question for demo in task.discrimination_demos()}
+    assert not demonstrated & set(questions)
+
+
+def test_arithmetic_size_beyond_the_distinct_questions_is_one_sentence():
+    with pytest.raises(SelfDiscError, match="too large .* lower size or raise max_operand"):
+        get_task("arithmetic", size=500, max_operand=3)
+
+
+def test_protocol_options_are_recorded_and_checked():
+    task = get_task("gsm8k", generation_max_tokens=64, discrimination_max_tokens=2048, discrimination_prompt="compact")
+    assert task.generation.max_new_tokens == 64 and task.discrimination.max_new_tokens == 2048
+    protocol = task.protocol()
+    assert protocol["generation"] == {"max_new_tokens": 64, "stop": ["Question:", "</s>", "<|im_end|>"], "shots": 5}
+    assert protocol["discrimination"]["prompt_variant"] == "compact"
+    assert protocol["discrimination"]["demonstrations"] == 2
+    assert get_task("gsm8k").discrimination_prompt == "paper"  # the paper's structure is the default
+    assert get_task("gsm8k").discrimination.max_new_tokens == 1024  # defaults are per instance, not shared
+    with pytest.raises(SelfDiscError, match="no discrimination prompt 'fancy'; choose one of: paper, compact"):
+        get_task("gsm8k", discrimination_prompt="fancy")
+    with pytest.raises(SelfDiscError, match="discrimination_max_tokens must be a positive integer"):
+        get_task("arithmetic", discrimination_max_tokens=0)
