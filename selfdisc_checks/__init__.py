@@ -9,6 +9,8 @@ Public API (everything else may change):
   ``DecodeSpec``, ``Sampling``, ``Completion``
 - ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend``, ``Cache`` and ``Settings``
 - ``task_metrics(questions)`` and the answer helper ``extract_number``
+- ``compare_results(old, new, metrics=None, tolerance=0.0, level=0.95)``: did a run regress against a
+  baseline run (two parsed results documents)? Also ``python -m selfdisc_checks compare OLD NEW``.
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
@@ -18,6 +20,7 @@ from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_disc
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.pipeline import evaluate_task
+from selfdisc_checks.report.compare import Change, IncomparableResults, compare_results
 from selfdisc_checks.records import (
     Candidate,
     Choice,
@@ -47,6 +50,7 @@ def __getattr__(name: str):
 __all__ = [
     "Cache",
     "Candidate",
+    "Change",
     "Checkpoint",
     "Choice",
     "Completion",
@@ -54,6 +58,7 @@ __all__ = [
     "DiscriminationDemo",
     "Example",
     "HFBackend",
+    "IncomparableResults",
     "ParsedChoice",
     "Prompt",
     "QuestionResult",
@@ -64,6 +69,7 @@ __all__ = [
     "TaskResult",
     "build_discrimination_prompt",
     "cache_key",
+    "compare_results",
     "evaluate_task",
     "extract_number",
     "get_task",

@@ -47,8 +47,9 @@ def majority_score(answers: Sequence[str | None], scores: Sequence[float]) -> fl
     return _mean([scores[answers.index(answer)] for answer in tied])
 
 
-def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
-    """Every per-task metric, plus standard errors and strict-extraction accuracy."""
+def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Every per-task metric, with standard errors, paired bootstrap intervals (at ``level``, seeded with
+    ``seed``) and the paper's one-sided test of "DG-DIFF <= 0"."""
     n = len(questions)
     if n == 0:
         return {name: 0 for name in METRIC_NAMES}
@@ -77,6 +78,7 @@ def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
         "dg_diff_stderr": _stderr(diffs),
         "candidates_per_question": _mean([len(q.candidates) for q in questions]),
     }
+    metrics.update(uncertainty(questions, gen, disc, metrics, level, seed))
     reasons = Counter(q.choice.reason for q in questions if not q.choice.valid)
     metrics["invalid_reasons"] = {reason or "unknown": count for reason, count in sorted(reasons.items(), key=str)}
     if mixed:
@@ -84,6 +86,40 @@ def task_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
             [question_s_disc(q.scores, q.choice.index) - question_s_gen(q.scores) for q in mixed]
         )
     return metrics
+
+
+def uncertainty(
+    questions: Sequence[QuestionResult], gen: list[float], disc: list[float], metrics: dict[str, Any],
+    level: float, seed: int,
+) -> dict[str, Any]:
+    """Intervals, the paper's test, the normalised gap and S_disc on mixed questions.
+
+    Right/wrong tasks get McNemar's exact test of the pick against one seeded random candidate per question
+    (the paper's design, with the discordant counts); graded tasks get a Wilcoxon signed-rank test of the
+    per-question differences S_disc - S_gen (exact, zeros dropped).
+    """
+    from selfdisc_checks import statistics
+
+    intervals = statistics.bootstrap_intervals(gen, disc, level=level, seed=seed)
+    binary = all(score in (0.0, 1.0) for q in questions for score in q.scores)
+    if binary:
+        randoms = [q.scores[statistics.random_candidate(q.scores, q.id, seed)] for q in questions]
+        test = statistics.mcnemar_test([d == 1.0 for d in disc], [r == 1.0 for r in randoms])
+        p_value: dict[str, float] = {"mcnemar": test.p_value}
+        discordant = {"fixed": test.fixed, "broke": test.broke}
+    else:
+        p_value = {"wilcoxon": statistics.wilcoxon_test([d - g for d, g in zip(disc, gen, strict=True)])}
+        discordant = None
+    mixed = [q for q in questions if max(q.scores) != min(q.scores)]
+    result: dict[str, Any] = {
+        "ci": {**{name: list(bounds) for name, bounds in intervals.items()}, "level": level},
+        "p_value": p_value,
+        "normalized_gap": statistics.normalized_gap(metrics["s_gen"], metrics["s_disc"], metrics["oracle"]),
+        "s_disc_mixed": _mean([question_s_disc(q.scores, q.choice.index) for q in mixed]) if mixed else None,
+    }
+    if discordant is not None:
+        result["discordant"] = discordant
+    return result
 
 
 def _mean(values: Sequence[float]) -> float:

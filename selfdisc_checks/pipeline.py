@@ -63,7 +63,8 @@ def evaluate_task(
         questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice, prompts))
     protocol = task.protocol()
     protocol["generation"].update(run.sampling_record())
-    return TaskResult(task=task.name, metrics=task_metrics(questions), questions=questions,
+    return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed),
+                      questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
                       protocol=protocol, candidates_sampled=sampled)
 

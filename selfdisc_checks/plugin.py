@@ -180,8 +180,12 @@ class MetricCheck:
 
     def explain(self, metric: str) -> str:
         m = self.result.metrics
-        stderr = m.get(f"{metric}_stderr")
-        spread = f" ± {stderr:.3f}" if stderr is not None else ""
+        interval = m.get("ci", {}).get(metric)
+        if interval is not None:
+            spread = f" [{100 * m['ci']['level']:.0f}% CI {interval[0]:.3f}, {interval[1]:.3f}]"
+        else:
+            stderr = m.get(f"{metric}_stderr")
+            spread = f" ± {stderr:.3f}" if stderr is not None else ""
         return (
             f"{self.result.task}: {metric} = {self.measured(metric):.3f}{spread} is below the threshold "
             f"{self.minimum(metric):.3f} (n = {m['n']} questions; S_gen {m['s_gen']:.3f}, S_disc {m['s_disc']:.3f}, "

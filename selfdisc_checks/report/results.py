@@ -119,6 +119,13 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def _interval(metrics: dict[str, Any]) -> str:
+    bounds = metrics.get("ci", {}).get("dg_diff")
+    if bounds is None:
+        return f"±{100 * metrics.get('dg_diff_stderr', 0):.1f}"
+    return f"[{100 * bounds[0]:+.1f}, {100 * bounds[1]:+.1f}]"
+
+
 def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -138,14 +145,15 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
             str(m["n"]),
             _percent(m["s_gen"]),
             _percent(m["s_disc"]),
-            f"[{colour}]{100 * diff:+.1f}[/{colour}] ±{100 * m.get('dg_diff_stderr', 0):.1f}",
+            f"[{colour}]{100 * diff:+.1f}[/{colour}] {_interval(m)}",
             _percent(m["invalid_rate"]),
             _percent(m["oracle"]),
             _percent(m["mixed_fraction"]),
             _percent(m["majority"]),
         )
     table.caption = (
-        "All rates in %; DG-DIFF = S_disc - S_gen in percentage points ± standard error. right+wrong: questions "
+        "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
+        "interval. right+wrong: questions "
         "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
     )
     table.caption_justify = "left"

@@ -21,6 +21,9 @@ def check_contract(document: dict, task: str, n: int, samples: int) -> None:
     for name in FRACTIONS:
         assert 0.0 <= metrics[name] <= 1.0, name
     assert math.isclose(metrics["dg_diff"], metrics["s_disc"] - metrics["s_gen"], abs_tol=1e-9)
+    assert metrics["ci"]["level"] == 0.95 and set(metrics["ci"]) == {"s_gen", "s_disc", "dg_diff", "level"}
+    assert metrics["ci"]["dg_diff"][0] <= metrics["dg_diff"] <= metrics["ci"]["dg_diff"][1]
+    assert 0.0 <= metrics["p_value"]["mcnemar"] <= 1.0
     questions = document["tasks"][task]["questions"]
     assert len(questions) == n
     for q in questions:

@@ -2,7 +2,7 @@
 
 import math
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfdisc_checks.metrics import majority_score, question_s_disc_value_matched, task_metrics
@@ -24,6 +24,7 @@ def questions(draw):
 
 
 @given(st.lists(questions(), min_size=1, max_size=20))
+@settings(deadline=None)
 def test_invariants(qs):
     m = task_metrics(qs)
     assert m["n"] == len(qs)
@@ -84,6 +85,34 @@ def test_value_matched_scores_the_stated_value():
 
 
 @given(st.lists(questions(), min_size=1, max_size=20))
+@settings(deadline=None)
 def test_value_matching_only_ever_raises_s_disc(qs):
     m = task_metrics(qs)
     assert m["s_disc_value_matched"] >= m["s_disc"] - 1e-12
+
+
+@given(st.lists(questions(), min_size=1, max_size=20))
+@settings(deadline=None)
+def test_every_number_has_an_interval_and_the_paper_test(qs):
+    m = task_metrics(qs, level=0.9, seed=3)
+    assert m["ci"]["level"] == 0.9
+    for name in ("s_gen", "s_disc", "dg_diff"):
+        lo, hi = m["ci"][name]
+        assert lo - 1e-9 <= m[name] <= hi + 1e-9
+    assert 0.0 <= m["p_value"]["mcnemar"] <= 1.0
+    assert m["discordant"]["fixed"] + m["discordant"]["broke"] <= len(qs)
+    assert m == task_metrics(qs, level=0.9, seed=3)  # seeded
+
+
+def test_graded_scores_get_wilcoxon_and_mixed_accuracy():
+    qs = [question([0.2, 0.8, 0.5], 1), question([0.4, 0.4, 0.4], 0), question([0.1, 0.9, 0.3], 0)]
+    m = task_metrics(qs)
+    assert set(m["p_value"]) == {"wilcoxon"} and "discordant" not in m
+    assert math.isclose(m["s_disc_mixed"], (0.8 + 0.1) / 2)
+    assert math.isclose(m["normalized_gap"], (m["s_disc"] - m["s_gen"]) / (m["oracle"] - m["s_gen"]))
+
+
+def test_no_mixed_question_has_no_gap_and_a_zero_interval():
+    m = task_metrics([question([1.0, 1.0], 0), question([0.0, 0.0], None)])
+    assert m["normalized_gap"] is None and m["s_disc_mixed"] is None
+    assert m["ci"]["dg_diff"] == [0.0, 0.0] and m["p_value"]["mcnemar"] == 1.0

@@ -1,0 +1,246 @@
+"""Compare two results documents question by question: did S_gen, S_disc or DG-DIFF regress?
+
+Works only from the per-question records of two ``--results-json`` files (no model). Questions are
+paired by id, so question difficulty cancels out of the difference; only questions both runs answered
+count. Runs are compared only when they measured the same thing: same task options, same protocol
+(sampling, prompt variant, token limits, demonstrations, sampler) and the same question texts and
+references. The seed may differ (independent re-sampling is the point), and so may the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.metrics import question_s_disc, question_s_gen
+from selfdisc_checks.statistics import paired_difference
+
+METRICS = ("s_gen", "s_disc", "dg_diff")
+RESULTS_VERSION = 1
+
+# Keys that may differ between comparable runs, wherever they appear in options or protocol.
+_FREE_KEYS = frozenset({"seed"})
+
+# Per-question changes smaller than this are float noise, not a flipped question.
+_EPSILON = 1e-9
+
+
+class IncomparableResults(SelfDiscError):
+    """The two runs measured different things (data, options or protocol), so a difference means nothing."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """How one metric of one task moved from the old run to the new one, on their shared questions."""
+
+    task: str
+    metric: str
+    old: float  # mean over shared questions
+    new: float
+    difference: float  # new - old
+    interval: tuple[float, float]  # two-sided paired bootstrap interval at ``level``
+    upper_bound: float  # one-sided upper bound at ``level``
+    regressed: bool  # upper_bound < -tolerance
+    n: int  # shared questions
+    flipped: dict[str, list[str]]  # "fixed": ids whose value rose (wrong -> right), "broke": fell
+    level: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class _Question:
+    id: str
+    question: Any
+    reference: Any
+    values: dict[str, float]  # metric -> this question's value
+
+
+def compare_results(
+    old: dict,
+    new: dict,
+    metrics: Sequence[str] | None = None,
+    tolerance: float = 0.0,
+    level: float = 0.95,
+    *,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> list[Change]:
+    """One ``Change`` per task present in both documents and per metric (default: s_gen, s_disc, dg_diff).
+
+    A metric regressed when the one-sided ``level`` upper bound of mean(new - old) over shared questions
+    is below ``-tolerance``: the data rule out that it held steady or dropped by less than ``tolerance``.
+    ``flipped`` lists question ids whose per-question value rose ("fixed") or fell ("broke"); for
+    right/wrong scores and s_disc that is wrong -> right and right -> wrong.
+    """
+    chosen = _metrics(metrics)
+    if not (math.isfinite(tolerance) and tolerance >= 0):
+        raise SelfDiscError(f"The tolerance must be a number >= 0 (e.g. 0.01 for one point), not {tolerance}.")
+    old_tasks, new_tasks = _tasks(old, "old"), _tasks(new, "new")
+    shared = [name for name in old_tasks if name in new_tasks]
+    if not shared:
+        raise IncomparableResults(
+            f"Cannot compare: the files share no task (old: {', '.join(old_tasks) or 'none'}; "
+            f"new: {', '.join(new_tasks) or 'none'}); run the same tasks in both."
+        )
+    changes = []
+    for name in shared:
+        before, after = old_tasks[name], new_tasks[name]
+        _check_comparable(name, before, after)
+        old_questions = _questions(before, name, "old")
+        new_questions = _questions(after, name, "new")
+        pairs = [(q, new_questions[qid]) for qid, q in old_questions.items() if qid in new_questions]
+        if not pairs:
+            raise IncomparableResults(
+                f"Cannot compare: {name} has no question id in both files; compare runs on the same task data."
+            )
+        for q_old, q_new in pairs:
+            for field in ("question", "reference"):
+                a, b = getattr(q_old, field), getattr(q_new, field)
+                if a != b:
+                    raise IncomparableResults(
+                        f"Cannot compare: {name} question {q_old.id!r} {field} differs ({_show(a)} vs "
+                        f"{_show(b)}); compare runs on the same task data."
+                    )
+        for metric in chosen:
+            changes.append(_change(name, metric, pairs, tolerance, level, resamples, seed))
+    return changes
+
+
+def _change(
+    task: str, metric: str, pairs: list[tuple[_Question, _Question]], tolerance: float, level: float,
+    resamples: int, seed: int,
+) -> Change:
+    before = [q.values[metric] for q, _ in pairs]
+    after = [q.values[metric] for _, q in pairs]
+    result = paired_difference(before, after, level=level, resamples=resamples, seed=seed)
+    fixed = [q.id for (q, r) in pairs if r.values[metric] > q.values[metric] + _EPSILON]
+    broke = [q.id for (q, r) in pairs if r.values[metric] < q.values[metric] - _EPSILON]
+    return Change(
+        task=task,
+        metric=metric,
+        old=math.fsum(before) / len(before),
+        new=math.fsum(after) / len(after),
+        difference=result.difference,
+        interval=result.interval,
+        upper_bound=result.upper_one_sided,
+        regressed=result.upper_one_sided < -tolerance,
+        n=len(pairs),
+        flipped={"fixed": fixed, "broke": broke},
+        level=level,
+        tolerance=tolerance,
+    )
+
+
+def _metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
+    if metrics is None:
+        return METRICS
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not metrics:
+        raise SelfDiscError(f"No metric to compare; name at least one of {', '.join(METRICS)}.")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise SelfDiscError(f"Unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}.")
+    return tuple(dict.fromkeys(metrics))
+
+
+def _tasks(document: Any, label: str) -> dict[str, dict]:
+    """The document's tasks, after checking that it is a results document this code understands."""
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
+        raise SelfDiscError(
+            f"The {label} results are not a results document (no 'tasks' object); pass a file written by "
+            "--results-json."
+        )
+    version = document.get("version")
+    if version != RESULTS_VERSION:
+        raise SelfDiscError(
+            f"The {label} results have version {version!r}, not {RESULTS_VERSION}; pass a file written by "
+            "this version of selfdisc-checks."
+        )
+    for name, task in document["tasks"].items():
+        if not isinstance(task, dict) or not isinstance(task.get("questions"), list):
+            raise SelfDiscError(
+                f"The {label} results' task {name!r} has no 'questions' list; pass an unedited results file."
+            )
+    return document["tasks"]
+
+
+def _check_comparable(name: str, old: dict, new: dict) -> None:
+    """Refuse when the task options or protocol differ anywhere but a seed."""
+    for section in ("options", "protocol"):
+        found = _first_difference(old.get(section, {}), new.get(section, {}), section)
+        if found is not None:
+            path, a, b = found
+            raise IncomparableResults(
+                f"Cannot compare: {name} {path} differs ({_show(a)} vs {_show(b)}); rerun both with the same "
+                "settings."
+            )
+
+
+_ABSENT = object()
+
+
+def _first_difference(old: Any, new: Any, path: str) -> tuple[str, Any, Any] | None:
+    """The first dotted path (in sorted key order) where two JSON values differ, ignoring seed keys."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            if key in _FREE_KEYS:
+                continue
+            found = _first_difference(old.get(key, _ABSENT), new.get(key, _ABSENT), f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    same_kind = type(old) is type(new) or _both_numbers(old, new)  # 1 == 1.0, but True != 1 and [] != {}
+    return None if same_kind and old == new else (path, old, new)
+
+
+def _both_numbers(a: Any, b: Any) -> bool:
+    return all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+
+
+def _questions(task: dict, name: str, label: str) -> dict[str, _Question]:
+    """Per-question metric values by id, from the candidates' scores and the pick (worst when invalid)."""
+    questions: dict[str, _Question] = {}
+    for position, record in enumerate(task["questions"]):
+        try:
+            qid = str(record["id"])
+            s_gen, s_disc = _scores(record)
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise SelfDiscError(
+                f"The {label} results' {name} question #{position + 1} is malformed ({type(error).__name__}: "
+                f"{error}); pass an unedited results file."
+            ) from None
+        if qid in questions:
+            raise SelfDiscError(
+                f"The {label} results list {name} question {qid!r} twice; pass an unedited results file."
+            )
+        values = {"s_gen": s_gen, "s_disc": s_disc, "dg_diff": s_disc - s_gen}
+        questions[qid] = _Question(qid, record.get("question"), record.get("reference"), values)
+    return questions
+
+
+def _scores(record: dict) -> tuple[float, float]:
+    """(s_gen, s_disc) from the candidates and choice; the stored values when candidates were left out."""
+    candidates = record.get("candidates")
+    if not candidates:
+        s_gen, s_disc = float(record["s_gen"]), float(record["s_disc"])
+    else:
+        scores = [float(c["score"]) for c in candidates]
+        index = (record.get("choice") or {}).get("index")
+        if index is not None and not (isinstance(index, int) and 0 <= index < len(scores)):
+            raise ValueError(f"choice index {index!r} is not a candidate position")
+        s_gen, s_disc = question_s_gen(scores), question_s_disc(scores, index)
+    if not (math.isfinite(s_gen) and math.isfinite(s_disc)):
+        raise ValueError("scores must be finite")
+    return s_gen, s_disc
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "absent"
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -1,0 +1,477 @@
+"""How sure a measured S_gen, S_disc or DG-DIFF is, and whether a change between two runs is real.
+
+Questions are the unit of every procedure here: a question's candidates share its difficulty, so they are
+not independent draws, and resampling candidates would overstate precision. Everything is pure numpy and
+scipy, seeded, and stable across processes and machines.
+
+- ``bootstrap_intervals``: paired percentile bootstrap intervals for S_gen, S_disc and DG-DIFF.
+- ``mcnemar_test``: the paper's one-sided exact test of "DG-DIFF <= 0" on right/wrong tasks (arXiv
+  2404.04298): the pick against one seeded random candidate (``random_candidate``) per question.
+- ``wilcoxon_test``: the same one-sided question for graded tasks, exact at any sample size.
+- ``normalized_gap``: DG-DIFF as a fraction of the headroom between S_gen and the oracle.
+- ``paired_difference``: new - old on shared questions, for the baseline comparison.
+- ``PowerModel``, ``simulate_power``, ``smallest_detectable_drop``: how often the regression rule
+  "one-sided upper bound of (new - old) < -tolerance" fires falsely and how often it catches a real drop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from selfdisc_checks.errors import SelfDiscError
+
+# scipy is imported inside the functions that need it: it takes seconds to import on a busy machine, and
+# ``python -m selfdisc_checks compare`` needs only numpy.
+
+# Bound on resamples x questions per vectorised bootstrap block (32 MiB of indices), so memory stays
+# bounded for large benchmarks; the block size depends only on n, so results stay seeded and repeatable.
+_BLOCK_ELEMENTS = 1 << 22
+
+# Differences are rounded to this many decimals before ranking, so float noise (0.7 vs 0.7000000000000001)
+# neither invents a nonzero difference nor breaks a tie.
+_DECIMALS = 12
+
+
+@dataclass(frozen=True)
+class McNemarResult:
+    """Discordant pairs of the pick vs one random candidate, and the exact one-sided p-value."""
+
+    fixed: int  # questions where the pick is right and the random candidate wrong
+    broke: int  # questions where the pick is wrong and the random candidate right
+    p_value: float  # P(X >= fixed), X ~ Binomial(fixed + broke, 1/2); 1.0 without discordant pairs
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """mean(new - old) over shared questions, its two-sided interval and its one-sided upper bound."""
+
+    difference: float
+    interval: tuple[float, float]
+    upper_one_sided: float
+
+
+def bootstrap_intervals(
+    s_gen: Sequence[float],
+    s_disc: Sequence[float],
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals for S_gen, S_disc and DG-DIFF (keys ``s_gen``, ``s_disc``, ``dg_diff``).
+
+    Paired: each replicate resamples question indices once and uses them for all three statistics, so the
+    DG-DIFF interval reflects that S_gen and S_disc move together across questions.
+    """
+    gen = _values(s_gen, "s_gen")
+    disc = _values(s_disc, "s_disc")
+    if len(gen) != len(disc):
+        raise SelfDiscError(
+            f"s_gen and s_disc have {len(gen)} and {len(disc)} values; pass one of each per question."
+        )
+    _check_level(level)
+    _check_resamples(resamples)
+    columns = np.stack([gen, disc, disc - gen])
+    lo, hi = _percentile_bounds(_bootstrap_means(columns, resamples, seed), (1 - level) / 2, (1 + level) / 2)
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(("s_gen", "s_disc", "dg_diff"))}
+
+
+def paired_difference(
+    old: Sequence[float],
+    new: Sequence[float],
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> PairedDifference:
+    """mean(new - old) over questions both runs answered, with a paired percentile bootstrap.
+
+    ``interval`` is two-sided at ``level``; ``upper_one_sided`` is the ``level`` quantile of the bootstrap
+    distribution, the bound the regression rule compares with ``-tolerance``.
+    """
+    before = _values(old, "old")
+    after = _values(new, "new")
+    if len(before) != len(after):
+        raise SelfDiscError(
+            f"old and new have {len(before)} and {len(after)} values; pass one of each per shared question."
+        )
+    _check_level(level)
+    _check_resamples(resamples)
+    differences = after - before
+    boot = _bootstrap_means(differences[np.newaxis, :], resamples, seed)
+    lo, hi, upper = _percentile_bounds(boot, (1 - level) / 2, (1 + level) / 2, level)
+    return PairedDifference(float(np.mean(differences)), (float(lo[0]), float(hi[0])), float(upper[0]))
+
+
+def random_candidate(scores: Sequence[float], question_id: str, seed: int) -> int:
+    """The candidate that plays the "random pick" for a question in ``mcnemar_test``.
+
+    Derived from SHA-256 of (seed, question id) rather than Python's ``hash()``, which is salted per
+    process, so the same run gives the same test on every machine.
+    """
+    if len(scores) == 0:
+        raise SelfDiscError(f"Question {question_id!r} has no candidates; pass its candidate scores.")
+    digest = hashlib.sha256(f"selfdisc-random-pick\0{seed}\0{question_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % len(scores)
+
+
+def mcnemar_test(pick_right: Sequence[bool], random_right: Sequence[bool]) -> McNemarResult:
+    """One-sided exact McNemar test of H0 "DG-DIFF <= 0" on a right/wrong task (arXiv 2404.04298).
+
+    Per question, the model's pick is compared with one seeded random candidate. Only discordant
+    questions carry information; under H0 a discordant question favours the pick with probability at
+    most 1/2, so p = P(X >= fixed) for X ~ Binomial(fixed + broke, 1/2).
+    """
+    pick = np.asarray(pick_right, dtype=bool)
+    rand = np.asarray(random_right, dtype=bool)
+    if pick.ndim != 1 or pick.shape != rand.shape:
+        raise SelfDiscError(
+            f"pick_right and random_right have {pick.size} and {rand.size} values; pass one of each per question."
+        )
+    fixed = int(np.count_nonzero(pick & ~rand))
+    broke = int(np.count_nonzero(~pick & rand))
+    if fixed + broke == 0:
+        return McNemarResult(fixed, broke, 1.0)
+    from scipy import stats
+
+    p_value = stats.binomtest(fixed, fixed + broke, 0.5, alternative="greater").pvalue
+    return McNemarResult(fixed, broke, float(p_value))
+
+
+def wilcoxon_test(differences: Sequence[float]) -> float:
+    """One-sided signed-rank p-value for H0 "the median of s_disc - s_gen is <= 0" on graded tasks.
+
+    Never the normal approximation, which is poor at MT-Bench's 80 questions. Zeros are dropped
+    (Wilcoxon's ``zero_method="wilcox"``): a question where the pick scores exactly the candidates' mean
+    says nothing about the direction. Without ties, scipy's exact null distribution is used; with tied
+    absolute differences (common with judge scores), the exact sign-flip distribution of the midrank
+    statistic given the observed ranks, computed by dynamic programming for any n. No nonzero
+    difference gives p = 1.0.
+    """
+    d = _values(differences, "differences", allow_empty=True)
+    d = np.round(d, _DECIMALS)
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0
+    from scipy import stats
+
+    if np.unique(np.abs(d)).size == d.size:
+        p_value = stats.wilcoxon(d, alternative="greater", zero_method="wilcox", method="exact").pvalue
+        return float(min(1.0, max(0.0, p_value)))
+    return _signed_rank_sf(stats.rankdata(np.abs(d)), d > 0)
+
+
+def normalized_gap(s_gen: float, s_disc: float, oracle: float) -> float | None:
+    """(S_disc - S_gen) / (oracle - S_gen): the share of the possible gain that the picks realise.
+
+    None when no question has mixed candidates (oracle == S_gen, within float noise), where no pick can
+    gain anything and the ratio is undefined.
+    """
+    denominator = oracle - s_gen
+    if math.isclose(denominator, 0.0, abs_tol=1e-12):
+        return None
+    return (s_disc - s_gen) / denominator
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    """A generative model of one right/wrong task run, to size the regression rule before trusting it.
+
+    Question q has a latent per-candidate accuracy p_q ~ Beta(a, b). The Beta is fitted so that the mean
+    accuracy is ``accuracy`` and a fraction ``mixed_fraction`` of questions get mixed candidates (some
+    right, some wrong) when ``samples`` candidates are drawn. The defaults (0.5, 0.4, 4) are chosen to
+    resemble a 7B-class model on GSM8K and give a U-shaped Beta(0.39, 0.39): most questions come out all
+    right or all wrong, and only mixed questions let the pick differ from S_gen.
+
+    A run draws k_q ~ Binomial(samples, p_q) right candidates, so S_gen_q = r = k_q / samples. On a mixed
+    question the pick is right with probability r + skill * (1 - r) for skill >= 0 (0: a random pick, 1:
+    always a right one) or r * (1 + skill) for skill < 0 (-1: always a wrong one); an unmixed question's
+    pick scores r whatever the skill. Invalid picks are folded into the skill: they score the worst
+    candidate, like a wrong pick. The default skill 0 is the paper's finding that most models pick no
+    better than at random. The expected DG-DIFF is piecewise linear in the skill, so a regression of
+    ``d`` points maps to an exact lower skill (``skill_for_drop``).
+    """
+
+    accuracy: float = 0.5
+    mixed_fraction: float = 0.4
+    samples: int = 4
+    skill: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.samples < 2:
+            raise SelfDiscError(f"PowerModel needs samples >= 2 to have mixed questions, not {self.samples}.")
+        if not 0 < self.accuracy < 1:
+            raise SelfDiscError(f"PowerModel accuracy must be strictly between 0 and 1, not {self.accuracy}.")
+        if not -1 <= self.skill <= 1:
+            raise SelfDiscError(f"PowerModel skill must be in [-1, 1], not {self.skill}.")
+        most = 1 - self.accuracy**self.samples - (1 - self.accuracy) ** self.samples
+        if not 0 < self.mixed_fraction < most:
+            raise SelfDiscError(
+                f"PowerModel mixed_fraction must be in (0, {most:.3f}) for accuracy {self.accuracy} and "
+                f"{self.samples} samples, not {self.mixed_fraction}."
+            )
+
+    @cached_property
+    def beta(self) -> tuple[float, float]:
+        """The Beta(a, b) of the latent accuracies: mean ``accuracy``, P(mixed) = ``mixed_fraction``."""
+
+        def excess(log_concentration: float) -> float:
+            a, b = self._ab(math.exp(log_concentration))
+            return self._mixed(a, b) - self.mixed_fraction
+
+        from scipy import optimize
+
+        # P(mixed) rises monotonically from 0 (all mass at 0 and 1) to the binomial limit.
+        log_c = optimize.brentq(excess, -12.0, 12.0, xtol=1e-12)
+        return self._ab(math.exp(log_c))
+
+    def expected_dg_diff(self, skill: float | None = None) -> float:
+        """The population DG-DIFF (expected s_disc - s_gen per question) at ``skill`` (default: own)."""
+        skill = self.skill if skill is None else skill
+        gain_room, loss_room = self._rooms
+        return skill * gain_room if skill >= 0 else skill * loss_room
+
+    def skill_for_drop(self, drop: float) -> float:
+        """The skill whose expected DG-DIFF is ``drop`` below this model's (a regression of ``drop``)."""
+        gain_room, loss_room = self._rooms
+        target = self.expected_dg_diff() - drop
+        if not -loss_room - 1e-12 <= target <= gain_room + 1e-12:
+            low, high = self.expected_dg_diff() - gain_room, self.expected_dg_diff() + loss_room
+            raise SelfDiscError(
+                f"A DG-DIFF drop of {drop} is impossible under this model; pass a drop in [{low:.4f}, {high:.4f}]."
+            )
+        skill = target / gain_room if target >= 0 else target / loss_room
+        return max(-1.0, min(1.0, skill))
+
+    def sample(
+        self, rng: np.random.Generator, shape: tuple[int, ...], skill: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-question (s_gen, s_disc) of independent runs on freshly drawn questions, each of ``shape``."""
+        latent = rng.beta(*self.beta, size=shape)
+        return self._run(rng, latent, self.skill if skill is None else skill)
+
+    def _run(self, rng: np.random.Generator, latent: np.ndarray, skill: float) -> tuple[np.ndarray, np.ndarray]:
+        # The draws do not depend on the skill, so one seed gives common random numbers across skills.
+        right = rng.binomial(self.samples, latent)
+        uniform = rng.random(latent.shape)
+        return self._score(right, uniform, skill)
+
+    def _score(self, right: np.ndarray, uniform: np.ndarray, skill: float) -> tuple[np.ndarray, np.ndarray]:
+        rate = right / self.samples
+        mixed = (right > 0) & (right < self.samples)
+        chance = rate + skill * (1 - rate) if skill >= 0 else rate * (1 + skill)
+        s_disc = np.where(mixed, (uniform < chance).astype(float), rate)
+        return rate, s_disc
+
+    def _ab(self, concentration: float) -> tuple[float, float]:
+        return self.accuracy * concentration, (1 - self.accuracy) * concentration
+
+    def _mixed(self, a: float, b: float) -> float:
+        from scipy import stats
+
+        ends = stats.betabinom.pmf([0, self.samples], self.samples, a, b)
+        return 1.0 - float(ends.sum())
+
+    @cached_property
+    def _rooms(self) -> tuple[float, float]:
+        """E[(1 - r) 1{mixed}] and E[r 1{mixed}]: DG-DIFF per unit of skill above and below random."""
+        from scipy import stats
+
+        a, b = self.beta
+        k = np.arange(1, self.samples)
+        weights = stats.betabinom.pmf(k, self.samples, a, b)
+        rate = k / self.samples
+        return float(np.sum(weights * (1 - rate))), float(np.sum(weights * rate))
+
+
+@dataclass(frozen=True)
+class PowerEstimate:
+    """Monte Carlo rates of the regression rule, with their standard errors."""
+
+    n: int  # questions per run
+    drop: float  # true DG-DIFF drop of the regressed model
+    false_alarm: float  # rule fires comparing two independent runs of an unchanged model
+    false_alarm_se: float
+    power: float  # rule fires comparing the unchanged model with the regressed one
+    power_se: float
+    replicates: int
+    baseline_dg_diff: float  # population DG-DIFF of the unchanged model
+    regressed_dg_diff: float  # population DG-DIFF after the drop
+
+
+def simulate_power(
+    n: int,
+    drop: float,
+    model: PowerModel | None = None,
+    tolerance: float = 0.0,
+    level: float = 0.95,
+    replicates: int = 2000,
+    seed: int = 0,
+    method: Literal["normal", "bootstrap"] = "normal",
+    resamples: int = 2000,
+) -> PowerEstimate:
+    """False-alarm rate and power of "one-sided upper bound of (new - old) DG-DIFF < -tolerance".
+
+    Each replicate draws ``n`` questions from ``model`` and three runs on them: "old", an independent
+    re-run of the unchanged model ("same"), and a re-run whose skill is lowered so that the expected
+    DG-DIFF drops by ``drop`` ("regressed"). The runs are independent re-samplings on the same questions,
+    so comparisons pair by question, as ``compare_results`` does. The regressed run reuses the "same"
+    run's random numbers (common random numbers), so power rises smoothly with ``drop`` for a fixed seed.
+
+    ``method="bootstrap"`` applies the exact rule (``paired_difference``, percentile bootstrap), one
+    replicate at a time. The default ``"normal"`` replaces the bootstrap quantile with its normal
+    approximation, mean + z * sd / sqrt(n) (plug-in sd, as the bootstrap uses), vectorised over
+    replicates; for means of n >= 80 bounded values the two agree closely and it is ~1000x faster.
+    """
+    model = model or PowerModel()
+    if n < 1 or replicates < 1:
+        raise SelfDiscError(f"simulate_power needs n >= 1 and replicates >= 1, not n={n}, replicates={replicates}.")
+    if method not in ("normal", "bootstrap"):
+        raise SelfDiscError(f"simulate_power method must be 'normal' or 'bootstrap', not {method!r}.")
+    _check_level(level)
+    regressed_skill = model.skill_for_drop(drop)
+    rng = np.random.default_rng(seed)
+    false_alarms = catches = 0
+    block = max(1, _BLOCK_ELEMENTS // (4 * n))
+    for start in range(0, replicates, block):  # blocks bound memory; each block is vectorised
+        shape = (min(block, replicates - start), n)
+        latent = rng.beta(*model.beta, size=shape)
+        old = _dg(*model._run(rng, latent, model.skill))
+        right, uniform = rng.binomial(model.samples, latent), rng.random(shape)
+        same = _dg(*model._score(right, uniform, model.skill))
+        regressed = _dg(*model._score(right, uniform, regressed_skill))
+        offset = seed + start
+        false_alarms += int(np.count_nonzero(_rule_fires(old, same, tolerance, level, method, resamples, offset)))
+        catches += int(np.count_nonzero(_rule_fires(old, regressed, tolerance, level, method, resamples, offset)))
+    false_alarm, power = false_alarms / replicates, catches / replicates
+    return PowerEstimate(
+        n=n,
+        drop=drop,
+        false_alarm=false_alarm,
+        false_alarm_se=math.sqrt(false_alarm * (1 - false_alarm) / replicates),
+        power=power,
+        power_se=math.sqrt(power * (1 - power) / replicates),
+        replicates=replicates,
+        baseline_dg_diff=model.expected_dg_diff(),
+        regressed_dg_diff=model.expected_dg_diff(regressed_skill),
+    )
+
+
+def smallest_detectable_drop(
+    n: int,
+    power: float = 0.8,
+    model: PowerModel | None = None,
+    tolerance: float = 0.0,
+    level: float = 0.95,
+    replicates: int = 2000,
+    seed: int = 0,
+    precision: float = 0.0005,
+) -> float | None:
+    """The smallest true DG-DIFF drop the rule catches with probability >= ``power`` at ``n`` questions.
+
+    Bisection over the drop with one seed (common random numbers), using ``simulate_power``'s normal
+    method. None when even the largest drop the model allows is caught less often than that.
+    """
+    model = model or PowerModel()
+    most = model.expected_dg_diff() + model._rooms[1]
+
+    def caught(drop: float) -> bool:
+        return simulate_power(n, drop, model, tolerance, level, replicates, seed).power >= power
+
+    if not caught(most):
+        return None
+    lo, hi = 0.0, most
+    while hi - lo > precision:
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if caught(mid) else (mid, hi)
+    return hi
+
+
+def _dg(s_gen: np.ndarray, s_disc: np.ndarray) -> np.ndarray:
+    return s_disc - s_gen
+
+
+def _rule_fires(
+    old: np.ndarray, new: np.ndarray, tolerance: float, level: float, method: str, resamples: int, seed: int
+) -> np.ndarray:
+    """Per replicate (row), whether the one-sided upper bound of mean(new - old) is below -tolerance."""
+    differences = new - old
+    if method == "normal":
+        from scipy import stats
+
+        z = float(stats.norm.ppf(level))
+        upper = differences.mean(axis=1) + z * differences.std(axis=1) / math.sqrt(differences.shape[1])
+    else:
+        upper = np.array([
+            paired_difference(o, w, level, resamples, seed + i).upper_one_sided
+            for i, (o, w) in enumerate(zip(old, new))
+        ])
+    return upper < -tolerance
+
+
+def _signed_rank_sf(ranks: np.ndarray, positive: np.ndarray) -> float:
+    """P(T+ >= observed) when each rank's sign is a fair coin (exact; midranks allowed).
+
+    Midranks are multiples of 1/2, so doubled ranks are integers and the null distribution of the doubled
+    statistic is a convolution over at most n(n + 1) + 1 values.
+    """
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    observed = int(doubled[positive].sum())
+    distribution = np.zeros(int(doubled.sum()) + 1)
+    distribution[0] = 1.0
+    reach = 0
+    for weight in doubled:
+        shifted = distribution[: reach + 1].copy()
+        distribution[: reach + 1] *= 0.5
+        distribution[weight : weight + reach + 1] += 0.5 * shifted
+        reach += int(weight)
+    return float(min(1.0, distribution[observed:].sum()))
+
+
+def _bootstrap_means(columns: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """Means of each row of ``columns`` (k x n) over the same resampled question indices: (resamples, k)."""
+    k, n = columns.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty((resamples, k))
+    block = max(1, _BLOCK_ELEMENTS // n)
+    for start in range(0, resamples, block):
+        stop = min(resamples, start + block)
+        indices = rng.integers(0, n, size=(stop - start, n))
+        means[start:stop] = columns[:, indices].mean(axis=2).T
+    return means
+
+
+def _percentile_bounds(boot: np.ndarray, *quantiles: float) -> tuple[np.ndarray, ...]:
+    """Quantiles of each column; a column whose replicates are all equal gives exactly that value."""
+    results = []
+    for q in quantiles:
+        value = np.quantile(boot, q, axis=0)
+        constant = np.all(boot == boot[0], axis=0)
+        results.append(np.where(constant, boot[0], value))
+    return tuple(results)
+
+
+def _values(values: Sequence[float], name: str, allow_empty: bool = False) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1:
+        raise SelfDiscError(f"{name} must be a flat sequence of numbers, one per question.")
+    if array.size == 0 and not allow_empty:
+        raise SelfDiscError(f"{name} is empty; pass at least one question's value.")
+    if not np.all(np.isfinite(array)):
+        raise SelfDiscError(f"{name} contains NaN or infinite values; pass finite scores.")
+    return array
+
+
+def _check_level(level: float) -> None:
+    if not 0 < level < 1:
+        raise SelfDiscError(f"The confidence level must be strictly between 0 and 1 (e.g. 0.95), not {level}.")
+
+
+def _check_resamples(resamples: int) -> None:
+    if resamples < 1:
+        raise SelfDiscError(f"resamples must be at least 1, not {resamples}.")
