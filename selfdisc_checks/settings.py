@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.metrics import METRIC_NAMES
-
-DEFAULT_THRESHOLDS = {"dg_diff": 0.0}  # the paper's question: can the model pick better than at random?
-CHECKED_METRICS = ("s_gen", "s_disc", "dg_diff")
+from selfdisc_checks.gate import DEFAULTS, Threshold, parse_thresholds
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -34,18 +31,24 @@ class Settings:
     level: float = 0.95
     data: dict[str, str] = field(default_factory=dict)
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
+    thresholds: dict[str, dict[str, Threshold | None]] = field(default_factory=dict)
     cache_dir: str = ".selfdisc_cache"
     refresh_cache: bool = False
     results_json: str | None = None
     trust_remote_code: bool = False
 
-    def threshold(self, task: str, metric: str) -> float | None:
-        """The minimum for ``metric`` on ``task``: per-task table, then global, then built-in default."""
-        for scope in (self.thresholds.get(task, {}), self.thresholds.get("*", {}), DEFAULT_THRESHOLDS):
+    def check(self, task: str, metric: str) -> Threshold | None:
+        """The threshold for ``metric`` on ``task``: per-task table, then global, then built-in default
+        (DG-DIFF: floor 0, mode not-below); None when unset or turned off ("off")."""
+        for scope in (self.thresholds.get(task, {}), self.thresholds.get("*", {}), DEFAULTS):
             if metric in scope:
                 return scope[metric]
         return None
+
+    def threshold(self, task: str, metric: str) -> float | None:
+        """The bound of :meth:`check` (kept for callers that only need the number)."""
+        check = self.check(task, metric)
+        return None if check is None else check.bound
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,24 +171,10 @@ def _data_map(value: Any, base: Path) -> dict[str, str]:
     return mapping
 
 
-def _thresholds(value: Any) -> dict[str, dict[str, float]]:
-    if not isinstance(value, dict):
-        raise SelfDiscError("[tool.selfdisc.thresholds] must be a table of metric = minimum.")
-    table: dict[str, dict[str, float]] = {"*": {}}
-    for key, item in value.items():
-        if isinstance(item, dict):
-            table[key] = {m: _threshold_value(f"{key}.{m}", m, v) for m, v in item.items()}
-        else:
-            table["*"][key] = _threshold_value(key, key, item)
-    return table
+def _thresholds(value: Any) -> dict[str, dict[str, Threshold | None]]:
+    from selfdisc_checks.tasks import task_names
 
-
-def _threshold_value(where: str, metric: str, value: Any) -> float:
-    if metric not in METRIC_NAMES and metric not in ("s_gen_strict", "dg_diff_mixed"):
-        raise SelfDiscError(f"Threshold {where} names no metric; use one of {', '.join(CHECKED_METRICS)}.")
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise SelfDiscError(f"Threshold {where} must be a number, not {value!r}.")
-    return float(value)
+    return parse_thresholds(value, task_names())
 
 
 def _relative_to(path: str, base: Path) -> str:
@@ -207,6 +196,16 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--top-p must be in (0, 1] (1 means off), not {settings.top_p}.")
     if settings.top_k < 0:
         raise SelfDiscError(f"--top-k must be >= 0 (0 means off), not {settings.top_k}.")
+    for task in settings.tasks:
+        if settings.check(task, "dg_diff") is None:
+            continue
+        if settings.samples < 2 or settings.temperature == 0:
+            cause = "--samples 1" if settings.samples < 2 else "--temperature 0"
+            raise SelfDiscError(
+                f"{cause} makes DG-DIFF 0 by construction, so its check would pass without measuring anything; "
+                "use --samples 2 or more and a temperature above 0 (the paper: 4 and 0.7), or turn the check off "
+                "with dg_diff = \"off\" under [tool.selfdisc.thresholds]."
+            )
     device = settings.device
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):
         raise SelfDiscError(f"--device {device!r} is not one of auto, cpu, cuda, cuda:N.")

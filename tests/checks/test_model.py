@@ -1,20 +1,26 @@
-"""The product's checks: per task, generation accuracy, self-discrimination accuracy and DG-DIFF.
+"""The product's checks: per task, generation accuracy, self-discrimination accuracy, DG-DIFF, invalid rate.
 
-Each asserts the minimum configured under [tool.selfdisc.thresholds] (per task or global) and is
-skipped, showing the measured value, when no minimum is set.
+Each decides against the threshold configured under [tool.selfdisc.thresholds] (per task or global; a
+floor or ceiling and a mode: point, confident or not-below) and is skipped, showing the measured value,
+when none is set. DG-DIFF has a built-in floor of 0 in mode not-below.
 """
 
 
 def test_generation_accuracy(selfdisc_check):
-    measured, minimum = selfdisc_check.values("s_gen")
-    assert measured >= minimum, selfdisc_check.explain("s_gen")
+    verdict = selfdisc_check.verdict("s_gen")
+    assert verdict.passed, verdict.message
 
 
 def test_discrimination_accuracy(selfdisc_check):
-    measured, minimum = selfdisc_check.values("s_disc")
-    assert measured >= minimum, selfdisc_check.explain("s_disc")
+    verdict = selfdisc_check.verdict("s_disc")
+    assert verdict.passed, verdict.message
 
 
 def test_dg_diff(selfdisc_check):
-    measured, minimum = selfdisc_check.values("dg_diff")
-    assert measured >= minimum, selfdisc_check.explain("dg_diff")
+    verdict = selfdisc_check.verdict("dg_diff")
+    assert verdict.passed, verdict.message
+
+
+def test_invalid_rate(selfdisc_check):
+    verdict = selfdisc_check.verdict("invalid_rate")
+    assert verdict.passed, verdict.message

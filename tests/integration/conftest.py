@@ -33,7 +33,7 @@ class Project:
 
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Project:
-    return Project(pytester, "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\n")
+    return Project(pytester, "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n")
 
 
 @pytest.fixture
@@ -42,3 +42,11 @@ def fixture_copy(tmp_path: Path) -> Path:
     target = tmp_path / "ckpt"
     shutil.copytree(FIXTURE, target)
     return target
+
+
+def assert_checks_ran(result: pytest.RunResult) -> None:
+    """All four checks ran and passed; a tiny run may skip DG-DIFF, only for having no mixed question."""
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("skipped", 0) == 4 and outcomes.get("passed", 0) >= 3, outcomes
+    if outcomes.get("skipped"):
+        result.stdout.fnmatch_lines(["*DG-DIFF cannot be measured: no question of * has both right and wrong*"])

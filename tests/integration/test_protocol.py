@@ -67,7 +67,7 @@ def test_more_samples_later_samples_only_the_new_candidates(project):
 
 def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
     result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--top-k", "5")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     run = document["run"]
     assert datetime.fromisoformat(run["started_at"].replace("Z", "+00:00")).tzinfo is not None
     assert run["duration_s"] > 0 and run["device"] == "cpu" and run["dtype"] == "float32"
@@ -92,7 +92,7 @@ def test_results_file_gets_normal_permissions(project):
     # Project.run removes its results file after reading it; this run keeps it.
     result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "2",
                                                    "--samples", "2", "--results-json", "out/kept.json")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(project.path / "out" / "kept.json").st_mode) == 0o666 & ~umask

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from selfdisc_checks import SelfDiscError
+from selfdisc_checks.gate import Threshold
 from selfdisc_checks.settings import OPTIONS, read_pyproject, resolve_settings
 
 NO_CLI = {name: None for name in OPTIONS}
@@ -37,11 +38,14 @@ def test_data_option_and_config_table(tmp_path):
 
 
 def test_thresholds_global_then_per_task_then_default():
-    settings = resolve(config={"thresholds": {"s_gen": 0.3, "gsm8k": {"s_gen": 0.1}}})
+    settings = resolve(config={"thresholds": {"s_gen": 0.3, "gsm8k": {"s_gen": {"floor": 0.1, "mode": "confident"}}}})
     assert settings.threshold("arithmetic", "s_gen") == 0.3
-    assert settings.threshold("gsm8k", "s_gen") == 0.1
-    assert settings.threshold("gsm8k", "dg_diff") == 0.0  # built-in
+    assert settings.check("arithmetic", "s_gen") == Threshold(0.3, "point")
+    assert settings.check("gsm8k", "s_gen") == Threshold(0.1, "confident")
+    assert settings.check("gsm8k", "dg_diff") == Threshold(0.0, "not-below")  # built-in
     assert settings.threshold("gsm8k", "s_disc") is None  # unset: the check is skipped
+    off = resolve({"samples": 1}, {"thresholds": {"dg_diff": "off", "invalid_rate": {"ceiling": 0.2}}})
+    assert off.check("arithmetic", "dg_diff") is None and off.check("arithmetic", "invalid_rate") == Threshold(0.2)
 
 
 @pytest.mark.parametrize(
@@ -54,8 +58,15 @@ def test_thresholds_global_then_per_task_then_default():
         ({"dtype": "int8"}, {}, "--dtype 'int8' is not one of"),
         ({"tasks": " , "}, {}, "No tasks given"),
         ({}, {"sampels": 3}, "Unknown key\\(s\\) sampels"),
-        ({}, {"thresholds": {"accuracy": 0.5}}, "names no metric"),
+        ({}, {"thresholds": {"accuracy": 0.5}}, "names neither a checked metric"),
+        ({}, {"thresholds": {"oracle": 0.5}}, "names neither a checked metric"),
+        ({}, {"thresholds": {"gsm8": {"s_gen": 0.1}}}, "names neither a checked metric .* nor a task"),
+        ({}, {"thresholds": {"gsm8k": {"majority": 0.1}}}, "gsm8k.majority names a metric no check reads"),
         ({}, {"thresholds": {"s_gen": "high"}}, "must be a number"),
+        ({}, {"thresholds": {"s_gen": {"floor": 0.1, "mode": "sure"}}}, "mode one of point, confident, not-below"),
+        ({}, {"thresholds": {"invalid_rate": {"floor": 0.1}}}, "like {ceiling = 0.0"),
+        ({"samples": 1}, {}, "--samples 1 makes DG-DIFF 0 by construction"),
+        ({"temperature": 0.0}, {}, "--temperature 0 makes DG-DIFF 0 by construction"),
         ({}, {"samples": "4"}, "samples must be an integer, not '4'"),
         ({}, {"limit": True}, "limit must be an integer"),
         ({}, {"trust_remote_code": "yes"}, "trust_remote_code must be true/false"),

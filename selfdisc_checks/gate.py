@@ -1,0 +1,124 @@
+"""What a check decides: a metric's estimate and confidence interval against a floor or a ceiling.
+
+Three modes say how sure the gate must be (``[tool.selfdisc.thresholds]``, per metric):
+
+- ``point``: the estimate itself must clear the bound;
+- ``confident``: the whole interval must clear it ("we are sure it is at least this"): for a floor, the
+  lower bound; for a ceiling, the upper bound;
+- ``not-below``: fail only when the whole interval misses it ("we are sure it is worse"): for a floor,
+  the upper bound is below it; for a ceiling, the lower bound is above it.
+
+DG-DIFF defaults to ``not-below`` with floor 0, the paper's question asked so that an unchanged model does
+not fail on noise half the time. Pure Python: no torch, no pytest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from selfdisc_checks.errors import SelfDiscError
+
+MODES = ("point", "confident", "not-below")
+FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff")  # higher is better: a check asks for a minimum
+CEILING_METRICS = ("invalid_rate",)  # lower is better: a check asks for a maximum
+CHECKED = FLOOR_METRICS + CEILING_METRICS
+LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "invalid_rate": "invalid rate"}
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A bound on one metric and how sure the check must be (see the module docstring)."""
+
+    bound: float
+    mode: str = "point"
+
+    def is_ceiling(self, metric: str) -> bool:
+        return metric in CEILING_METRICS
+
+
+DEFAULTS = {"dg_diff": Threshold(0.0, "not-below")}
+OFF = "off"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision of one check: passed, or skipped with a reason, and a message that explains it."""
+
+    passed: bool
+    message: str
+    skipped: bool = False
+
+
+def parse_thresholds(table: Any, tasks: Iterable[str]) -> dict[str, dict[str, Threshold | None]]:
+    """``[tool.selfdisc.thresholds]`` as {task or "*": {metric: Threshold, or None when turned off}}.
+
+    A metric is given as a number (a bound in the metric's default mode), an inline table
+    ``{floor = 0.0, mode = "confident"}`` (``ceiling`` for ``invalid_rate``), or ``"off"``.
+    """
+    if not isinstance(table, dict):
+        raise SelfDiscError("[tool.selfdisc.thresholds] must be a table of metric = bound.")
+    known_tasks = set(tasks)
+    result: dict[str, dict[str, Threshold | None]] = {"*": {}}
+    for key, value in table.items():
+        if key in CHECKED:
+            result["*"][key] = _threshold(key, key, value)
+        elif key in known_tasks:
+            if not isinstance(value, dict):
+                raise SelfDiscError(f"[tool.selfdisc.thresholds.{key}] must be a table of metric = bound.")
+            result[key] = {metric: _threshold(f"{key}.{metric}", metric, item) for metric, item in value.items()}
+        else:
+            raise SelfDiscError(
+                f"Threshold {key!r} names neither a checked metric ({', '.join(CHECKED)}) nor a task "
+                f"({', '.join(sorted(known_tasks))}); fix the key under [tool.selfdisc.thresholds]."
+            )
+    return result
+
+
+def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
+    if metric not in CHECKED:
+        raise SelfDiscError(
+            f"Threshold {where} names a metric no check reads; use one of {', '.join(CHECKED)}."
+        )
+    default_mode = DEFAULTS.get(metric, Threshold(0.0)).mode
+    if value == OFF:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Threshold(float(value), default_mode)
+    side = "ceiling" if metric in CEILING_METRICS else "floor"
+    if isinstance(value, dict):
+        extra = set(value) - {side, "mode"}
+        bound = value.get(side)
+        mode = value.get("mode", default_mode)
+        if not extra and isinstance(bound, (int, float)) and not isinstance(bound, bool) and mode in MODES:
+            return Threshold(float(bound), mode)
+    raise SelfDiscError(
+        f"Threshold {where} must be a number, \"off\", or a table like {{{side} = 0.0, mode = \"point\"}} with "
+        f"mode one of {', '.join(MODES)}; got {value!r}."
+    )
+
+
+def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any]) -> Verdict:
+    """Decide one check from a task's metrics (estimate, ``ci`` and counts)."""
+    estimate = float(metrics[metric])
+    interval = metrics.get("ci", {}).get(metric)
+    low, high = (interval if interval is not None else (estimate, estimate))
+    ceiling = threshold.is_ceiling(metric)
+    if threshold.mode == "point":
+        deciding = estimate
+    elif threshold.mode == "confident":
+        deciding = high if ceiling else low
+    else:  # not-below
+        deciding = low if ceiling else high
+    passed = deciding <= threshold.bound if ceiling else deciding >= threshold.bound
+    level = metrics.get("ci", {}).get("level")
+    shown = f" [{100 * level:.0f}% CI {low:.3f}, {high:.3f}]" if interval is not None and level else ""
+    relation = ("is above the ceiling" if ceiling else "is below the floor") if not passed else (
+        "is within the ceiling" if ceiling else "clears the floor")
+    mixed = round(metrics.get("mixed_fraction", 0) * metrics.get("n", 0))
+    message = (
+        f"{task}: {LABELS[metric]} = {estimate:.3f}{shown} {relation} {threshold.bound:.3f} "
+        f"(mode {threshold.mode}, n = {metrics.get('n')}, {mixed} mixed)"
+    )
+    return Verdict(passed, message)
