@@ -16,13 +16,16 @@ import pytest
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
 from selfdisc_checks.tasks.data import check_data_file
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.gate import CEILING_METRICS, Threshold, Verdict, judge
+from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
+from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
+from selfdisc_checks.report.compare import compare_results
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.report.results import (
     merge_worker_task,
     render_table,
     results_document,
     run_record,
+    task_result_json,
     write_json_atomically,
 )
 from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
@@ -83,6 +86,7 @@ class _PluginState:
         self.refresh_before = refresh_before
         self.is_worker = is_worker
         self.session = EvaluationSession(settings, refresh_before, checkpoint)
+        self.baseline: dict[str, Any] | None = None
         self.worker_model: dict[str, Any] | None = None
         self.worker_backend: dict[str, str] | None = None
         self.worker_tasks: dict[str, Any] = {}
@@ -104,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         table, base = read_pyproject(Path(config.rootpath))
         settings = resolve_settings(cli, table, base)
         checkpoint = _validate_early(settings)
+        baseline = load_baseline(settings.baseline) if settings.baseline else None
     except SelfDiscError as error:
         raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
@@ -112,6 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         refresh_before = time.time() if settings.refresh_cache else None
     config.stash[_STATE] = _PluginState(settings, refresh_before, worker_input is not None, checkpoint)
+    config.stash[_STATE].baseline = baseline
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
 
@@ -130,10 +136,27 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
     return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
 
 
+def load_baseline(path: str) -> dict[str, Any]:
+    """The baseline results document, or one sentence saying why it cannot be used."""
+    import json
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise SelfDiscError(f"Cannot read the baseline {path} ({error.strerror}); pass a results JSON to --baseline.") from None
+    except ValueError:
+        raise SelfDiscError(f"The baseline {path} is not JSON; pass a file written by --results-json.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
+        raise SelfDiscError(f"The baseline {path} is not a results document; pass a file written by --results-json.")
+    return document
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "selfdisc_task" in metafunc.fixturenames:
         tasks = metafunc.config.stash[_STATE].settings.tasks
         metafunc.parametrize("selfdisc_task", tasks, ids=list(tasks), scope="session")
+    if "selfdisc_metric" in metafunc.fixturenames:
+        metafunc.parametrize("selfdisc_metric", COMPARED_METRICS, ids=list(COMPARED_METRICS))
 
 
 @pytest.fixture(scope="session")
@@ -201,6 +224,42 @@ class MetricCheck:
     def explain(self, metric: str) -> str:
         threshold = self.settings.check(self.result.task, metric)
         return judge(self.result.task, metric, threshold or Threshold(self.minimum(metric)), self.result.metrics).message
+
+
+@pytest.fixture(scope="session")
+def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
+    """The parsed ``--baseline`` results document, or None when no baseline was given."""
+    return pytestconfig.stash[_STATE].baseline
+
+
+@pytest.fixture
+def selfdisc_regression(
+    selfdisc_result: TaskResult, selfdisc_settings: Settings, selfdisc_baseline: dict[str, Any] | None,
+    selfdisc_metric: str, pytestconfig: pytest.Config,
+) -> Verdict:
+    """Did ``selfdisc_metric`` of the current task regress against the baseline? (See ``report.compare``.)"""
+    task, settings = selfdisc_result.task, selfdisc_settings
+    if selfdisc_baseline is None:
+        pytest.skip(f"{task}: no baseline to compare with (pass --baseline OLD_RESULTS.json)")
+    if task not in selfdisc_baseline.get("tasks", {}):
+        pytest.skip(f"{task}: the baseline {settings.baseline} has no results for this task")
+    state = pytestconfig.stash[_STATE]
+    current = results_document(state.session.model_json(), settings.to_json(), {task: task_result_json(selfdisc_result)})
+    tolerance = settings.tolerance(task, selfdisc_metric)
+    try:
+        (change,) = compare_results(selfdisc_baseline, current, [selfdisc_metric], tolerance, settings.level)
+    except SelfDiscError as error:
+        pytest.fail(str(error), pytrace=False)
+    low, high = change.interval
+    verb = "regressed" if change.regressed else "held"
+    message = (
+        f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {settings.baseline}: {change.old:.3f} -> "
+        f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
+        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance -{tolerance:.3f} "
+        f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
+        f"{len(change.flipped['broke'])} broke)"
+    )
+    return Verdict(not change.regressed, message)
 
 
 @pytest.fixture

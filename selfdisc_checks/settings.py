@@ -35,6 +35,8 @@ class Settings:
     cache_dir: str = ".selfdisc_cache"
     refresh_cache: bool = False
     results_json: str | None = None
+    baseline: str | None = None
+    tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
 
     def check(self, task: str, metric: str) -> Threshold | None:
@@ -49,6 +51,14 @@ class Settings:
         """The bound of :meth:`check` (kept for callers that only need the number)."""
         check = self.check(task, metric)
         return None if check is None else check.bound
+
+    def tolerance(self, task: str, metric: str) -> float:
+        """How far ``metric`` may drop against the baseline before ``test_no_regression`` fails (default 0)."""
+        per_task = self.tolerances.get(task, {})
+        if isinstance(per_task, dict) and metric in per_task:
+            return float(per_task[metric])
+        value = self.tolerances.get(metric, 0.0)
+        return float(value) if not isinstance(value, dict) else 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,13 +82,14 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
     "refresh_cache": ("--refresh-cache", {"action": "store_true", "default": None, "help": "resample even when cached"}),
     "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
+    "baseline": ("--baseline", {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"}),
     "trust_remote_code": (
         "--trust-remote-code",
         {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
     ),
 }
 
-_CONFIG_ONLY = {"thresholds", "task_options"}
+_CONFIG_ONLY = {"thresholds", "task_options", "tolerances"}
 
 
 def read_pyproject(rootdir: Path) -> tuple[dict[str, Any], Path]:
@@ -119,13 +130,15 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         values["tasks"] = _task_list(values["tasks"])
     if "data" in values:
         values["data"] = _data_map(values["data"], Path.cwd() if cli.get("data") else base)
-    for name in ("cache_dir", "results_json"):
+    for name in ("cache_dir", "results_json", "baseline"):
         if cli.get(name) is None and config.get(name) is not None:
             values[name] = str(base / Path(config[name]).expanduser())
     if cli.get("model") is None and config.get("model") is not None and (base / config["model"]).exists():
         values["model"] = str(base / config["model"])  # a config path is relative to pyproject.toml
     if "thresholds" in values:
         values["thresholds"] = _thresholds(values["thresholds"])
+    if "tolerances" in values:
+        _check_tolerances(values["tolerances"])
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -135,7 +148,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
     "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "data": (dict,), "cache_dir": (str,),
-    "refresh_cache": (bool,), "results_json": (str,), "trust_remote_code": (bool,), "thresholds": (dict,),
+    "refresh_cache": (bool,), "results_json": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,),
 }
 
@@ -175,6 +188,26 @@ def _thresholds(value: Any) -> dict[str, dict[str, Threshold | None]]:
     from selfdisc_checks.tasks import task_names
 
     return parse_thresholds(value, task_names())
+
+
+def _check_tolerances(table: dict[str, Any]) -> None:
+    from selfdisc_checks.report.compare import METRICS
+    from selfdisc_checks.tasks import task_names
+
+    def check(where: str, metric: str, value: Any) -> None:
+        if metric not in METRICS:
+            raise SelfDiscError(f"Tolerance {where} names no compared metric; use one of {', '.join(METRICS)}.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise SelfDiscError(f"Tolerance {where} must be a number >= 0 (0.01 is one point), not {value!r}.")
+
+    for key, value in table.items():
+        if isinstance(value, dict) and key in task_names():
+            for metric, item in value.items():
+                check(f"{key}.{metric}", metric, item)
+        elif key in task_names():
+            raise SelfDiscError(f"[tool.selfdisc.tolerances.{key}] must be a table of metric = tolerance.")
+        else:
+            check(key, key, value)
 
 
 def _relative_to(path: str, base: Path) -> str:

@@ -2,7 +2,8 @@
 
 Each decides against the threshold configured under [tool.selfdisc.thresholds] (per task or global; a
 floor or ceiling and a mode: point, confident or not-below) and is skipped, showing the measured value,
-when none is set. DG-DIFF has a built-in floor of 0 in mode not-below.
+when none is set. DG-DIFF has a built-in floor of 0 in mode not-below. test_regression.py compares with a
+previous release (--baseline).
 """
 
 
@@ -24,3 +25,4 @@ def test_dg_diff(selfdisc_check):
 def test_invalid_rate(selfdisc_check):
     verdict = selfdisc_check.verdict("invalid_rate")
     assert verdict.passed, verdict.message
+

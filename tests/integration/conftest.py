@@ -11,15 +11,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "fixtures" / "tiny-arith"
 CHECKS = (REPO / "tests" / "checks" / "test_model.py").read_text()
+REGRESSION = (REPO / "tests" / "checks" / "test_regression.py").read_text()
 
 
 class Project:
     """A throwaway pytest project with the product's checks and its own [tool.selfdisc] table."""
 
-    def __init__(self, pytester: pytest.Pytester, config: str) -> None:
+    def __init__(self, pytester: pytest.Pytester, config: str, regression: bool = False) -> None:
         self.pytester = pytester
         self.path = pytester.path
         pytester.makepyfile(test_checks=CHECKS)
+        if regression:
+            pytester.makepyfile(test_regression=REGRESSION)
         pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{config}")
 
     def run(self, *args: str, results: str = "results.json") -> tuple[pytest.RunResult, dict | None]:
@@ -31,9 +34,18 @@ class Project:
         return result, document
 
 
+ADMIT_ANY = "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n"
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester) -> Project:
-    return Project(pytester, "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n")
+    return Project(pytester, ADMIT_ANY)
+
+
+@pytest.fixture
+def regression_project(pytester: pytest.Pytester) -> Project:
+    """A project with the baseline check as well."""
+    return Project(pytester, ADMIT_ANY, regression=True)
 
 
 @pytest.fixture

@@ -96,3 +96,43 @@ def test_results_file_gets_normal_permissions(project):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(project.path / "out" / "kept.json").st_mode) == 0o666 & ~umask
+
+
+def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regression_project, fixture_copy):
+    project = regression_project
+    from safetensors.torch import load_file, save_file
+
+    args = ("--limit", "40", "-rA")
+    baseline = project.path / "baseline.json"
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), *args,
+                                                   "--results-json", "baseline.json")
+    assert baseline.exists()
+    # Another seed: an independent run of the same model must not look like a regression.
+    result, _ = project.run("--model", str(FIXTURE), *args, "--baseline", str(baseline), "--seed", "7")
+    result.stdout.fnmatch_lines(["*PASSED*test_no_regression[[]arithmetic-s_gen]*",
+                                 "*PASSED*test_no_regression[[]arithmetic-dg_diff]*"])
+    assert "FAILED" not in result.stdout.str()
+
+    weights = fixture_copy / "model.safetensors"
+    tensors = load_file(weights)
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in tensors.items():
+        if tensor.dim() == 2:  # perturb every matrix by 60% of its own spread: a much worse model
+            tensors[name] = tensor + 0.6 * tensor.std() * torch.randn(tensor.shape, generator=generator)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    result, document = project.run("--model", str(fixture_copy), *args, "--baseline", str(baseline))
+    assert document["tasks"]["arithmetic"]["metrics"]["s_gen"] < 0.3
+    result.stdout.fnmatch_lines([
+        f"*arithmetic: S_gen regressed against the baseline {baseline}: 0.444 -> *, difference -0.* "
+        "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
+        "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
+    ])
+
+
+def test_an_incomparable_baseline_is_refused_with_the_difference(regression_project):
+    project = regression_project
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
+                                                   "--results-json", "old.json")
+    result, _ = project.run("--model", str(FIXTURE), "--limit", "4", "--baseline", "old.json", "--temperature", "1.0")
+    result.stdout.fnmatch_lines(["*Cannot compare: arithmetic protocol.generation.temperature differs (0.7 vs 1.0)*"])
+    result.assert_outcomes(passed=4, errors=3)  # a fixture that refuses is a setup error, not a measurement

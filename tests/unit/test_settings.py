@@ -84,3 +84,14 @@ def test_pyproject_is_read_and_bad_toml_is_explained(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.selfdisc\n")
     with pytest.raises(SelfDiscError, match="is not valid TOML"):
         read_pyproject(tmp_path)
+
+
+def test_tolerances_global_then_per_task():
+    settings = resolve(config={"tolerances": {"dg_diff": 0.01, "gsm8k": {"s_gen": 0.02}}})
+    assert settings.tolerance("arithmetic", "dg_diff") == 0.01
+    assert settings.tolerance("gsm8k", "s_gen") == 0.02
+    assert settings.tolerance("gsm8k", "s_disc") == 0.0  # default: any confident drop is a regression
+    with pytest.raises(SelfDiscError, match="Tolerance oracle names no compared metric"):
+        resolve(config={"tolerances": {"oracle": 0.1}})
+    with pytest.raises(SelfDiscError, match="Tolerance gsm8k.s_gen must be a number >= 0"):
+        resolve(config={"tolerances": {"gsm8k": {"s_gen": -1}}})
