@@ -22,9 +22,10 @@ from selfdisc_checks.errors import SelfDiscError
 
 MODES = ("point", "confident", "not-below")
 FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff")  # higher is better: a check asks for a minimum
-CEILING_METRICS = ("invalid_rate",)  # lower is better: a check asks for a maximum
+CEILING_METRICS = ("invalid_rate", "position_bias")  # lower is better: a check asks for a maximum
 CHECKED = FLOOR_METRICS + CEILING_METRICS
-LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "invalid_rate": "invalid rate"}
+LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "invalid_rate": "invalid rate",
+          "position_bias": "position bias"}
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,7 @@ def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed:
         "candidates_per_question": _mean([len(q.candidates) for q in questions]),
     }
     metrics.update(uncertainty(questions, gen, disc, metrics, level, seed))
+    metrics.update(position_metrics(questions))
     reasons = Counter(q.choice.reason for q in questions if not q.choice.valid)
     metrics["invalid_reasons"] = {reason or "unknown": count for reason, count in sorted(reasons.items(), key=str)}
     if mixed:
@@ -86,6 +87,50 @@ def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed:
             [question_s_disc(q.scores, q.choice.index) - question_s_gen(q.scores) for q in mixed]
         )
     return metrics
+
+
+def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
+    """Where the picks fall, over every ordering asked (``--permutations``).
+
+    ``position_pick_rates[p]``: the share of valid picks at shown position p (sums to 1); ``position_bias``:
+    the largest excess of a position's rate over 1/N, the rate of a pick blind to position. With more than one
+    ordering, ``choice_consistency`` is the share of questions whose orderings all picked the same valid
+    candidate, and ``s_disc_majority_ordering`` scores the candidate picked most often across orderings
+    (ties: the mean of the tied candidates; no valid pick: the worst candidate).
+    """
+    sizes = {len(q.candidates) for q in questions}
+    if len(sizes) != 1:
+        return {}
+    (n,) = sizes
+    counts = [0] * n
+    for q in questions:
+        picks = [q.choice.index, *(p.position for p in q.permuted)]
+        for position in picks:
+            if position is not None:
+                counts[position] += 1
+    total = sum(counts)
+    result: dict[str, Any] = {
+        "position_pick_rates": [c / total for c in counts] if total else None,
+        "position_bias": max(c / total for c in counts) - 1 / n if total else None,
+    }
+    if any(q.permuted for q in questions):
+        picked = [[q.choice.index, *(p.choice.index for p in q.permuted)] for q in questions]
+        result["choice_consistency"] = _mean(
+            [float(None not in chosen and len(set(chosen)) == 1) for chosen in picked]
+        )
+        result["s_disc_majority_ordering"] = _mean(
+            [_majority_pick_score(q.scores, chosen) for q, chosen in zip(questions, picked, strict=True)]
+        )
+        result["orderings"] = 1 + max(len(q.permuted) for q in questions)
+    return result
+
+
+def _majority_pick_score(scores: Sequence[float], chosen: Sequence[int | None]) -> float:
+    valid = Counter(index for index in chosen if index is not None)
+    if not valid:
+        return min(scores)
+    top = max(valid.values())
+    return _mean([scores[index] for index, count in valid.items() if count == top])
 
 
 def uncertainty(

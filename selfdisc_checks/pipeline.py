@@ -17,10 +17,20 @@ from typing import Any
 
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
-from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed
+from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed, orderings
 from selfdisc_checks.discrimination.parse import read_choice
 from selfdisc_checks.metrics import task_metrics
-from selfdisc_checks.records import Candidate, Choice, Completion, Example, Prompt, QuestionResult, Sampling, TaskResult
+from selfdisc_checks.records import (
+    Candidate,
+    Choice,
+    Completion,
+    Example,
+    PermutedChoice,
+    Prompt,
+    QuestionResult,
+    Sampling,
+    TaskResult,
+)
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
@@ -48,25 +58,38 @@ def evaluate_task(
     candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
-    disc_prompts = {ex.id: task.discrimination_prompt_for(ex, [c.text for c in candidates[ex.id]]) for ex in examples}
+    # With --permutations K, the same question is also asked under K - 1 other orderings of its candidates.
+    orders = {ex.id: orderings(settings.seed, task.name, ex.id, settings.samples, settings.permutations)
+              for ex in examples}
+    disc_prompts = {
+        (ex.id, k): task.discrimination_prompt_for(ex, [candidates[ex.id][i].text for i in order])
+        for ex in examples for k, order in enumerate(orders[ex.id])
+    }
     outputs, discriminated = run.choices(disc_prompts)
-    rendered = run.rendered({**{f"g:{k}": p for k, p in gen_prompts.items()},
-                             **{f"d:{k}": p for k, p in disc_prompts.items()}})
+    rendered = run.rendered({**{("g", qid): p for qid, p in gen_prompts.items()},
+                             **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0}})
 
     questions = []
     for ex in examples:
-        output = outputs[ex.id]
-        parsed = read_choice(output.text, len(candidates[ex.id]), truncated=output.truncated)
-        choice = Choice(raw=output.text, index=parsed.index, reason=parsed.reason, value=parsed.value,
-                        truncated=output.truncated)
-        prompts = {"generation": rendered[f"g:{ex.id}"], "discrimination": rendered[f"d:{ex.id}"]}
-        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), choice, prompts))
+        picks = [PermutedChoice(order, _choice(outputs[(ex.id, k)], order))
+                 for k, order in enumerate(orders[ex.id])]
+        prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
+        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), picks[0].choice,
+                                        prompts, tuple(picks[1:])))
     protocol = task.protocol()
     protocol["generation"].update(run.sampling_record())
+    protocol["discrimination"]["orderings"] = settings.permutations
     return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed),
                       questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
                       protocol=protocol, candidates_sampled=sampled)
+
+
+def _choice(output: Completion, order: tuple[int, ...]) -> Choice:
+    """The choice read from ``output``, its index mapped from a shown position back to the candidate."""
+    parsed = read_choice(output.text, len(order), truncated=output.truncated)
+    index = None if parsed.index is None else order[parsed.index]
+    return Choice(raw=output.text, index=index, reason=parsed.reason, value=parsed.value, truncated=output.truncated)
 
 
 def _score_all(task: Task, example: Example, completions: list[Completion]) -> list[Candidate]:
@@ -121,21 +144,28 @@ class _Run:
         sampled_questions = len({units[key][0] for key in computed})
         return grouped, sampled_questions, len(computed)
 
-    def choices(self, prompts: dict[str, Prompt]) -> tuple[dict[str, Completion], int]:
-        """Each question's greedy discrimination output; also how many were computed here."""
+    def choices(self, prompts: dict[tuple[str, int], Prompt]) -> tuple[dict[tuple[str, int], Completion], int]:
+        """The greedy discrimination output of each (question, ordering); also how many were computed here."""
         spec = self.task.discrimination
         common = {"kind": "choice", "model": self.backend.fingerprint, "task": self.task.name,
                   "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
-        units = {cache_key(**common, question=qid, prompt=prompt_digest(prompt)): qid for qid, prompt in prompts.items()}
+        # The candidates' order is part of the prompt, so each ordering has its own key; orderings that show
+        # the same texts (candidates can repeat) share one.
+        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+                for unit, prompt in prompts.items()}
+        units: dict[str, tuple[str, int]] = {}
+        for unit, key in keys.items():
+            units.setdefault(key, unit)
 
-        def compute(batch: list[str]) -> list[Completion]:
-            return self.backend.greedy(self._render_and_keep([prompts[qid] for qid in batch]), spec)
+        def compute(batch: list[tuple[str, int]]) -> list[Completion]:
+            return self.backend.greedy(self._render_and_keep([prompts[unit] for unit in batch]), spec)
 
         values, computed = self._phase("choice", f"{self.task.name}: discriminating", units, compute,
                                        self.settings.batch_size)
-        return dict(zip(units.values(), values, strict=True)), len(computed)
+        by_key = dict(zip(units, values, strict=True))
+        return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
-    def rendered(self, prompts: dict[str, Prompt]) -> dict[str, str]:
+    def rendered(self, prompts: dict[Any, Prompt]) -> dict[Any, str]:
         """The exact text of each prompt as the model read it (kept in the cache when it was rendered)."""
         keys = {name: self._rendered_key(prompt) for name, prompt in prompts.items()}
         stored = self.cache.get_many("rendered", set(keys.values()))

@@ -190,6 +190,8 @@ class MetricCheck:
         no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
         threshold = self.settings.check(self.result.task, metric)
         m = self.result.metrics
+        if m.get(metric) is None:
+            pytest.skip(f"{self.result.task}: {metric} cannot be measured: no valid pick in {m['n']} questions")
         if threshold is None:
             side = "ceiling" if metric in CEILING_METRICS else "floor"
             pytest.skip(
@@ -296,7 +298,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     model = state.model_json() or {}
     terminalreporter.section("selfdisc-checks")
-    terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(120, terminalreporter._tw.fullwidth)))
+    terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(150, terminalreporter._tw.fullwidth)))
     terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
     if state.settings.results_json:
         terminalreporter.write_line(f"results written to {state.settings.results_json}")

@@ -93,6 +93,19 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class PermutedChoice:
+    """The pick when the candidates were shown in another order: ``order[p]`` is the candidate at position
+    ``p``; ``choice.index`` is mapped back to the candidate's own index (None when invalid)."""
+
+    order: tuple[int, ...]
+    choice: Choice
+
+    @property
+    def position(self) -> int | None:
+        return None if self.choice.index is None else self.order.index(self.choice.index)
+
+
+@dataclass(frozen=True)
 class QuestionResult:
     """Everything measured for one question."""
 
@@ -102,6 +115,7 @@ class QuestionResult:
     candidates: tuple[Candidate, ...]
     choice: Choice
     prompts: dict[str, str] = field(default_factory=dict)  # phase -> the exact text the model read
+    permuted: tuple[PermutedChoice, ...] = ()  # --permutations: picks under other orderings of the candidates
 
     @property
     def scores(self) -> list[float]:

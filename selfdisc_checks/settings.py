@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ class Settings:
     seed: int = 1234
     batch_size: int = 8
     level: float = 0.95
+    permutations: int = 1
     data: dict[str, str] = field(default_factory=dict)
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     thresholds: dict[str, dict[str, Threshold | None]] = field(default_factory=dict)
@@ -77,6 +79,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
+    "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
     "level": ("--level", {"metavar": "L", "type": float, "help": "confidence level of the intervals (default 0.95)"}),
     "data": ("--data", {"metavar": "TASK=PATH", "action": "append", "help": "local data file for a task (repeatable)"}),
     "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
@@ -147,7 +150,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,),
 }
@@ -223,6 +226,11 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
     if settings.temperature < 0:
         raise SelfDiscError(f"--temperature must be >= 0 (0 means greedy), not {settings.temperature}.")
+    if not 1 <= settings.permutations <= math.factorial(min(settings.samples, 12)):
+        raise SelfDiscError(
+            f"--permutations must be between 1 and {math.factorial(min(settings.samples, 12))} (the orderings of "
+            f"{settings.samples} candidates), not {settings.permutations}."
+        )
     if not 0 < settings.level < 1:
         raise SelfDiscError(f"--level must be between 0 and 1 (e.g. 0.95), not {settings.level}.")
     if not 0 < settings.top_p <= 1:

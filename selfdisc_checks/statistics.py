@@ -409,7 +409,7 @@ def _rule_fires(
     else:
         upper = np.array([
             paired_difference(o, w, level, resamples, seed + i).upper_one_sided
-            for i, (o, w) in enumerate(zip(old, new))
+            for i, (o, w) in enumerate(zip(old, new, strict=True))
         ])
     return upper < -tolerance
 

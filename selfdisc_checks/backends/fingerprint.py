@@ -105,7 +105,7 @@ def _file_digests(files: list[Path], memo: FileHashMemo | None) -> list[str]:
             to_read.append((file, key))
     # sha256 releases the GIL on large buffers, so several shards hash in parallel.
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_THREADS, len(to_read)))) as pool:
-        for (file, key), digest in zip(to_read, pool.map(lambda item: _read_digest(item[0]), to_read)):
+        for (file, key), digest in zip(to_read, pool.map(lambda item: _read_digest(item[0]), to_read), strict=True):
             digests[file] = digest
             if memo is not None and _stable_since(file, key):
                 memo.put(key, digest)

@@ -24,3 +24,18 @@ def question_seed(run_seed: int, task: str, question_id: str) -> int:
 def candidate_seed(run_seed: int, task: str, question_id: str, index: int) -> int:
     """The 32-bit seed of candidate ``index`` of a question: ``s_q + index`` (modulo 2**32)."""
     return (question_seed(run_seed, task, question_id) + index) % 2**32
+
+
+def orderings(run_seed: int, task: str, question_id: str, n: int, count: int) -> list[tuple[int, ...]]:
+    """``count`` distinct orderings of ``n`` candidates for a question: the identity first, then seeded
+    shuffles (for position-bias checks). ``count`` must not exceed n!."""
+    import random
+
+    rng = random.Random(f"orderings:{run_seed}:{task}:{question_id}")
+    found = [tuple(range(n))]
+    while len(found) < count:
+        order = list(range(n))
+        rng.shuffle(order)
+        if tuple(order) not in found:
+            found.append(tuple(order))
+    return found

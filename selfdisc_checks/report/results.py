@@ -39,6 +39,10 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
                 "prompts": dict(q.prompts),
             }
         )
+        if q.permuted:
+            questions[-1]["permuted_choices"] = [
+                {"order": list(p.order), "position": p.position, **_choice_json(p.choice)} for p in q.permuted
+            ]
     return {
         "options": dict(result.options),
         "protocol": dict(result.protocol),
@@ -133,7 +137,8 @@ def _percent(value: float) -> str:
 def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
     """The summary table as text (rich markup rendered for a plain terminal)."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
-    headers = ("task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority")
+    headers = ("task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority",
+               "picks by position")
     for header in headers:
         table.add_column(header, justify="left" if header == "task" else "right")
     for name, task in tasks.items():
@@ -150,10 +155,12 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
             _percent(m["oracle"]),
             _percent(m["mixed_fraction"]),
             _percent(m["majority"]),
+            "/".join(f"{100 * rate:.0f}" for rate in m["position_pick_rates"]) if m.get("position_pick_rates") else "-",
         )
     table.caption = (
         "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
-        "interval. right+wrong: questions "
+        "interval. picks by position: % of valid picks at each shown position (1/N each without position bias). "
+        "right+wrong: questions "
         "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
     )
     table.caption_justify = "left"

@@ -1,4 +1,4 @@
-"""The product's checks: per task, generation accuracy, self-discrimination accuracy, DG-DIFF, invalid rate.
+"""The product's checks: per task, generation and discrimination accuracy, DG-DIFF, invalid rate, position bias.
 
 Each decides against the threshold configured under [tool.selfdisc.thresholds] (per task or global; a
 floor or ceiling and a mode: point, confident or not-below) and is skipped, showing the measured value,
@@ -26,3 +26,8 @@ def test_invalid_rate(selfdisc_check):
     verdict = selfdisc_check.verdict("invalid_rate")
     assert verdict.passed, verdict.message
 
+
+
+def test_position_bias(selfdisc_check):
+    verdict = selfdisc_check.verdict("position_bias")
+    assert verdict.passed, verdict.message

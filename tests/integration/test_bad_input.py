@@ -43,7 +43,7 @@ def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy)
     weights = fixture_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: 4096])
     result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
 
 
@@ -52,7 +52,7 @@ def test_a_corrupt_cache_is_reported_and_left_in_place(project):
     cache.parent.mkdir()
     cache.write_bytes(b"not a database" * 64)
     result, _ = project.run("--model", str(FIXTURE), "--limit", "2")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "cannot be used", "move it away or pass --cache-dir")
     assert cache.read_bytes() == b"not a database" * 64  # nothing is deleted behind the user's back
 
@@ -60,7 +60,7 @@ def test_a_corrupt_cache_is_reported_and_left_in_place(project):
 def test_malformed_data_file_fails_each_check_cleanly(project):
     (project.path / "bad.jsonl").write_text(json.dumps({"question": "q"}) + "\n")
     result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "lacks field(s) answer; task 'gsm8k' needs question, answer.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from datetime import datetime
@@ -10,7 +11,7 @@ from datetime import datetime
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import FIXTURE
+from conftest import FIXTURE, assert_checks_ran
 
 # Settings several popular instruct checkpoints ship; each would change what sampling and greedy mean.
 LEAKY = {
@@ -66,8 +67,8 @@ def test_more_samples_later_samples_only_the_new_candidates(project):
 
 
 def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
-    result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--top-k", "5")
-    result.assert_outcomes(passed=4)
+    result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--top-k", "5", "-rs")
+    assert_checks_ran(result)
     run = document["run"]
     assert datetime.fromisoformat(run["started_at"].replace("Z", "+00:00")).tzinfo is not None
     assert run["duration_s"] > 0 and run["device"] == "cpu" and run["dtype"] == "float32"
@@ -78,7 +79,7 @@ def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
     assert generation["max_new_tokens"] == 8 and generation["stop"] == ["\n"] and generation["shots"] == 2
     assert generation["top_k"] == 5 and generation["top_p"] == 1.0 and generation["temperature"] == 0.7
     assert discrimination == {"max_new_tokens": 8, "stop": ["\n"], "demonstrations": 1, "prompt_variant": "compact",
-                              "decoding": "greedy"}
+                              "decoding": "greedy", "orderings": 1}
     assert document["settings"]["top_k"] == 5
     for question in task["questions"]:
         prompts = question["prompts"]
@@ -91,8 +92,8 @@ def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
 def test_results_file_gets_normal_permissions(project):
     # Project.run removes its results file after reading it; this run keeps it.
     result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "2",
-                                                   "--samples", "2", "--results-json", "out/kept.json")
-    result.assert_outcomes(passed=4)
+                                                   "--samples", "2", "--results-json", "out/kept.json", "-rs")
+    assert_checks_ran(result)
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(os.stat(project.path / "out" / "kept.json").st_mode) == 0o666 & ~umask
@@ -135,4 +136,25 @@ def test_an_incomparable_baseline_is_refused_with_the_difference(regression_proj
                                                    "--results-json", "old.json")
     result, _ = project.run("--model", str(FIXTURE), "--limit", "4", "--baseline", "old.json", "--temperature", "1.0")
     result.stdout.fnmatch_lines(["*Cannot compare: arithmetic protocol.generation.temperature differs (0.7 vs 1.0)*"])
-    result.assert_outcomes(passed=4, errors=3)  # a fixture that refuses is a setup error, not a measurement
+    result.assert_outcomes(passed=5, errors=3)  # a fixture that refuses is a setup error, not a measurement
+
+
+def test_permutations_report_pick_rates_by_position(project):
+    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--permutations", "3")
+    result.assert_outcomes(passed=5)
+    task = document["tasks"]["arithmetic"]
+    metrics = task["metrics"]
+    assert math.isclose(sum(metrics["position_pick_rates"]), 1.0) and len(metrics["position_pick_rates"]) == 4
+    assert metrics["orderings"] == 3 and 0.0 <= metrics["choice_consistency"] <= 1.0
+    assert task["protocol"]["discrimination"]["orderings"] == 3
+    for question in task["questions"]:
+        assert len(question["permuted_choices"]) == 2
+        for pick in question["permuted_choices"]:
+            assert sorted(pick["order"]) == [0, 1, 2, 3]
+            if pick["valid"]:
+                assert pick["order"][pick["position"]] == pick["index"]
+    rates = "/".join(f"{100 * rate:.0f}" for rate in metrics["position_pick_rates"])
+    result.stdout.fnmatch_lines(["*picks by*", f"*arithmetic*{rates}*"])
+    # The first ordering is the one asked without --permutations: its choices came from the cache.
+    _, single = project.run("--model", str(FIXTURE), "--limit", "12")
+    assert single["tasks"]["arithmetic"]["run"]["discriminated"] == 0

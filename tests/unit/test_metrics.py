@@ -116,3 +116,29 @@ def test_no_mixed_question_has_no_gap_and_a_zero_interval():
     m = task_metrics([question([1.0, 1.0], 0), question([0.0, 0.0], None)])
     assert m["normalized_gap"] is None and m["s_disc_mixed"] is None
     assert m["ci"]["dg_diff"] == [0.0, 0.0] and m["p_value"]["mcnemar"] == 1.0
+
+
+def test_position_metrics_over_orderings():
+    from selfdisc_checks.records import PermutedChoice
+
+    def asked(scores, first, others):
+        candidates = tuple(Candidate(f"t{i}", str(i), s, "strict") for i, s in enumerate(scores))
+        permuted = tuple(PermutedChoice(order, Choice("raw", pick)) for order, pick in others)
+        return QuestionResult("q", "q", "1", candidates, Choice("raw", first), {}, permuted)
+
+    # Always the last position: candidate 2 under the identity, candidate 0 under (1, 2, 0)... (2, 0, 1).
+    qs = [asked([1.0, 0.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), 1)]),
+          asked([0.0, 1.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), None)])]
+    m = task_metrics(qs)
+    assert m["position_pick_rates"] == [0.0, 0.0, 1.0] and math.isclose(m["position_bias"], 2 / 3)
+    assert m["choice_consistency"] == 0.0 and m["orderings"] == 3
+    # q1 picked candidates 2, 0, 1 once each (mean score 1/3); q2 picked 2 and 0 once each (mean 0).
+    assert math.isclose(m["s_disc_majority_ordering"], (1 / 3 + 0.0) / 2)
+
+
+@given(st.lists(questions(), min_size=1, max_size=10))
+@settings(deadline=None)
+def test_pick_rates_sum_to_one(qs):
+    m = task_metrics(qs)
+    if m.get("position_pick_rates") is not None:
+        assert math.isclose(sum(m["position_pick_rates"]), 1.0)

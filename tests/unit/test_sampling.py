@@ -98,3 +98,16 @@ def test_off_restrictions_change_nothing():
 @given(seeds, st.text(max_size=10), st.integers(min_value=0, max_value=64))
 def test_candidate_i_uses_the_question_seed_plus_i(run_seed, question_id, index):
     assert candidate_seed(run_seed, "t", question_id, index) == (question_seed(run_seed, "t", question_id) + index) % 2**32
+
+
+@given(seeds, st.text(max_size=8), st.integers(min_value=1, max_value=5), st.data())
+def test_orderings_are_distinct_and_start_with_the_shown_order(run_seed, question_id, n, data):
+    import math
+
+    from selfdisc_checks.backends.seeds import orderings
+
+    count = data.draw(st.integers(min_value=1, max_value=min(math.factorial(n), 6)))
+    found = orderings(run_seed, "t", question_id, n, count)
+    assert found[0] == tuple(range(n)) and len(set(found)) == count
+    assert all(sorted(order) == list(range(n)) for order in found)
+    assert found == orderings(run_seed, "t", question_id, n, count)

@@ -66,6 +66,7 @@ def test_thresholds_global_then_per_task_then_default():
         ({}, {"thresholds": {"s_gen": {"floor": 0.1, "mode": "sure"}}}, "mode one of point, confident, not-below"),
         ({}, {"thresholds": {"invalid_rate": {"floor": 0.1}}}, "like {ceiling = 0.0"),
         ({"samples": 1}, {}, "--samples 1 makes DG-DIFF 0 by construction"),
+        ({"samples": 3, "permutations": 7}, {}, "--permutations must be between 1 and 6"),
         ({"temperature": 0.0}, {}, "--temperature 0 makes DG-DIFF 0 by construction"),
         ({}, {"samples": "4"}, "samples must be an integer, not '4'"),
         ({}, {"limit": True}, "limit must be an integer"),
