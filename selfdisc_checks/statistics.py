@@ -69,14 +69,7 @@ def bootstrap_intervals(
     Paired: each replicate resamples question indices once and uses them for all three statistics, so the
     DG-DIFF interval reflects that S_gen and S_disc move together across questions.
     """
-    gen = _values(s_gen, "s_gen")
-    disc = _values(s_disc, "s_disc")
-    if len(gen) != len(disc):
-        raise SelfDiscError(
-            f"s_gen and s_disc have {len(gen)} and {len(disc)} values; pass one of each per question."
-        )
-    _check_level(level)
-    _check_resamples(resamples)
+    gen, disc = _paired(s_gen, s_disc, ("s_gen", "s_disc"), "question", level, resamples)
     columns = np.stack([gen, disc, disc - gen])
     lo, hi = _percentile_bounds(_bootstrap_means(columns, resamples, seed), (1 - level) / 2, (1 + level) / 2)
     return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(("s_gen", "s_disc", "dg_diff"))}
@@ -94,14 +87,7 @@ def paired_difference(
     ``interval`` is two-sided at ``level``; ``upper_one_sided`` is the ``level`` quantile of the bootstrap
     distribution, the bound the regression rule compares with ``-tolerance``.
     """
-    before = _values(old, "old")
-    after = _values(new, "new")
-    if len(before) != len(after):
-        raise SelfDiscError(
-            f"old and new have {len(before)} and {len(after)} values; pass one of each per shared question."
-        )
-    _check_level(level)
-    _check_resamples(resamples)
+    before, after = _paired(old, new, ("old", "new"), "shared question", level, resamples)
     differences = after - before
     boot = _bootstrap_means(differences[np.newaxis, :], resamples, seed)
     lo, hi, upper = _percentile_bounds(boot, (1 - level) / 2, (1 + level) / 2, level)
@@ -465,6 +451,20 @@ def _values(values: Sequence[float], name: str, allow_empty: bool = False) -> np
     if not np.all(np.isfinite(array)):
         raise SelfDiscError(f"{name} contains NaN or infinite values; pass finite scores.")
     return array
+
+
+def _paired(
+    a: Sequence[float], b: Sequence[float], names: tuple[str, str], unit: str, level: float, resamples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two checked value arrays of equal length (one value per ``unit``), after checking level and resamples."""
+    first, second = _values(a, names[0]), _values(b, names[1])
+    if len(first) != len(second):
+        raise SelfDiscError(
+            f"{names[0]} and {names[1]} have {len(first)} and {len(second)} values; pass one of each per {unit}."
+        )
+    _check_level(level)
+    _check_resamples(resamples)
+    return first, second
 
 
 def _check_level(level: float) -> None:

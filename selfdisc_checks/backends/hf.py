@@ -196,7 +196,7 @@ class HFBackend:
         output = model.generate(logits_processor=processors, **kwargs)
         generated = output[:, start:]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        ended = torch.isin(generated, torch.tensor(self._eos_ids(), device=generated.device)).any(dim=-1).tolist()
+        ended = torch.isin(generated, torch.tensor(self._eos_ids(), dtype=torch.long, device=generated.device)).any(dim=-1).tolist()
         completions = []
         for text, saw_eos in zip(texts, ended, strict=True):
             cut = _cut_at_stop(text, spec.stop)
