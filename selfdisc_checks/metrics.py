@@ -92,8 +92,11 @@ def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed:
 def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
     """Where the picks fall, over every ordering asked (``--permutations``).
 
-    ``position_pick_rates[p]``: the share of valid picks at shown position p (sums to 1); ``position_bias``:
-    the largest excess of a position's rate over 1/N, the rate of a pick blind to position. With more than one
+    ``position_pick_rates[p]``: the share of valid picks at shown position p (sums to 1).
+    ``position_expected_rates[p]``: the share a picker blind to position would give p, one that prefers the
+    same answers as this model: each pick's weight is spread evenly over the shown positions whose candidate
+    scores the same as the picked one, so right answers that happen to sit at one position do not count as
+    bias. ``position_bias``: the largest excess of an observed rate over its expected rate. With more than one
     ordering, ``choice_consistency`` is the share of questions whose orderings all picked the same valid
     candidate, and ``s_disc_majority_ordering`` scores the candidate picked most often across orderings
     (ties: the mean of the tied candidates; no valid pick: the worst candidate).
@@ -102,16 +105,23 @@ def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
     if len(sizes) != 1:
         return {}
     (n,) = sizes
+    identity = tuple(range(n))
     counts = [0] * n
+    expected = [0.0] * n
     for q in questions:
-        picks = [q.choice.index, *(p.position for p in q.permuted)]
-        for position in picks:
-            if position is not None:
-                counts[position] += 1
+        scores = q.scores
+        for order, index in [(identity, q.choice.index), *((p.order, p.choice.index) for p in q.permuted)]:
+            if index is None:
+                continue
+            counts[order.index(index)] += 1
+            alike = [position for position in range(n) if scores[order[position]] == scores[index]]
+            for position in alike:
+                expected[position] += 1 / len(alike)
     total = sum(counts)
     result: dict[str, Any] = {
         "position_pick_rates": [c / total for c in counts] if total else None,
-        "position_bias": max(c / total for c in counts) - 1 / n if total else None,
+        "position_expected_rates": [e / total for e in expected] if total else None,
+        "position_bias": max((c - e) / total for c, e in zip(counts, expected, strict=True)) if total else None,
     }
     if any(q.permuted for q in questions):
         picked = [[q.choice.index, *(p.choice.index for p in q.permuted)] for q in questions]

@@ -159,7 +159,7 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         )
     table.caption = (
         "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
-        "interval. picks by position: % of valid picks at each shown position (1/N each without position bias). "
+        "interval. picks by position: % of valid picks at each shown position. "
         "right+wrong: questions "
         "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
     )

@@ -130,10 +130,26 @@ def test_position_metrics_over_orderings():
     qs = [asked([1.0, 0.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), 1)]),
           asked([0.0, 1.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), None)])]
     m = task_metrics(qs)
-    assert m["position_pick_rates"] == [0.0, 0.0, 1.0] and math.isclose(m["position_bias"], 2 / 3)
+    assert m["position_pick_rates"] == [0.0, 0.0, 1.0]
+    # A position-blind picker of the same answers spreads each pick over the positions holding an equally
+    # scored candidate: q1's picks give (0, .5, .5), (0, 0, 1), (.5, 0, .5); q2's (.5, 0, .5), (0, .5, .5).
+    assert all(math.isclose(a, b) for a, b in zip(m["position_expected_rates"], [0.2, 0.2, 0.6]))
+    assert math.isclose(m["position_bias"], 1.0 - 0.6)
     assert m["choice_consistency"] == 0.0 and m["orderings"] == 3
     # q1 picked candidates 2, 0, 1 once each (mean score 1/3); q2 picked 2 and 0 once each (mean 0).
     assert math.isclose(m["s_disc_majority_ordering"], (1 / 3 + 0.0) / 2)
+
+
+def test_right_answers_at_one_position_are_not_position_bias():
+    # Each question's only right candidate sits first and the model always picks it: no bias, however
+    # lopsided the pick rates; a model that always picks the first position on questions whose right answer
+    # sits last is biased.
+    right_first = [question([1.0, 0.0, 0.0, 0.0], 0) for _ in range(10)]
+    m = task_metrics(right_first)
+    assert m["position_pick_rates"] == [1.0, 0.0, 0.0, 0.0] and math.isclose(m["position_bias"], 0.0)
+    first_always = [question([0.0, 0.0, 0.0, 1.0], 0) for _ in range(10)]
+    m = task_metrics(first_always)
+    assert math.isclose(m["position_bias"], 1.0 - 1 / 3)
 
 
 @given(st.lists(questions(), min_size=1, max_size=10))
@@ -142,3 +158,5 @@ def test_pick_rates_sum_to_one(qs):
     m = task_metrics(qs)
     if m.get("position_pick_rates") is not None:
         assert math.isclose(sum(m["position_pick_rates"]), 1.0)
+        assert math.isclose(sum(m["position_expected_rates"]), 1.0)
+        assert -1e-9 <= m["position_bias"] <= 1.0
