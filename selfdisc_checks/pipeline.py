@@ -76,13 +76,24 @@ def evaluate_task(
         prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
         questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), picks[0].choice,
                                         prompts, tuple(picks[1:])))
-    protocol = task.protocol()
-    protocol["generation"].update(run.sampling_record())
-    protocol["discrimination"]["orderings"] = settings.permutations
     return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed),
                       questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
-                      protocol=protocol, candidates_sampled=sampled)
+                      protocol=task_protocol(task, settings), candidates_sampled=sampled)
+
+
+def task_protocol(task: Task, settings: Settings) -> dict[str, Any]:
+    """What a run of ``task`` under ``settings`` measures (prompts, limits, sampling), known before any
+    sampling, so a baseline measured differently can be refused up front."""
+    protocol = task.protocol()
+    protocol["generation"].update(sampling_record(settings))
+    protocol["discrimination"]["orderings"] = settings.permutations
+    return protocol
+
+
+def sampling_record(settings: Settings) -> dict[str, Any]:
+    sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
+    return {"samples": settings.samples, **sampling.describe(), "seed": settings.seed, "sampler": SAMPLER_VERSION}
 
 
 def _choice(output: Completion, order: tuple[int, ...]) -> Choice:
@@ -107,10 +118,6 @@ class _Run:
     def __init__(self, task: Task, backend: Backend, cache: Cache, settings: Settings, report: Progress) -> None:
         self.task, self.backend, self.cache, self.settings, self.report = task, backend, cache, settings, report
         self.sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
-
-    def sampling_record(self) -> dict[str, Any]:
-        return {"samples": self.settings.samples, **self.sampling.describe(), "seed": self.settings.seed,
-                "sampler": SAMPLER_VERSION}
 
     def candidates(self, prompts: dict[str, Prompt]) -> tuple[dict[str, list[Completion]], int, int]:
         """Each question's N completions; also how many questions and candidates were sampled here."""

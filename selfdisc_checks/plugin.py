@@ -18,7 +18,7 @@ from selfdisc_checks.tasks.data import check_data_file
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
-from selfdisc_checks.report.compare import compare_results
+from selfdisc_checks.report.compare import check_comparable, compare_results
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.report.results import (
     merge_worker_task,
@@ -28,6 +28,7 @@ from selfdisc_checks.report.results import (
     task_result_json,
     write_json_atomically,
 )
+from selfdisc_checks.pipeline import task_protocol
 from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from selfdisc_checks.tasks import task_names
@@ -109,6 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve_settings(cli, table, base)
         checkpoint = _validate_early(settings)
         baseline = load_baseline(settings.baseline) if settings.baseline else None
+        if baseline is not None:
+            check_baseline_comparable(settings, baseline)
     except SelfDiscError as error:
         raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
@@ -149,6 +152,25 @@ def load_baseline(path: str) -> dict[str, Any]:
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
         raise SelfDiscError(f"The baseline {path} is not a results document; pass a file written by --results-json.")
     return document
+
+
+def check_baseline_comparable(settings: Settings, baseline: dict[str, Any]) -> None:
+    """Refuse a baseline that measured its tasks differently (protocol, options or questions) before any
+    sampling: hours of sampling must not end in "cannot compare"."""
+    for name in settings.tasks:
+        if name not in baseline["tasks"]:
+            continue
+        task = build_task(settings, name)
+        planned = {
+            "options": task.describe(),
+            "protocol": task_protocol(task, settings),
+            "questions": [{"id": ex.id, "question": ex.question, "reference": ex.reference}
+                          for ex in task.load(settings.limit)],
+        }
+        try:
+            check_comparable(name, baseline["tasks"][name], planned)
+        except SelfDiscError as error:
+            raise SelfDiscError(f"--baseline {settings.baseline}: {error}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -89,22 +89,10 @@ def compare_results(
     changes = []
     for name in shared:
         before, after = old_tasks[name], new_tasks[name]
-        _check_comparable(name, before, after)
+        check_comparable(name, before, after)
         old_questions = _questions(before, name, "old")
         new_questions = _questions(after, name, "new")
         pairs = [(q, new_questions[qid]) for qid, q in old_questions.items() if qid in new_questions]
-        if not pairs:
-            raise IncomparableResults(
-                f"Cannot compare: {name} has no question id in both files; compare runs on the same task data."
-            )
-        for q_old, q_new in pairs:
-            for field in ("question", "reference"):
-                a, b = getattr(q_old, field), getattr(q_new, field)
-                if a != b:
-                    raise IncomparableResults(
-                        f"Cannot compare: {name} question {q_old.id!r} {field} differs ({_show(a)} vs "
-                        f"{_show(b)}); compare runs on the same task data."
-                    )
         for metric in chosen:
             changes.append(_change(name, metric, pairs, tolerance, level, resamples, seed))
     return changes
@@ -169,7 +157,33 @@ def _tasks(document: Any, label: str) -> dict[str, dict]:
     return document["tasks"]
 
 
-def _check_comparable(name: str, old: dict, new: dict) -> None:
+def check_comparable(name: str, old: dict, new: dict) -> None:
+    """Refuse (``IncomparableResults``) unless two results of task ``name`` measured the same thing: the same
+    options and protocol (anywhere but a seed) and the same text and reference for every question id both
+    hold, with at least one shared id. ``new`` may be a planned run: its ``questions`` need only ``id``,
+    ``question`` and ``reference``."""
+    _check_settings(name, old, new)
+    shared = 0
+    new_questions = {str(q.get("id")): q for q in new.get("questions", []) if isinstance(q, dict)}
+    for record in old.get("questions", []):
+        if not isinstance(record, dict) or str(record.get("id")) not in new_questions:
+            continue
+        shared += 1
+        other = new_questions[str(record.get("id"))]
+        for field in ("question", "reference"):
+            a, b = record.get(field), other.get(field)
+            if a != b:
+                raise IncomparableResults(
+                    f"Cannot compare: {name} question {record.get('id')!r} {field} differs ({_show(a)} vs "
+                    f"{_show(b)}); compare runs on the same task data."
+                )
+    if not shared:
+        raise IncomparableResults(
+            f"Cannot compare: {name} has no question id in both runs; compare runs on the same task data."
+        )
+
+
+def _check_settings(name: str, old: dict, new: dict) -> None:
     """Refuse when the task options or protocol differ anywhere but a seed."""
     for section in ("options", "protocol"):
         found = _first_difference(old.get(section, {}), new.get(section, {}), section)

@@ -8,10 +8,11 @@ import os
 import stat
 from datetime import datetime
 
+import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from conftest import FIXTURE, assert_checks_ran
+from conftest import ADMIT_ANY, FIXTURE, assert_checks_ran
 
 # Settings several popular instruct checkpoints ship; each would change what sampling and greedy mean.
 LEAKY = {
@@ -134,9 +135,19 @@ def test_an_incomparable_baseline_is_refused_with_the_difference(regression_proj
     project = regression_project
     result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
                                                    "--results-json", "old.json")
-    result, _ = project.run("--model", str(FIXTURE), "--limit", "4", "--baseline", "old.json", "--temperature", "1.0")
-    result.stdout.fnmatch_lines(["*Cannot compare: arithmetic protocol.generation.temperature differs (0.7 vs 1.0)*"])
-    result.assert_outcomes(passed=5, errors=3)  # a fixture that refuses is a setup error, not a measurement
+    # Refused before any sampling, as a usage error naming the difference.
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
+                                                   "--baseline", "old.json", "--temperature", "1.0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --baseline old.json: Cannot compare: arithmetic protocol.generation.temperature "
+                                 "differs (0.7 vs 1.0)*"])
+    # Other questions (another task seed: seeds may differ, questions may not) are refused the same way.
+    project.pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{ADMIT_ANY}"
+                                                 "[tool.selfdisc.task_options.arithmetic]\nseed = 5\n")
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
+                                                   "--baseline", "old.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*Cannot compare: arithmetic question 'test-0' question differs*"])
 
 
 def test_permutations_report_pick_rates_by_position(project):
