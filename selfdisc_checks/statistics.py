@@ -323,7 +323,7 @@ class GradedPowerModel(_SkillScale):
     skill: float = 0.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.samples, bool) or int(self.samples) != self.samples or self.samples < 2:
+        if isinstance(self.samples, bool) or not isinstance(self.samples, (int, np.integer)) or self.samples < 2:
             raise SelfDiscError(
                 f"GradedPowerModel needs a whole number of samples >= 2 to have mixed questions, not {self.samples}."
             )

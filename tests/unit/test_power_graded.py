@@ -139,6 +139,7 @@ def test_normal_approximation_tracks_the_bootstrap_rule_on_graded_scores():
     [
         ({"samples": 1}, "samples >= 2"),
         ({"samples": 2.5}, "whole number"),
+        ({"samples": math.nan}, "whole number"),
         ({"mean_rating": 0.5}, "1-10 scale"),
         ({"mean_rating": 11.0}, "1-10 scale"),
         ({"mean_rating": math.nan}, "1-10 scale"),
