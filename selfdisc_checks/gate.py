@@ -21,11 +21,13 @@ from typing import Any
 from selfdisc_checks.errors import SelfDiscError
 
 MODES = ("point", "confident", "not-below")
-FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff")  # higher is better: a check asks for a minimum
-CEILING_METRICS = ("invalid_rate", "position_bias")  # lower is better: a check asks for a maximum
+# Higher is better: a check asks for a minimum. Metrics of likelihood discrimination carry "_likelihood".
+FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
+CEILING_METRICS = ("invalid_rate", "position_bias", "position_bias_likelihood")  # lower is better: a maximum
 CHECKED = FLOOR_METRICS + CEILING_METRICS
 LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "invalid_rate": "invalid rate",
-          "position_bias": "position bias"}
+          "position_bias": "position bias", "s_disc_likelihood": "S_disc (likelihood)",
+          "dg_diff_likelihood": "DG-DIFF (likelihood)", "position_bias_likelihood": "position bias (likelihood)"}
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Threshold:
         return metric in CEILING_METRICS
 
 
-DEFAULTS = {"dg_diff": Threshold(0.0, "not-below")}
+DEFAULTS = {"dg_diff": Threshold(0.0, "not-below"), "dg_diff_likelihood": Threshold(0.0, "not-below")}
 OFF = "off"
 
 

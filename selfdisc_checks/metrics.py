@@ -47,15 +47,24 @@ def majority_score(answers: Sequence[str | None], scores: Sequence[float]) -> fl
     return _mean([scores[answers.index(answer)] for answer in tied])
 
 
-def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+METHODS = ("generate", "likelihood")
+
+
+def method_suffix(method: str) -> str:
+    """Metrics of the generated-label method keep their plain names (``s_disc``); other methods' metrics
+    carry the method's name (``s_disc_likelihood``), so a name always means one method."""
+    return "" if method == "generate" else f"_{method}"
+
+
+def task_metrics(
+    questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0, methods: Sequence[str] = ("generate",)
+) -> dict[str, Any]:
     """Every per-task metric, with standard errors, paired bootstrap intervals (at ``level``, seeded with
-    ``seed``) and the paper's one-sided test of "DG-DIFF <= 0"."""
+    ``seed``) and the paper's one-sided test of "DG-DIFF <= 0", for each discrimination method asked."""
     n = len(questions)
     if n == 0:
         return {name: 0 for name in METRIC_NAMES}
     gen = [question_s_gen(q.scores) for q in questions]
-    disc = [question_s_disc(q.scores, q.choice.index) for q in questions]
-    diffs = [d - g for d, g in zip(disc, gen, strict=True)]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
     strict = [
         sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions
@@ -63,22 +72,43 @@ def task_metrics(questions: Sequence[QuestionResult], level: float = 0.95, seed:
     metrics: dict[str, Any] = {
         "n": n,
         "s_gen": _mean(gen),
-        "s_disc": _mean(disc),
-        "dg_diff": _mean(disc) - _mean(gen),
-        "s_disc_value_matched": _mean([question_s_disc_value_matched(q) for q in questions]),
-        "invalid_rate": sum(not q.choice.valid for q in questions) / n,
-        "truncated_rate": sum(q.choice.truncated for q in questions) / n,
         "candidates_truncated_rate": _mean([_mean([float(c.truncated) for c in q.candidates]) for q in questions]),
         "oracle": _mean([max(q.scores) for q in questions]),
         "mixed_fraction": len(mixed) / n,
         "majority": _mean([majority_score([c.answer for c in q.candidates], q.scores) for q in questions]),
         "s_gen_strict": _mean(strict),
         "s_gen_stderr": _stderr(gen),
+        "candidates_per_question": _mean([len(q.candidates) for q in questions]),
+        "ci": {"level": level},
+    }
+    for method in methods:
+        part = discrimination_metrics([q.picks(method) for q in questions], gen, metrics, level, seed)
+        suffix = method_suffix(method)
+        intervals = part.pop("ci")
+        metrics["ci"].setdefault("s_gen", intervals["s_gen"])
+        metrics["ci"].update({f"{name}{suffix}": intervals[name] for name in ("s_disc", "dg_diff")})
+        metrics.update({f"{name}{suffix}": value for name, value in part.items()})
+    return metrics
+
+
+def discrimination_metrics(
+    questions: Sequence[QuestionResult], gen: list[float], base: dict[str, Any], level: float, seed: int
+) -> dict[str, Any]:
+    """What one discrimination method's picks (``q.choice``, ``q.permuted``) make of the candidate pool."""
+    n = len(questions)
+    disc = [question_s_disc(q.scores, q.choice.index) for q in questions]
+    diffs = [d - g for d, g in zip(disc, gen, strict=True)]
+    mixed = [q for q in questions if max(q.scores) != min(q.scores)]
+    metrics: dict[str, Any] = {
+        "s_disc": _mean(disc),
+        "dg_diff": _mean(disc) - base["s_gen"],
+        "s_disc_value_matched": _mean([question_s_disc_value_matched(q) for q in questions]),
+        "invalid_rate": sum(not q.choice.valid for q in questions) / n,
+        "truncated_rate": sum(q.choice.truncated for q in questions) / n,
         "s_disc_stderr": _stderr(disc),
         "dg_diff_stderr": _stderr(diffs),
-        "candidates_per_question": _mean([len(q.candidates) for q in questions]),
     }
-    metrics.update(uncertainty(questions, gen, disc, metrics, level, seed))
+    metrics.update(uncertainty(questions, gen, disc, {**base, **metrics}, level, seed))
     metrics.update(position_metrics(questions))
     reasons = Counter(q.choice.reason for q in questions if not q.choice.valid)
     metrics["invalid_reasons"] = {reason or "unknown": count for reason, count in sorted(reasons.items(), key=str)}

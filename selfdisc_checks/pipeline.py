@@ -35,6 +35,9 @@ from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
 
+# What a likelihood score means; part of its cache key (bump when HFBackend.option_logprobs changes).
+LIKELIHOOD_SCORER = "first-differing-label-token-logprob-1"
+
 Progress = Callable[[str, int, int], None]  # (phase description, units done, units total)
 
 
@@ -65,18 +68,25 @@ def evaluate_task(
         (ex.id, k): task.discrimination_prompt_for(ex, [candidates[ex.id][i].text for i in order])
         for ex in examples for k, order in enumerate(orders[ex.id])
     }
-    outputs, discriminated = run.choices(disc_prompts)
+    methods = settings.discriminate
+    outputs, discriminated = run.choices(disc_prompts) if "generate" in methods else ({}, 0)
+    if "likelihood" in methods:
+        lead, labels = task.label_continuations(settings.samples)
+        label_scores, scored = run.likelihoods(disc_prompts, lead, labels)
+        discriminated += scored
     rendered = run.rendered({**{("g", qid): p for qid, p in gen_prompts.items()},
                              **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0}})
 
     questions = []
     for ex in examples:
         picks = [PermutedChoice(order, _choice(outputs[(ex.id, k)], order))
-                 for k, order in enumerate(orders[ex.id])]
+                 for k, order in enumerate(orders[ex.id])] if "generate" in methods else []
+        likely = tuple(PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
+                       for k, order in enumerate(orders[ex.id])) if "likelihood" in methods else ()
         prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
-        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]), picks[0].choice,
-                                        prompts, tuple(picks[1:])))
-    return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed),
+        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]),
+                                        picks[0].choice if picks else None, prompts, tuple(picks[1:]), likely))
+    return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed, methods),
                       questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
                       protocol=task_protocol(task, settings), candidates_sampled=sampled)
@@ -88,6 +98,9 @@ def task_protocol(task: Task, settings: Settings) -> dict[str, Any]:
     protocol = task.protocol()
     protocol["generation"].update(sampling_record(settings))
     protocol["discrimination"]["orderings"] = settings.permutations
+    if "likelihood" in settings.discriminate:
+        lead, labels = task.label_continuations(settings.samples)
+        protocol["likelihood"] = {"lead": lead, "labels": labels, "scorer": LIKELIHOOD_SCORER}
     return protocol
 
 
@@ -101,6 +114,13 @@ def _choice(output: Completion, order: tuple[int, ...]) -> Choice:
     parsed = read_choice(output.text, len(order), truncated=output.truncated)
     index = None if parsed.index is None else order[parsed.index]
     return Choice(raw=output.text, index=index, reason=parsed.reason, value=parsed.value, truncated=output.truncated)
+
+
+def _likeliest(logprobs: list[float], order: tuple[int, ...]) -> Choice:
+    """The likelihood pick: the shown option whose label scored highest (the first of equals), mapped back
+    to the candidate."""
+    best = max(range(len(logprobs)), key=lambda position: logprobs[position])
+    return Choice(raw="", index=order[best], logprobs=tuple(logprobs))
 
 
 def _score_all(task: Task, example: Example, completions: list[Completion]) -> list[Candidate]:
@@ -172,6 +192,29 @@ class _Run:
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
+    def likelihoods(
+        self, prompts: dict[tuple[str, int], Prompt], lead: str, labels: list[str]
+    ) -> tuple[dict[tuple[str, int], list[float]], int]:
+        """Each (question, ordering)'s label log-probabilities after the prompt and ``lead``; also how many
+        were computed here."""
+        common = {"kind": "likelihood", "model": self.backend.fingerprint, "task": self.task.name, "lead": lead,
+                  "labels": labels, "scorer": LIKELIHOOD_SCORER}
+        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+                for unit, prompt in prompts.items()}
+        units: dict[str, tuple[str, int]] = {}
+        for unit, key in keys.items():
+            units.setdefault(key, unit)
+
+        def compute(batch: list[tuple[str, int]]) -> list[dict[str, list[float]]]:
+            texts = self._render_and_keep([prompts[unit] for unit in batch])
+            scores = self.backend.option_logprobs([text + lead for text in texts], [labels] * len(batch))
+            return [{"logprobs": row} for row in scores]
+
+        values, computed = self._phase("likelihood", f"{self.task.name}: label likelihoods", units, compute,
+                                       self.settings.batch_size, encode=dict, decode=lambda v: v["logprobs"])
+        by_key = dict(zip(units, values, strict=True))
+        return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
+
     def rendered(self, prompts: dict[Any, Prompt]) -> dict[Any, str]:
         """The exact text of each prompt as the model read it (kept in the cache when it was rendered)."""
         keys = {name: self._rendered_key(prompt) for name, prompt in prompts.items()}
@@ -191,10 +234,11 @@ class _Run:
         return texts
 
     def _phase(
-        self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Completion]],
-        batch: int,
-    ) -> tuple[list[Completion], list[str]]:
-        """Values in the order of ``units`` (key -> unit), and the keys computed by this process."""
+        self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Any]],
+        batch: int, encode: Callable[[Any], dict] = asdict, decode: Callable[[dict], Any] = lambda v: Completion(**v),
+    ) -> tuple[list[Any], list[str]]:
+        """Values in the order of ``units`` (key -> unit), and the keys computed by this process; ``encode``
+        and ``decode`` turn a computed value into its cached JSON and back."""
         total = len(units)
         values = self.cache.get_many(kind, units.keys())  # read once; resolve() sees only what is missing
         done = len(values)
@@ -205,9 +249,9 @@ class _Run:
             outputs = compute([units[key] for key in keys])
             done += len(keys)
             self.report(description, done, total)
-            return {key: asdict(output) for key, output in zip(keys, outputs, strict=True)}
+            return {key: encode(output) for key, output in zip(keys, outputs, strict=True)}
 
         missing = [key for key in units if key not in values]
         filled, computed = self.cache.resolve(kind, missing, compute_batch, batch)
         values.update(filled)
-        return [Completion(**values[key]) for key in units], computed
+        return [decode(values[key]) for key in units], computed

@@ -8,6 +8,7 @@ results to the controller, which prints the table and writes ``--results-json`` 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,10 +88,29 @@ class _PluginState:
         self.refresh_before = refresh_before
         self.is_worker = is_worker
         self.session = EvaluationSession(settings, refresh_before, checkpoint)
+        # --baseline-model: the previous release, evaluated here with the same settings (its own cache keys).
+        self.baseline_session = (
+            EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before)
+            if settings.baseline_model else None
+        )
         self.baseline: dict[str, Any] | None = None
         self.worker_model: dict[str, Any] | None = None
         self.worker_backend: dict[str, str] | None = None
         self.worker_tasks: dict[str, Any] = {}
+
+    def baseline_task(self, task: str, capture: Any) -> dict[str, Any]:
+        """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
+        evaluated now (once per task, with a progress bar on a terminal)."""
+        if self.baseline_session is None:
+            assert self.baseline is not None
+            return self.baseline
+        session = self.baseline_session
+        if self.is_worker or capture is None:
+            result = session.result(task)
+        else:
+            with capture.global_and_fixture_disabled(), _ProgressBar(prefix="baseline ") as progress:
+                result = session.result(task, progress)
+        return results_document(session.model_json(), session.settings.to_json(), {task: task_result_json(result)})
 
     def model_json(self) -> dict[str, Any] | None:
         if self.session.results:
@@ -136,6 +156,8 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
         check_data_file(Path(path), name)
     for name in settings.tasks:
         build_task(settings, name)  # constructors check their options; no data is read here
+    if settings.baseline_model:
+        locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings))
     return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
 
 
@@ -212,6 +234,13 @@ class MetricCheck:
         no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
         threshold = self.settings.check(self.result.task, metric)
         m = self.result.metrics
+        if metric not in m:
+            method = "likelihood" if metric.endswith("_likelihood") else "generate"
+            asked = ",".join(self.settings.discriminate)
+            pytest.skip(
+                f"{self.result.task}: {LABELS.get(metric, metric)} not measured: --discriminate {asked} does not "
+                f"include {method}"
+            )
         if m.get(metric) is None:
             pytest.skip(f"{self.result.task}: {metric} cannot be measured: no valid pick in {m['n']} questions")
         if threshold is None:
@@ -220,7 +249,7 @@ class MetricCheck:
                 f"{self.result.task}: {metric} = {self.measured(metric):.3f}; no threshold set "
                 f"(add {metric} = <{side}> under [tool.selfdisc.thresholds])"
             )
-        if metric == "dg_diff" and not m.get("mixed_fraction"):
+        if metric.startswith("dg_diff") and not m.get("mixed_fraction"):
             pytest.skip(
                 f"{self.result.task}: DG-DIFF cannot be measured: no question of {m['n']} has both right and "
                 "wrong candidates, so any pick scores the same (use more or harder questions, or more samples)"
@@ -252,32 +281,51 @@ class MetricCheck:
 
 @pytest.fixture(scope="session")
 def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
-    """The parsed ``--baseline`` results document, or None when no baseline was given."""
-    return pytestconfig.stash[_STATE].baseline
+    """The baseline results document: the parsed ``--baseline`` file, or with ``--baseline-model`` that
+    checkpoint's results on every task of this run (evaluated on first use); None without a baseline."""
+    state = pytestconfig.stash[_STATE]
+    if state.baseline_session is None:
+        return state.baseline
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    try:
+        documents = [state.baseline_task(task, capture) for task in state.settings.tasks]
+    except SelfDiscError as error:
+        pytest.fail(str(error), pytrace=False)
+    return {**documents[0], "tasks": {name: doc["tasks"][name] for doc in documents for name in doc["tasks"]}}
 
 
 @pytest.fixture
 def selfdisc_regression(
-    selfdisc_result: TaskResult, selfdisc_settings: Settings, selfdisc_baseline: dict[str, Any] | None,
-    selfdisc_metric: str, pytestconfig: pytest.Config,
+    selfdisc_result: TaskResult, selfdisc_settings: Settings, selfdisc_metric: str, pytestconfig: pytest.Config,
 ) -> Verdict:
-    """Did ``selfdisc_metric`` of the current task regress against the baseline? (See ``report.compare``.)"""
+    """Did ``selfdisc_metric`` of the current task regress against the baseline (``--baseline`` results or
+    ``--baseline-model`` evaluated in this session)? (See ``report.compare``.)"""
     task, settings = selfdisc_result.task, selfdisc_settings
-    if selfdisc_baseline is None:
-        pytest.skip(f"{task}: no baseline to compare with (pass --baseline OLD_RESULTS.json)")
-    if task not in selfdisc_baseline.get("tasks", {}):
-        pytest.skip(f"{task}: the baseline {settings.baseline} has no results for this task")
     state = pytestconfig.stash[_STATE]
+    source = settings.baseline or settings.baseline_model
+    if source is None:
+        pytest.skip(f"{task}: no baseline to compare with (pass --baseline OLD_RESULTS.json or --baseline-model CKPT)")
+    if selfdisc_metric not in selfdisc_result.metrics:
+        pytest.skip(f"{task}: {LABELS[selfdisc_metric]} not measured in this run (see --discriminate)")
+    try:
+        baseline = state.baseline_task(task, pytestconfig.pluginmanager.getplugin("capturemanager"))
+    except SelfDiscError as error:
+        pytest.fail(str(error), pytrace=False)
+    old_task = baseline.get("tasks", {}).get(task)
+    if old_task is None:
+        pytest.skip(f"{task}: the baseline {source} has no results for this task")
+    if selfdisc_metric not in old_task.get("metrics", {}):
+        pytest.skip(f"{task}: the baseline {source} did not measure {LABELS[selfdisc_metric]}")
     current = results_document(state.session.model_json(), settings.to_json(), {task: task_result_json(selfdisc_result)})
     tolerance = settings.tolerance(task, selfdisc_metric)
     try:
-        (change,) = compare_results(selfdisc_baseline, current, [selfdisc_metric], tolerance, settings.level)
+        (change,) = compare_results(baseline, current, [selfdisc_metric], tolerance, settings.level)
     except SelfDiscError as error:
         pytest.fail(str(error), pytrace=False)
     low, high = change.interval
     verb = "regressed" if change.regressed else "held"
     message = (
-        f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {settings.baseline}: {change.old:.3f} -> "
+        f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
         f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
         f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance -{tolerance:.3f} "
         f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
@@ -309,6 +357,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json(), run)
         write_json_atomically(Path(state.settings.results_json), document)
     state.session.close()
+    if state.baseline_session is not None:
+        state.baseline_session.close()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -350,6 +400,9 @@ class _XdistHooks:
 class _ProgressBar:
     """A rich progress bar on the terminal, one line per phase."""
 
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+
     def __enter__(self) -> _ProgressBar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -361,6 +414,7 @@ class _ProgressBar:
         return self
 
     def __call__(self, phase: str, done: int, total: int) -> None:
+        phase = self.prefix + phase
         if phase not in self._bars:
             self._bars[phase] = self._progress.add_task(phase, total=total)
         self._progress.update(self._bars[phase], completed=done)

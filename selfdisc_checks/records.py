@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,7 @@ class Choice:
     reason: str | None = None
     value: str | None = None
     truncated: bool = False  # the discrimination token limit ended the output
+    logprobs: tuple[float, ...] | None = None  # likelihood discrimination: each shown option's label score
 
     @property
     def valid(self) -> bool:
@@ -107,19 +108,34 @@ class PermutedChoice:
 
 @dataclass(frozen=True)
 class QuestionResult:
-    """Everything measured for one question."""
+    """Everything measured for one question.
+
+    ``choice`` and ``permuted`` are the generated-label picks (``--discriminate generate``; ``choice`` is None
+    when that method was not asked); ``likelihood`` holds the likelihood picks, one per ordering, the shown
+    order first (``--discriminate likelihood``).
+    """
 
     id: str
     question: str
     reference: str
     candidates: tuple[Candidate, ...]
-    choice: Choice
+    choice: Choice | None
     prompts: dict[str, str] = field(default_factory=dict)  # phase -> the exact text the model read
     permuted: tuple[PermutedChoice, ...] = ()  # --permutations: picks under other orderings of the candidates
+    likelihood: tuple[PermutedChoice, ...] = ()
 
     @property
     def scores(self) -> list[float]:
         return [c.score for c in self.candidates]
+
+    def picks(self, method: str) -> QuestionResult:
+        """This question seen through one discrimination method: its pick as ``choice``, the picks under
+        other orderings as ``permuted`` (so every metric of the generated-label method applies to it)."""
+        if method == "generate":
+            return self
+        if method == "likelihood" and self.likelihood:
+            return replace(self, choice=self.likelihood[0].choice, permuted=self.likelihood[1:], likelihood=())
+        raise ValueError(f"question {self.id!r} has no {method!r} picks")
 
 
 @dataclass

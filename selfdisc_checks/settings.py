@@ -10,6 +10,7 @@ from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import DEFAULTS, Threshold, parse_thresholds
+from selfdisc_checks.metrics import method_suffix
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -31,6 +32,7 @@ class Settings:
     batch_size: int = 8
     level: float = 0.95
     permutations: int = 1
+    discriminate: tuple[str, ...] = ("generate",)
     data: dict[str, str] = field(default_factory=dict)
     task_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     thresholds: dict[str, dict[str, Threshold | None]] = field(default_factory=dict)
@@ -38,6 +40,7 @@ class Settings:
     refresh_cache: bool = False
     results_json: str | None = None
     baseline: str | None = None
+    baseline_model: str | None = None
     tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
 
@@ -80,12 +83,14 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
     "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
+    "discriminate": ("--discriminate", {"metavar": "generate,likelihood", "help": "how the model picks among its candidates: generate (writes the label; default), likelihood (the likeliest label, no generation), or both"}),
     "level": ("--level", {"metavar": "L", "type": float, "help": "confidence level of the intervals (default 0.95)"}),
     "data": ("--data", {"metavar": "TASK=PATH", "action": "append", "help": "local data file for a task (repeatable)"}),
     "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
     "refresh_cache": ("--refresh-cache", {"action": "store_true", "default": None, "help": "resample even when cached"}),
     "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
     "baseline": ("--baseline", {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"}),
+    "baseline_model": ("--baseline-model", {"metavar": "PATH_OR_ID", "help": "checkpoint of a previous release, evaluated in this session: test_no_regression compares against it"}),
     "trust_remote_code": (
         "--trust-remote-code",
         {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
@@ -131,13 +136,16 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 
     if "tasks" in values:
         values["tasks"] = _task_list(values["tasks"])
+    if "discriminate" in values:
+        values["discriminate"] = _methods(values["discriminate"])
     if "data" in values:
         values["data"] = _data_map(values["data"], Path.cwd() if cli.get("data") else base)
     for name in ("cache_dir", "results_json", "baseline"):
         if cli.get(name) is None and config.get(name) is not None:
             values[name] = str(base / Path(config[name]).expanduser())
-    if cli.get("model") is None and config.get("model") is not None and (base / config["model"]).exists():
-        values["model"] = str(base / config["model"])  # a config path is relative to pyproject.toml
+    for name in ("model", "baseline_model"):
+        if cli.get(name) is None and config.get(name) is not None and (base / config[name]).exists():
+            values[name] = str(base / config[name])  # a config path is relative to pyproject.toml
     if "thresholds" in values:
         values["thresholds"] = _thresholds(values["thresholds"])
     if "tolerances" in values:
@@ -150,7 +158,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,),
 }
@@ -173,6 +181,20 @@ def _task_list(value: Any) -> tuple[str, ...]:
     if not tasks:
         raise SelfDiscError("No tasks given; pass --tasks with at least one task name, e.g. --tasks arithmetic.")
     return tasks
+
+
+def _methods(value: Any) -> tuple[str, ...]:
+    from selfdisc_checks.metrics import METHODS
+
+    items = value.split(",") if isinstance(value, str) else list(value)
+    methods = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise SelfDiscError(
+            f"--discriminate {','.join(methods) or repr(value)} is not a list of {', '.join(METHODS)}; "
+            "write e.g. --discriminate generate,likelihood."
+        )
+    return methods
 
 
 def _data_map(value: Any, base: Path) -> dict[str, str]:
@@ -237,8 +259,11 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--top-p must be in (0, 1] (1 means off), not {settings.top_p}.")
     if settings.top_k < 0:
         raise SelfDiscError(f"--top-k must be >= 0 (0 means off), not {settings.top_k}.")
+    if settings.baseline and settings.baseline_model:
+        raise SelfDiscError("--baseline and --baseline-model both name a baseline; pass only one of them.")
+    dg_checks = [f"dg_diff{method_suffix(method)}" for method in settings.discriminate]
     for task in settings.tasks:
-        if settings.check(task, "dg_diff") is None:
+        if all(settings.check(task, metric) is None for metric in dg_checks):
             continue
         if settings.samples < 2 or settings.temperature == 0:
             cause = "--samples 1" if settings.samples < 2 else "--temperature 0"

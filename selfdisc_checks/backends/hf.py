@@ -204,6 +204,69 @@ class HFBackend:
             completions.append(Completion(text=cut, truncated=not saw_eos and cut == text))
         return completions
 
+    @torch.inference_mode()
+    def option_logprobs(self, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
+        """For each prompt, the log-probability of each option's continuation, judged at the first token where
+        the options' tokenizations differ (the label's number): one forward pass per prompt. Only when one
+        label's tokens are a prefix of another's is each label scored in full (its tokens' log-probabilities
+        summed, one row per label)."""
+        if self.is_encoder_decoder:
+            raise SelfDiscError(
+                f"--discriminate likelihood needs a decoder-only model, and {self.checkpoint.model_id} is an "
+                "encoder-decoder; use --discriminate generate."
+            )
+        rows: list[list[int]] = []  # token ids of each row the model reads
+        reads: list[list[tuple[int, list[int]]]] = []  # per prompt, per option: (row, the option's tokens)
+        for prompt, labels in zip(prompts, options, strict=True):
+            context, tails = self._option_tokens(prompt, labels)
+            if len({tail[0] for tail in tails}) == len(tails):  # the usual case: the first token tells them apart
+                rows.append(context)
+                reads.append([(len(rows) - 1, tail[:1]) for tail in tails])
+            else:  # one label's tokens begin another's ("1" and "12"): score each label's tokens in full
+                reads.append([])
+                for tail in tails:
+                    rows.append(context + tail[:-1])
+                    reads[-1].append((len(rows) - 1, tail))
+        longest_tail = max(len(tail) for per_prompt in reads for _, tail in per_prompt)
+        logprobs = self._last_logprobs(rows, longest_tail)
+        result = []
+        for per_prompt in reads:
+            scores = []
+            for row, tail in per_prompt:
+                # Row `row` ends just before the tail's last token; tail[j] is predicted len(tail) - j places back.
+                steps = logprobs[row][-len(tail):]
+                scores.append(float(sum(step[token] for step, token in zip(steps, tail, strict=True))))
+            result.append(scores)
+        return result
+
+    def _option_tokens(self, prompt: str, labels: list[str]) -> tuple[list[int], list[list[int]]]:
+        """The prompt's tokens plus what all labels share, and each label's remaining tokens."""
+        special = not self.uses_chat_template
+        base = self.tokenizer(prompt, add_special_tokens=special)["input_ids"]
+        tails = []
+        for label in labels:
+            whole = self.tokenizer(prompt + label, add_special_tokens=special)["input_ids"]
+            # Tokenised together, so the label's leading space merges as it would in the model's own output;
+            # if that changes the prompt's last token, fall back to the label tokenised alone.
+            tails.append(whole[len(base):] if whole[:len(base)] == base and len(whole) > len(base)
+                         else self.tokenizer(label, add_special_tokens=False)["input_ids"])
+        shared = 0
+        while all(len(tail) > shared + 1 for tail in tails) and len({tail[shared] for tail in tails}) == 1:
+            shared += 1
+        return base + tails[0][:shared], [tail[shared:] for tail in tails]
+
+    def _last_logprobs(self, rows: list[list[int]], keep: int) -> list[torch.Tensor]:
+        """Log-softmax of the next-token distribution at each row's last ``keep`` positions."""
+        model = self.model
+        pad = self.tokenizer.pad_token_id
+        width = max(len(row) for row in rows)
+        ids = torch.tensor([[pad] * (width - len(row)) + row for row in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        extra = {"logits_to_keep": keep} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits[:, -keep:]
+        return list(torch.log_softmax(logits.float(), dim=-1).cpu())
+
     def _prefill(self, model: Any, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor) -> Any:
         """Run each prompt once (all but its last token) and copy its KV cache to its candidate rows."""
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)

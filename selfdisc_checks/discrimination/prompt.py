@@ -36,6 +36,15 @@ def paper_response(reasoning: str, index: int) -> str:
     return f"{reasoning.strip()}\n{FINAL_CHOICE_LINE}\n### {index + 1}"
 
 
+def label_continuations(variant: str, n_options: int) -> tuple[str, list[str]]:
+    """For likelihood discrimination: the start of the model's answer (``lead``, appended to the rendered
+    prompt) and each option's label as the demonstrations write it right after that start. The option whose
+    label the model finds most likely next is its pick, with no text generated."""
+    if variant == "paper":
+        return f"{FINAL_CHOICE_LINE}\n###", [f" {i + 1}" for i in range(n_options)]
+    return "", [format_label(i) for i in range(n_options)]
+
+
 def render_options(
     question: str, options: list[str] | tuple[str, ...], instruction: str, variant: str = "compact"
 ) -> str:

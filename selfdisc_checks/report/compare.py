@@ -19,7 +19,9 @@ from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import question_s_disc, question_s_gen
 from selfdisc_checks.statistics import paired_difference
 
-METRICS = ("s_gen", "s_disc", "dg_diff")
+METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
+# Metrics of likelihood discrimination exist only in runs that asked for it (--discriminate ...likelihood).
+_LIKELIHOOD = ("s_disc_likelihood", "dg_diff_likelihood")
 RESULTS_VERSION = 1
 
 # Keys that may differ between comparable runs, wherever they appear in options or protocol.
@@ -94,6 +96,17 @@ def compare_results(
         new_questions = _questions(after, name, "new")
         pairs = [(q, new_questions[qid]) for qid, q in old_questions.items() if qid in new_questions]
         for metric in chosen:
+            missing = [label for label, side in (("old", 0), ("new", 1))
+                       if any(metric not in pair[side].values for pair in pairs)]
+            if missing:
+                if metrics is None:
+                    continue  # by default, what both runs measured
+                raise IncomparableResults(
+                    f"Cannot compare {metric}: the {missing[0]} run of {name} did not measure it; rerun it with "
+                    f"--discriminate {'likelihood' if metric in _LIKELIHOOD else 'generate'}."
+                )
+            if metric in _LIKELIHOOD:
+                _check_section(name, before, after, "likelihood")
             changes.append(_change(name, metric, pairs, tolerance, level, resamples, seed))
     return changes
 
@@ -184,15 +197,26 @@ def check_comparable(name: str, old: dict, new: dict) -> None:
 
 
 def _check_settings(name: str, old: dict, new: dict) -> None:
-    """Refuse when the task options or protocol differ anywhere but a seed."""
+    """Refuse when the task options or protocol differ anywhere but a seed. The protocol of likelihood
+    discrimination is checked only when its metrics are compared: asking for it does not change the rest."""
     for section in ("options", "protocol"):
-        found = _first_difference(old.get(section, {}), new.get(section, {}), section)
-        if found is not None:
-            path, a, b = found
-            raise IncomparableResults(
-                f"Cannot compare: {name} {path} differs ({_show(a)} vs {_show(b)}); rerun both with the same "
-                "settings."
-            )
+        a, b = old.get(section, {}), new.get(section, {})
+        if section == "protocol" and isinstance(a, dict) and isinstance(b, dict):
+            a, b = ({k: v for k, v in side.items() if k != "likelihood"} for side in (a, b))
+        _refuse_difference(name, a, b, section)
+
+
+def _check_section(name: str, old: dict, new: dict, key: str) -> None:
+    _refuse_difference(name, old.get("protocol", {}).get(key), new.get("protocol", {}).get(key), f"protocol.{key}")
+
+
+def _refuse_difference(name: str, old: Any, new: Any, path: str) -> None:
+    found = _first_difference(old, new, path)
+    if found is not None:
+        where, a, b = found
+        raise IncomparableResults(
+            f"Cannot compare: {name} {where} differs ({_show(a)} vs {_show(b)}); rerun both with the same settings."
+        )
 
 
 _ABSENT = object()
@@ -217,12 +241,13 @@ def _both_numbers(a: Any, b: Any) -> bool:
 
 
 def _questions(task: dict, name: str, label: str) -> dict[str, _Question]:
-    """Per-question metric values by id, from the candidates' scores and the pick (worst when invalid)."""
+    """Per-question metric values by id, from the candidates' scores and each method's pick (worst when
+    invalid); a method the run did not ask for has no values."""
     questions: dict[str, _Question] = {}
     for position, record in enumerate(task["questions"]):
         try:
             qid = str(record["id"])
-            s_gen, s_disc = _scores(record)
+            values = _values(record)
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise SelfDiscError(
                 f"The {label} results' {name} question #{position + 1} is malformed ({type(error).__name__}: "
@@ -232,25 +257,34 @@ def _questions(task: dict, name: str, label: str) -> dict[str, _Question]:
             raise SelfDiscError(
                 f"The {label} results list {name} question {qid!r} twice; pass an unedited results file."
             )
-        values = {"s_gen": s_gen, "s_disc": s_disc, "dg_diff": s_disc - s_gen}
         questions[qid] = _Question(qid, record.get("question"), record.get("reference"), values)
     return questions
 
 
-def _scores(record: dict) -> tuple[float, float]:
-    """(s_gen, s_disc) from the candidates and choice; the stored values when candidates were left out."""
+def _values(record: dict) -> dict[str, float]:
+    """s_gen, and s_disc and dg_diff per discrimination method, from the candidates and picks (the stored
+    values when candidates were left out)."""
     candidates = record.get("candidates")
     if not candidates:
-        s_gen, s_disc = float(record["s_gen"]), float(record["s_disc"])
+        values = {"s_gen": float(record["s_gen"])}
+        if "s_disc" in record:
+            values["s_disc"] = float(record["s_disc"])
     else:
         scores = [float(c["score"]) for c in candidates]
-        index = (record.get("choice") or {}).get("index")
-        if index is not None and not (isinstance(index, int) and 0 <= index < len(scores)):
-            raise ValueError(f"choice index {index!r} is not a candidate position")
-        s_gen, s_disc = question_s_gen(scores), question_s_disc(scores, index)
-    if not (math.isfinite(s_gen) and math.isfinite(s_disc)):
+        values = {"s_gen": question_s_gen(scores)}
+        for method, pick in (("", record.get("choice")), ("_likelihood", record.get("likelihood"))):
+            if pick is None:
+                continue
+            index = pick["index"]
+            if index is not None and not (isinstance(index, int) and 0 <= index < len(scores)):
+                raise ValueError(f"choice index {index!r} is not a candidate position")
+            values[f"s_disc{method}"] = question_s_disc(scores, index)
+    for method in ("", "_likelihood"):
+        if f"s_disc{method}" in values:
+            values[f"dg_diff{method}"] = values[f"s_disc{method}"] - values["s_gen"]
+    if not all(math.isfinite(value) for value in values.values()):
         raise ValueError("scores must be finite")
-    return s_gen, s_disc
+    return values
 
 
 def _show(value: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from selfdisc_checks.records import Choice, TaskResult
+from selfdisc_checks.records import Choice, PermutedChoice, TaskResult
 
 RESULTS_VERSION = 1
 
@@ -25,24 +25,30 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
     """One task's metrics and per-question records, in the documented shape."""
     questions = []
     for q in result.questions:
-        index = q.choice.index
         scores = q.scores
-        questions.append(
-            {
-                "id": q.id,
-                "question": q.question,
-                "reference": q.reference,
-                "s_gen": sum(scores) / len(scores),
-                "s_disc": scores[index] if index is not None else min(scores),
-                "candidates": [asdict(c) for c in q.candidates],
-                "choice": _choice_json(q.choice),
-                "prompts": dict(q.prompts),
-            }
-        )
+        record: dict[str, Any] = {
+            "id": q.id,
+            "question": q.question,
+            "reference": q.reference,
+            "s_gen": sum(scores) / len(scores),
+        }
+        if q.choice is not None:
+            record["s_disc"] = scores[q.choice.index] if q.choice.index is not None else min(scores)
+        record["candidates"] = [asdict(c) for c in q.candidates]
+        record["choice"] = _choice_json(q.choice) if q.choice is not None else None
+        record["prompts"] = dict(q.prompts)
         if q.permuted:
-            questions[-1]["permuted_choices"] = [
+            record["permuted_choices"] = [
                 {"order": list(p.order), "position": p.position, **_choice_json(p.choice)} for p in q.permuted
             ]
+        if q.likelihood:
+            first, *others = q.likelihood
+            record["likelihood"] = _likelihood_json(first)
+            if others:
+                record["likelihood_permuted"] = [
+                    {"order": list(p.order), "position": p.position, **_likelihood_json(p)} for p in others
+                ]
+        questions.append(record)
     return {
         "options": dict(result.options),
         "protocol": dict(result.protocol),
@@ -62,6 +68,11 @@ def _choice_json(choice: Choice) -> dict[str, Any]:
         if choice.value is not None:
             record["value"] = choice.value
     return record
+
+
+def _likelihood_json(pick: PermutedChoice) -> dict[str, Any]:
+    """The likelihood pick (the candidate's index) and each shown option's label log-probability."""
+    return {"index": pick.choice.index, "logprobs": list(pick.choice.logprobs or ())}
 
 
 def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -> None:
@@ -123,46 +134,61 @@ def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _interval(metrics: dict[str, Any]) -> str:
-    bounds = metrics.get("ci", {}).get("dg_diff")
+def _interval(metrics: dict[str, Any], name: str = "dg_diff") -> str:
+    bounds = metrics.get("ci", {}).get(name)
     if bounds is None:
-        return f"±{100 * metrics.get('dg_diff_stderr', 0):.1f}"
+        return f"±{100 * metrics.get(f'{name}_stderr', 0):.1f}"
     return f"[{100 * bounds[0]:+.1f}, {100 * bounds[1]:+.1f}]"
 
 
-def _percent(value: float) -> str:
-    return f"{100 * value:.1f}%"
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _dg_diff(metrics: dict[str, Any], name: str) -> str:
+    """DG-DIFF in points with its interval, coloured by sign; "-" when that method was not asked."""
+    diff = metrics.get(name)
+    if diff is None:
+        return "-"
+    colour = "green" if diff > 0 else "red" if diff < 0 else "yellow"
+    return f"[{colour}]{100 * diff:+.1f}[/{colour}] {_interval(metrics, name)}"
 
 
 def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
     """The summary table as text (rich markup rendered for a plain terminal)."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
-    headers = ("task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority",
-               "picks by position")
+    likelihood = any("s_disc_likelihood" in task["metrics"] for task in tasks.values())
+    headers = ["task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority",
+               "picks by position"]
+    if likelihood:
+        headers += ["S_disc (lik.)", "DG-DIFF (lik., pts)"]
+        width = max(width, 180)  # two more columns; intervals must not wrap
     for header in headers:
         table.add_column(header, justify="left" if header == "task" else "right")
     for name, task in tasks.items():
         m = task["metrics"]
-        diff = m["dg_diff"]
-        colour = "green" if diff > 0 else "red" if diff < 0 else "yellow"
-        table.add_row(
+        row = [
             name,
             str(m["n"]),
             _percent(m["s_gen"]),
-            _percent(m["s_disc"]),
-            f"[{colour}]{100 * diff:+.1f}[/{colour}] {_interval(m)}",
-            _percent(m["invalid_rate"]),
+            _percent(m.get("s_disc")),
+            _dg_diff(m, "dg_diff"),
+            _percent(m.get("invalid_rate")),
             _percent(m["oracle"]),
             _percent(m["mixed_fraction"]),
             _percent(m["majority"]),
             "/".join(f"{100 * rate:.0f}" for rate in m["position_pick_rates"]) if m.get("position_pick_rates") else "-",
-        )
+        ]
+        if likelihood:
+            row += [_percent(m.get("s_disc_likelihood")), _dg_diff(m, "dg_diff_likelihood")]
+        table.add_row(*row)
     table.caption = (
         "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
-        "interval. picks by position: % of valid picks at each shown position. "
-        "right+wrong: questions "
+        "interval. picks by position: % of valid picks at each shown position. right+wrong: questions "
         "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
-    )
+    ) + (" lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
+         "(--discriminate likelihood)."
+         if likelihood else "")
     table.caption_justify = "left"
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)

@@ -6,7 +6,11 @@ from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any
 
-from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_discrimination_prompt
+from selfdisc_checks.discrimination.prompt import (
+    DiscriminationDemo,
+    build_discrimination_prompt,
+    label_continuations,
+)
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import DecodeSpec, Example, Prompt
 from selfdisc_checks.scoring.numbers import extract_number, numbers_equal
@@ -77,6 +81,11 @@ class Task(ABC):
             example.question, options, self.discrimination_demos(), self.discrimination_instruction,
             self.discrimination_prompt,
         )
+
+    def label_continuations(self, n_options: int) -> tuple[str, list[str]]:
+        """The answer start and the option labels that likelihood discrimination scores (see
+        ``discrimination.prompt.label_continuations``)."""
+        return label_continuations(self.discrimination_prompt, n_options)
 
     def option_text(self, example: Example, completion: str) -> str:
         """How a candidate is shown as a discrimination option (the completion itself by default)."""

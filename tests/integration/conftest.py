@@ -12,17 +12,22 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "fixtures" / "tiny-arith"
 CHECKS = (REPO / "tests" / "checks" / "test_model.py").read_text()
 REGRESSION = (REPO / "tests" / "checks" / "test_regression.py").read_text()
+LIKELIHOOD = (REPO / "tests" / "checks" / "test_likelihood.py").read_text()
 
 
 class Project:
     """A throwaway pytest project with the product's checks and its own [tool.selfdisc] table."""
 
-    def __init__(self, pytester: pytest.Pytester, config: str, regression: bool = False) -> None:
+    def __init__(
+        self, pytester: pytest.Pytester, config: str, regression: bool = False, likelihood: bool = False
+    ) -> None:
         self.pytester = pytester
         self.path = pytester.path
         pytester.makepyfile(test_checks=CHECKS)
         if regression:
             pytester.makepyfile(test_regression=REGRESSION)
+        if likelihood:
+            pytester.makepyfile(test_likelihood=LIKELIHOOD)
         pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{config}")
 
     def run(self, *args: str, results: str = "results.json") -> tuple[pytest.RunResult, dict | None]:
@@ -35,7 +40,7 @@ class Project:
 
 
 ADMIT_ANY = ("[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n"
-             "position_bias = 1.0\n")
+             "position_bias = 1.0\ns_disc_likelihood = 0.0\ndg_diff_likelihood = -1.0\nposition_bias_likelihood = 1.0\n")
 
 
 @pytest.fixture
@@ -47,6 +52,12 @@ def project(pytester: pytest.Pytester) -> Project:
 def regression_project(pytester: pytest.Pytester) -> Project:
     """A project with the baseline check as well."""
     return Project(pytester, ADMIT_ANY, regression=True)
+
+
+@pytest.fixture
+def likelihood_project(pytester: pytest.Pytester) -> Project:
+    """A project with the likelihood-discrimination checks as well."""
+    return Project(pytester, ADMIT_ANY, likelihood=True)
 
 
 @pytest.fixture

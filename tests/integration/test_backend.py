@@ -101,3 +101,41 @@ def test_loaded_model_keeps_only_special_token_ids_of_its_generation_config(back
     config = backend.model.generation_config.to_diff_dict()
     assert set(config) - {"transformers_version"} <= {"eos_token_id", "pad_token_id", "bos_token_id",
                                                       "decoder_start_token_id"}
+
+
+def _continuation_logprob(backend, prompt: str, continuation: str) -> float:
+    """log P(continuation | prompt) summed over its tokens, by one plain forward pass over the whole text."""
+    ids = backend.tokenizer(prompt + continuation, return_tensors="pt")["input_ids"]
+    start = len(backend.tokenizer(prompt)["input_ids"])
+    with torch.no_grad():
+        logprobs = torch.log_softmax(backend.model(input_ids=ids).logits[0].float(), dim=-1)
+    return float(sum(logprobs[t - 1, ids[0, t]] for t in range(start, ids.shape[1])))
+
+
+def test_label_logprobs_equal_a_plain_forward_pass(backend):
+    task = get_task("arithmetic")
+    examples = task.load(limit=3)
+    texts = [backend.render(task.discrimination_prompt_for(ex, ["1", "2", "3", "4"])) for ex in examples]
+    lead, labels = task.label_continuations(4)
+    assert (lead, labels) == ("", ["(1)", "(2)", "(3)", "(4)"])
+    scores = backend.option_logprobs(texts, [labels] * 3)
+    for text, row in zip(texts, scores):
+        # The labels share "(" and differ in the digit: the score is the digit's log-probability after "(".
+        expected = [_continuation_logprob(backend, text + "(", str(i)) for i in range(1, 5)]
+        assert row == pytest.approx(expected, abs=1e-4)
+    # Each prompt's scores do not depend on its batch.
+    assert backend.option_logprobs(texts[1:2], [labels]) == [pytest.approx(scores[1], abs=1e-5)]
+
+
+def test_labels_that_begin_one_another_are_scored_in_full(backend):
+    # One character per token: after the shared "(", "(1" is "1" and "(12" is "1", "2": the first token does
+    # not tell them apart, so each label's tokens are scored in full.
+    task = get_task("arithmetic")
+    text = backend.render(task.discrimination_prompt_for(task.load(limit=1)[0], ["1", "2"]))
+    (scores,) = backend.option_logprobs([text], [["(1", "(12"]])
+    expected = [_continuation_logprob(backend, text + "(", tail) for tail in ("1", "12")]
+    assert scores == pytest.approx(expected, abs=1e-4) and scores[1] < scores[0]
+    # Labels told apart further on ("(1)" and "(10)" differ first at ")" against "0") are scored there.
+    (scores,) = backend.option_logprobs([text], [["(1)", "(10)"]])
+    expected = [_continuation_logprob(backend, text + "(1", tail) for tail in (")", "0")]
+    assert scores == pytest.approx(expected, abs=1e-4)

@@ -130,6 +130,20 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
         "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
     ])
 
+    # The same comparison with the baseline checkpoint evaluated in this session (candidates from the cache).
+    result, _ = project.run("--model", str(fixture_copy), *args, "--baseline-model", str(FIXTURE))
+    result.stdout.fnmatch_lines([
+        f"*arithmetic: S_gen regressed against the baseline {FIXTURE}: 0.444 -> *, difference -0.* "
+        "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
+        "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
+    ])
+    result.stdout.fnmatch_lines(["*SKIPPED*arithmetic: S_disc (likelihood) not measured in this run*"])
+    # And a checkpoint against itself holds, sampled once for both roles.
+    result, document = project.run("--model", str(FIXTURE), *args, "--baseline-model", str(FIXTURE))
+    result.stdout.fnmatch_lines(["*PASSED*test_no_regression[[]arithmetic-dg_diff]*"])
+    assert "FAILED" not in result.stdout.str()
+    assert document["tasks"]["arithmetic"]["run"]["sampled"] == 0
+
 
 def test_an_incomparable_baseline_is_refused_with_the_difference(regression_project):
     project = regression_project
@@ -169,3 +183,47 @@ def test_permutations_report_pick_rates_by_position(project):
     # The first ordering is the one asked without --permutations: its choices came from the cache.
     _, single = project.run("--model", str(FIXTURE), "--limit", "12")
     assert single["tasks"]["arithmetic"]["run"]["discriminated"] == 0
+
+
+def test_likelihood_discrimination_beside_the_generated_label(likelihood_project):
+    project = likelihood_project
+    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--discriminate", "generate,likelihood",
+                                   "--permutations", "2", "-rA")
+    result.assert_outcomes(passed=8)
+    task = document["tasks"]["arithmetic"]
+    m = task["metrics"]
+    assert m["invalid_rate_likelihood"] == 0.0
+    assert math.isclose(sum(m["position_pick_rates_likelihood"]), 1.0)
+    assert math.isclose(m["dg_diff_likelihood"], m["s_disc_likelihood"] - m["s_gen"])
+    assert set(m["ci"]) >= {"s_disc_likelihood", "dg_diff_likelihood"}
+    assert task["protocol"]["likelihood"]["labels"] == ["(1)", "(2)", "(3)", "(4)"]
+    matched = 0
+    for question in task["questions"]:
+        picked = question["likelihood"]
+        assert len(picked["logprobs"]) == 4 and picked["index"] == max(range(4), key=picked["logprobs"].__getitem__)
+        assert len(question["likelihood_permuted"]) == 1
+        # Greedy decoding writes "(" and then the likeliest digit: where it wrote a label, both methods agree.
+        raw = question["choice"]["raw"].strip()
+        if len(raw) >= 3 and raw[0] == "(" and raw[1] in "1234" and raw[2] == ")":
+            matched += 1
+            assert picked["index"] == question["choice"]["index"], question
+    assert matched >= 6
+    result.stdout.fnmatch_lines(["*S_disc (lik.)*DG-DIFF (lik., pts)*",
+                                 f"*arithmetic*{100 * m['dg_diff_likelihood']:+.1f} [[]*",
+                                 "*PASSED*test_likelihood_dg_diff[[]arithmetic]*"])
+
+    # Likelihood alone: its scores come from the cache, and the generated-label checks say they were not asked.
+    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--discriminate", "likelihood",
+                                   "--permutations", "2", "-rs")
+    result.assert_outcomes(passed=4, skipped=4)
+    result.stdout.fnmatch_lines(["*arithmetic: S_disc not measured: --discriminate likelihood does not include generate*"])
+    alone = document["tasks"]["arithmetic"]
+    assert alone["run"]["discriminated"] == 0 and alone["run"]["sampled"] == 0
+    assert "s_disc" not in alone["metrics"] and alone["metrics"]["s_disc_likelihood"] == m["s_disc_likelihood"]
+    assert all(q["choice"] is None and "s_disc" not in q for q in alone["questions"])
+
+
+def test_unknown_discrimination_method_is_a_usage_error(project):
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--discriminate", "generate,vote")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--discriminate generate,vote is not a list of generate, likelihood*"])
