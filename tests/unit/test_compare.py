@@ -229,3 +229,44 @@ def test_cli_does_not_import_torch_or_pytest(tmp_path):
             "print(sorted(m for m in ('torch', 'pytest', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("[]"), out.stdout + out.stderr
+
+
+def with_likelihood(document, picks, labels=("(1)", "(2)", "(3)", "(4)")):
+    """``document`` with likelihood picks (candidate indices) on its questions, as --discriminate likelihood
+    records them."""
+    document = copy.deepcopy(document)
+    task = next(iter(document["tasks"].values()))
+    task["protocol"]["likelihood"] = {"lead": "", "labels": list(labels), "scorer": "s1"}
+    for record, index in zip(task["questions"], picks, strict=True):
+        record["likelihood"] = {"index": index, "logprobs": [-1.0] * len(record["candidates"])}
+    return document
+
+
+def test_likelihood_metrics_are_compared_when_both_runs_measured_them():
+    pools = [([1.0, 0.0, 0.0, 1.0], 1)] * 30
+    old = with_likelihood(make_doc(pools), [0] * 30)  # the likelihood pick is right everywhere
+    new = with_likelihood(make_doc(pools, seed=7), [1] * 30)  # ... and wrong everywhere
+    changes = {c.metric: c for c in compare_results(old, new)}
+    assert set(changes) == {"s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood"}
+    assert changes["s_disc_likelihood"].difference == -1.0 and changes["s_disc_likelihood"].regressed
+    assert changes["dg_diff_likelihood"].regressed and not changes["s_disc"].regressed
+    # A run without likelihood picks is still comparable on the rest; asking for the missing metric is refused.
+    plain = make_doc(pools, seed=7)
+    assert {c.metric for c in compare_results(old, plain)} == {"s_gen", "s_disc", "dg_diff"}
+    with pytest.raises(IncomparableResults, match="the new run of gsm8k did not measure it.*--discriminate likelihood"):
+        compare_results(old, plain, metrics=["dg_diff_likelihood"])
+    # Other labels change what the likelihood measures, not what the generated label does.
+    relabelled = with_likelihood(make_doc(pools, seed=7), [1] * 30, labels=("1", "2", "3", "4"))
+    assert {c.metric for c in compare_results(old, relabelled, metrics=["s_disc"])} == {"s_disc"}
+    with pytest.raises(IncomparableResults, match="protocol.likelihood.labels differs"):
+        compare_results(old, relabelled, metrics=["s_disc_likelihood"])
+
+
+def test_a_likelihood_only_run_has_no_generated_label_metrics():
+    pools = [([1.0, 0.0], 0)] * 10
+    old = with_likelihood(make_doc(pools), [0] * 10, labels=("(1)", "(2)"))
+    new = copy.deepcopy(old)
+    for record in new["tasks"]["gsm8k"]["questions"]:
+        record["choice"] = None
+        del record["s_disc"]
+    assert {c.metric for c in compare_results(old, new)} == {"s_gen", "s_disc_likelihood", "dg_diff_likelihood"}

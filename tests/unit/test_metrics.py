@@ -1,6 +1,7 @@
 """Metrics over one candidate pool: invariants that hold for any scores and any pick."""
 
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -160,3 +161,22 @@ def test_pick_rates_sum_to_one(qs):
         assert math.isclose(sum(m["position_pick_rates"]), 1.0)
         assert math.isclose(sum(m["position_expected_rates"]), 1.0)
         assert -1e-9 <= m["position_bias"] <= 1.0
+
+
+def test_each_discrimination_method_gets_its_own_metrics():
+    from selfdisc_checks.records import PermutedChoice
+
+    def asked(scores, generated, likeliest):
+        candidates = tuple(Candidate(f"t{i}", str(i), s, "strict") for i, s in enumerate(scores))
+        order = tuple(range(len(scores)))
+        likelihood = (PermutedChoice(order, Choice("", likeliest, logprobs=(-1.0,) * len(scores))),)
+        return QuestionResult("q", "q", "1", candidates, generated, {}, (), likelihood)
+
+    qs = [asked([1.0, 0.0], Choice("(2)", 1), 0), asked([0.0, 1.0], Choice("?", None, reason="no_label"), 1)]
+    both = task_metrics(qs, methods=("generate", "likelihood"))
+    assert both["s_disc"] == 0.0 and both["invalid_rate"] == 0.5
+    assert both["s_disc_likelihood"] == 1.0 and both["invalid_rate_likelihood"] == 0.0
+    assert math.isclose(both["dg_diff_likelihood"], 0.5) and set(both["ci"]) >= {"s_disc_likelihood", "dg_diff"}
+    only = task_metrics([replace(q, choice=None) for q in qs], methods=("likelihood",))
+    assert "s_disc" not in only and "dg_diff" not in only["ci"]
+    assert only["s_disc_likelihood"] == 1.0 and only["s_gen"] == both["s_gen"]

@@ -72,6 +72,11 @@ def test_thresholds_global_then_per_task_then_default():
         ({}, {"limit": True}, "limit must be an integer"),
         ({}, {"trust_remote_code": "yes"}, "trust_remote_code must be true/false"),
         ({}, {"task_options": {"arithmetic": 3}}, "task_options must be a table"),
+        ({"discriminate": "generate,vote"}, {}, "--discriminate generate,vote is not a list of generate, likelihood"),
+        ({"discriminate": " , "}, {}, "is not a list of generate, likelihood"),
+        ({"discriminate": "likelihood", "samples": 1}, {}, "--samples 1 makes DG-DIFF 0 by construction"),
+        ({"baseline": "old.json", "baseline_model": "ckpt"}, {}, "pass only one of them"),
+        ({}, {"baseline_model": 3}, "baseline_model must be a string"),
     ],
 )
 def test_bad_values(cli, config, message):
@@ -96,3 +101,14 @@ def test_tolerances_global_then_per_task():
         resolve(config={"tolerances": {"oracle": 0.1}})
     with pytest.raises(SelfDiscError, match="Tolerance gsm8k.s_gen must be a number >= 0"):
         resolve(config={"tolerances": {"gsm8k": {"s_gen": -1}}})
+
+
+def test_discrimination_methods_from_the_command_line_or_config():
+    assert resolve({}, {}).discriminate == ("generate",)
+    assert resolve({"discriminate": "likelihood, generate,likelihood"}, {}).discriminate == ("likelihood", "generate")
+    assert resolve({}, {"discriminate": ["likelihood"]}).discriminate == ("likelihood",)
+    # DG-DIFF's built-in check exists for each method; turning both off allows --samples 1.
+    off = {"thresholds": {"dg_diff": "off", "dg_diff_likelihood": "off"}}
+    assert resolve({"discriminate": "generate,likelihood", "samples": 1}, off).samples == 1
+    with pytest.raises(SelfDiscError, match="--samples 1"):
+        resolve({"discriminate": "generate,likelihood", "samples": 1}, {"thresholds": {"dg_diff": "off"}})
