@@ -30,6 +30,11 @@ class Backend(Protocol):
         """One plain-argmax completion per prompt."""
         ...
 
+    def option_logprobs(self, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
+        """For each prompt, a log-probability score of each option's text as the continuation (likelihood
+        discrimination: the option with the highest score is the pick)."""
+        ...
+
     def describe(self) -> dict[str, str]:
         """``device`` and ``dtype``, for the results record."""
         ...

@@ -50,7 +50,7 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 
 
 class HFBackend:
-    """A transformers checkpoint behind the three calls the pipeline makes: render, sample, greedy."""
+    """A transformers checkpoint behind the calls the pipeline makes: render, sample, greedy, option_logprobs."""
 
     def __init__(self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False) -> None:
         self.checkpoint = checkpoint
