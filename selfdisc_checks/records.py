@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,13 @@ class Completion:
 
 @dataclass(frozen=True)
 class Example:
-    """One question of a task, with the reference answer its scorer compares against."""
+    """One question of a task, with the reference answer its scorer compares against; ``meta`` holds what
+    else a task's scorer or prompts need (answer aliases, true and false references, a category ...)."""
 
     id: str
     question: str
     reference: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
