@@ -4,6 +4,7 @@ All rates are fractions in [0, 1]. A question's S_gen is the mean score of its c
 score of a random pick; an invalid pick scores the worst candidate (arXiv 2404.04298's policy).
 ``s_disc_value_matched`` relaxes that one policy for outputs that state an answer value instead of an
 option number: they score the worst candidate whose extracted answer equals that value.
+``usc_majority_agreement`` says how often the pick agrees with majority vote (see ``majority_agreement``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 
 from selfdisc_checks.records import QuestionResult
 
-METRIC_NAMES = ("n", "s_gen", "s_disc", "dg_diff", "invalid_rate", "oracle", "mixed_fraction", "majority")
 
 
 def question_s_gen(scores: Sequence[float]) -> float:
@@ -56,14 +56,54 @@ def method_suffix(method: str) -> str:
     return "" if method == "generate" else f"_{method}"
 
 
+def majority_agreement(questions: Sequence[QuestionResult]) -> float | None:
+    """The share of questions with a valid pick (``q.choice``) whose picked candidate's extracted answer is
+    one of the most frequent extracted answers, i.e. one majority vote could return; questions where no
+    candidate has an extracted answer are left out. None when no question counts. The consistency selector
+    (Universal Self-Consistency) asks the model for exactly this pick; for the default selector it measures
+    how far choosing the correct answer departs from following the majority."""
+    agrees = []
+    for q in questions:
+        if q.choice is None or q.choice.index is None:
+            continue
+        counts = Counter(c.answer for c in q.candidates if c.answer is not None)
+        if not counts:
+            continue
+        picked = q.candidates[q.choice.index].answer
+        agrees.append(float(picked is not None and counts[picked] == max(counts.values())))
+    return _mean(agrees) if agrees else None
+
+
+def consensus_score(texts: Sequence[str], scores: Sequence[float]) -> float:
+    """Majority vote for free-text answers: the mean score of the candidates that agree most with the others
+    (highest mean token F1 to the rest; see ``scoring.similarity.consensus_indices``)."""
+    from selfdisc_checks.scoring.similarity import consensus_indices
+
+    return _mean([scores[i] for i in consensus_indices(texts)])
+
+
 def task_metrics(
-    questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0, methods: Sequence[str] = ("generate",)
+    questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0, methods: Sequence[str] = ("generate",),
+    majority_by: str = "answer",
 ) -> dict[str, Any]:
     """Every per-task metric, with standard errors, paired bootstrap intervals (at ``level``, seeded with
-    ``seed``) and the paper's one-sided test of "DG-DIFF <= 0", for each discrimination method asked."""
+    ``seed``) and the paper's one-sided test of "DG-DIFF <= 0", for each discrimination method asked.
+
+    Questions with a candidate the judge left unscored (no verdict in its output) are left out and counted
+    (``unrated_questions``; ``judge_missing_rate`` is the share of unscored candidates). ``majority_by``:
+    ``"answer"`` votes on extracted answers, ``"consensus"`` takes the most agreed-with text; only the
+    former reports ``usc_majority_agreement`` (for each method, with its suffix).
+    """
+    everything = list(questions)
+    questions = [q for q in everything if all(c.score is not None for c in q.candidates)]
+    judged = [c for q in everything for c in q.candidates if c.judgement is not None or c.score is None]
+    extra: dict[str, Any] = {}
+    if judged:
+        extra = {"unrated_questions": len(everything) - len(questions),
+                 "judge_missing_rate": sum(c.score is None for c in judged) / len(judged)}
     n = len(questions)
     if n == 0:
-        return {name: 0 for name in METRIC_NAMES}
+        return {"n": 0, **extra}
     gen = [question_s_gen(q.scores) for q in questions]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
     strict = [
@@ -75,11 +115,15 @@ def task_metrics(
         "candidates_truncated_rate": _mean([_mean([float(c.truncated) for c in q.candidates]) for q in questions]),
         "oracle": _mean([max(q.scores) for q in questions]),
         "mixed_fraction": len(mixed) / n,
-        "majority": _mean([majority_score([c.answer for c in q.candidates], q.scores) for q in questions]),
+        "majority": _mean([
+            consensus_score([c.text for c in q.candidates], q.scores) if majority_by == "consensus"
+            else majority_score([c.answer for c in q.candidates], q.scores) for q in questions
+        ]),
         "s_gen_strict": _mean(strict),
         "s_gen_stderr": _stderr(gen),
         "candidates_per_question": _mean([len(q.candidates) for q in questions]),
         "ci": {"level": level},
+        **extra,
     }
     for method in methods:
         part = discrimination_metrics([q.picks(method) for q in questions], gen, metrics, level, seed)
@@ -88,6 +132,8 @@ def task_metrics(
         metrics["ci"].setdefault("s_gen", intervals["s_gen"])
         metrics["ci"].update({f"{name}{suffix}": intervals[name] for name in ("s_disc", "dg_diff")})
         metrics.update({f"{name}{suffix}": value for name, value in part.items()})
+        if majority_by == "answer":
+            metrics[f"usc_majority_agreement{suffix}"] = majority_agreement([q.picks(method) for q in questions])
     return metrics
 
 

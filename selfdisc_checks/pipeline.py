@@ -18,7 +18,6 @@ from typing import Any
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
 from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed, orderings
-from selfdisc_checks.discrimination.parse import read_choice
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.records import (
     Candidate,
@@ -49,16 +48,25 @@ def prompt_digest(prompt: Prompt) -> str:
 
 
 def evaluate_task(
-    task: Task, backend: Backend, cache: Cache, settings: Settings, progress: Progress | None = None
+    task: Task, backend: Backend, cache: Cache, settings: Settings, progress: Progress | None = None,
+    judge: Backend | None = None,
 ) -> TaskResult:
-    """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks."""
+    """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks; a judged
+    task's candidates are graded by ``judge`` when one is given."""
     run = _Run(task, backend, cache, settings, progress or (lambda *_: None))
     examples = task.load(settings.limit)
 
     # Generation phase: N candidates per question, candidate i with seed s_q + i.
     gen_prompts = {ex.id: task.prompt(ex) for ex in examples}
     completions, sampled_questions, sampled = run.candidates(gen_prompts)
-    candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
+    if task.judged and judge is not None:
+        judge_prompts = {(ex.id, i): task.judge_prompt(ex, c.text)
+                         for ex in examples for i, c in enumerate(completions[ex.id])}
+        verdicts = run.judgements(judge_prompts, judge)
+        candidates = {ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
+                      for ex in examples}
+    else:
+        candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
     # With --permutations K, the same question is also asked under K - 1 other orderings of its candidates.
@@ -79,23 +87,39 @@ def evaluate_task(
 
     questions = []
     for ex in examples:
-        picks = [PermutedChoice(order, _choice(outputs[(ex.id, k)], order))
+        picks = [PermutedChoice(order, _choice(task, outputs[(ex.id, k)], order, candidates[ex.id]))
                  for k, order in enumerate(orders[ex.id])] if "generate" in methods else []
         likely = tuple(PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
                        for k, order in enumerate(orders[ex.id])) if "likelihood" in methods else ()
         prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
         questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]),
                                         picks[0].choice if picks else None, prompts, tuple(picks[1:]), likely))
-    return TaskResult(task=task.name, metrics=task_metrics(questions, settings.level, settings.seed, methods),
-                      questions=questions,
+    metrics = task_metrics(questions, settings.level, settings.seed, methods, task.majority_by)
+    if task.scale and metrics.get("n"):
+        metrics.update(on_scale(metrics, task.scale))
+    protocol = task_protocol(task, settings)
+    if task.judged and judge is not None:
+        protocol["judge"] = {"fingerprint": judge.fingerprint, "same_as_model": judge.fingerprint == backend.fingerprint,
+                             **task.judge_protocol()}
+    return TaskResult(task=task.name, metrics=metrics, questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
-                      protocol=task_protocol(task, settings), candidates_sampled=sampled)
+                      protocol=protocol, candidates_sampled=sampled)
+
+
+def on_scale(metrics: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
+    """A graded task's levels on its own scale (a 1-10 rating: low + value * (high - low)), DG-DIFF as a
+    difference on that scale; the metrics themselves stay normalised to [0, 1]."""
+    low, span = scale["low"], scale["high"] - scale["low"]
+    shown = {name: low + metrics[name] * span for name in ("s_gen", "s_disc", "oracle", "majority",
+                                                           "s_disc_likelihood") if name in metrics}
+    shown.update({name: metrics[name] * span for name in ("dg_diff", "dg_diff_likelihood") if name in metrics})
+    return {"scale": dict(scale), "on_scale": shown}
 
 
 def task_protocol(task: Task, settings: Settings) -> dict[str, Any]:
     """What a run of ``task`` under ``settings`` measures (prompts, limits, sampling), known before any
     sampling, so a baseline measured differently can be refused up front."""
-    protocol = task.protocol()
+    protocol = task.protocol()  # with the discrimination ablation options that are off their defaults
     protocol["generation"].update(sampling_record(settings))
     protocol["discrimination"]["orderings"] = settings.permutations
     if "likelihood" in settings.discriminate:
@@ -109,9 +133,10 @@ def sampling_record(settings: Settings) -> dict[str, Any]:
     return {"samples": settings.samples, **sampling.describe(), "seed": settings.seed, "sampler": SAMPLER_VERSION}
 
 
-def _choice(output: Completion, order: tuple[int, ...]) -> Choice:
-    """The choice read from ``output``, its index mapped from a shown position back to the candidate."""
-    parsed = read_choice(output.text, len(order), truncated=output.truncated)
+def _choice(task: Task, output: Completion, order: tuple[int, ...], candidates: list[Candidate]) -> Choice:
+    """The choice read from ``output`` (a label, or in verbatim mode the candidates' extracted answers in
+    shown order), its index mapped from a shown position back to the candidate."""
+    parsed = task.read_discrimination(output.text, [candidates[i].answer for i in order], output.truncated)
     index = None if parsed.index is None else order[parsed.index]
     return Choice(raw=output.text, index=index, reason=parsed.reason, value=parsed.value, truncated=output.truncated)
 
@@ -121,6 +146,14 @@ def _likeliest(logprobs: list[float], order: tuple[int, ...]) -> Choice:
     to the candidate."""
     best = max(range(len(logprobs)), key=lambda position: logprobs[position])
     return Choice(raw="", index=order[best], logprobs=tuple(logprobs))
+
+
+def _judged(task: Task, example: Example, completion: Completion, verdict: Completion) -> Candidate:
+    """A candidate scored by the judge's output (score None when the output holds no verdict)."""
+    answer, how = task.extract(completion.text)
+    return Candidate(text=completion.text, answer=answer,
+                     score=task.read_judgement(example, completion.text, verdict.text), extraction=how,
+                     truncated=completion.truncated, judgement=verdict.text)
 
 
 def _score_all(task: Task, example: Example, completions: list[Completion]) -> list[Candidate]:
@@ -215,6 +248,25 @@ class _Run:
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
+    def judgements(self, prompts: dict[tuple[str, int], Prompt], judge: Backend) -> dict[tuple[str, int], Completion]:
+        """The judge's greedy output for each (question, candidate) grading prompt, cached under the judge's
+        fingerprint (the candidate's text is in the prompt)."""
+        spec = self.task.judge_decoding
+        common = {"kind": "judgement", "judge": judge.fingerprint, "task": self.task.name,
+                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
+        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+                for unit, prompt in prompts.items()}
+        units: dict[str, tuple[str, int]] = {}
+        for unit, key in keys.items():
+            units.setdefault(key, unit)
+
+        def compute(batch: list[tuple[str, int]]) -> list[Completion]:
+            return judge.greedy(self._render_and_keep([prompts[unit] for unit in batch], judge), spec)
+
+        values, _ = self._phase("judgement", f"{self.task.name}: judging", units, compute, self.settings.batch_size)
+        by_key = dict(zip(units, values, strict=True))
+        return {unit: by_key[key] for unit, key in keys.items()}
+
     def rendered(self, prompts: dict[Any, Prompt]) -> dict[Any, str]:
         """The exact text of each prompt as the model read it (kept in the cache when it was rendered)."""
         keys = {name: self._rendered_key(prompt) for name, prompt in prompts.items()}
@@ -225,12 +277,14 @@ class _Run:
             stored.update({keys[name]: text for name, text in zip(missing, texts, strict=True)})
         return {name: stored[key] for name, key in keys.items()}
 
-    def _rendered_key(self, prompt: Prompt) -> str:
-        return cache_key(kind="rendered", model=self.backend.fingerprint, prompt=prompt_digest(prompt))
+    def _rendered_key(self, prompt: Prompt, backend: Backend | None = None) -> str:
+        return cache_key(kind="rendered", model=(backend or self.backend).fingerprint, prompt=prompt_digest(prompt))
 
-    def _render_and_keep(self, prompts: list[Prompt]) -> list[str]:
-        texts = [self.backend.render(prompt) for prompt in prompts]
-        self.cache.put_many("rendered", {self._rendered_key(p): t for p, t in zip(prompts, texts, strict=True)})
+    def _render_and_keep(self, prompts: list[Prompt], backend: Backend | None = None) -> list[str]:
+        """Render with ``backend`` (default: the model under test) and keep the texts in the cache."""
+        backend = backend or self.backend
+        texts = [backend.render(prompt) for prompt in prompts]
+        self.cache.put_many("rendered", {self._rendered_key(p, backend): t for p, t in zip(prompts, texts, strict=True)})
         return texts
 
     def _phase(

@@ -148,14 +148,21 @@ def pytest_configure(config: pytest.Config) -> None:
 def _validate_early(settings: Settings) -> Checkpoint | None:
     """Catch bad input before any test runs: unknown tasks or task options, missing data files, a model
     that is not there."""
-    known = task_names()
+    known = task_names(settings.task_modules, settings.task_definitions)
     for name in [*settings.tasks, *settings.data, *settings.task_options]:
         if name not in known:
             raise SelfDiscError(f"Unknown task {name!r}; choose from: {', '.join(known)}.")
     for name, path in settings.data.items():
         check_data_file(Path(path), name)
     for name in settings.tasks:
-        build_task(settings, name)  # constructors check their options; no data is read here
+        task = build_task(settings, name)  # constructors check their options; no data is read here
+        if task.needs_judge and not settings.judge_model:
+            raise SelfDiscError(
+                f"Task {name!r} is graded by a judge model; pass --judge-model PATH_OR_ID (the model under test may "
+                "judge itself, which the results flag)."
+            )
+    if settings.judge_model:
+        locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings))
     if settings.baseline_model:
         locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings))
     return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
@@ -234,6 +241,11 @@ class MetricCheck:
         no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
         threshold = self.settings.check(self.result.task, metric)
         m = self.result.metrics
+        if not m.get("n"):
+            pytest.skip(
+                f"{self.result.task}: {LABELS.get(metric, metric)} cannot be measured: no question could be scored "
+                f"({m.get('unrated_questions', 0)} left unscored by the judge)"
+            )
         if metric not in m:
             method = "likelihood" if metric.endswith("_likelihood") else "generate"
             asked = ",".join(self.settings.discriminate)

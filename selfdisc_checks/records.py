@@ -69,9 +69,10 @@ class Candidate:
 
     text: str
     answer: str | None
-    score: float
+    score: float | None  # None: the judge's output held no verdict (the question is left out and counted)
     extraction: str  # "strict", "flexible" or "none": how the answer was found
     truncated: bool = False  # the generation token limit ended it
+    judgement: str | None = None  # judged tasks: the judge model's output
 
 
 @dataclass(frozen=True)

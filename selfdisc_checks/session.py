@@ -34,7 +34,7 @@ def build_task(settings: Settings, name: str) -> Task:
     options = dict(settings.task_options.get(name, {}))
     if name in settings.data:
         options["data"] = settings.data[name]
-    return get_task(name, **options)
+    return get_task(name, task_modules=settings.task_modules, task_definitions=settings.task_definitions, **options)
 
 
 class EvaluationSession:
@@ -48,6 +48,7 @@ class EvaluationSession:
         self.refresh_before = refresh_before
         self._checkpoint = checkpoint
         self._backend: HFBackend | None = None
+        self._judge: HFBackend | None = None
         self._cache: Cache | None = None
         self.results: dict[str, TaskResult] = {}
         self._failures: dict[str, SelfDiscError] = {}
@@ -72,6 +73,22 @@ class EvaluationSession:
         return self._backend
 
     @property
+    def judge(self) -> HFBackend | None:
+        """The ``--judge-model`` backend (the model under test's own when it is the same checkpoint), or None."""
+        s = self.settings
+        if not s.judge_model:
+            return None
+        if self._judge is None:
+            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s))
+            if checkpoint.fingerprint == self.checkpoint.fingerprint:
+                self._judge = self.backend  # one copy of the weights serves both roles
+            else:
+                from selfdisc_checks.backends.hf import HFBackend
+
+                self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)
+        return self._judge
+
+    @property
     def cache(self) -> Cache:
         if self._cache is None:
             self._cache = Cache(Path(self.settings.cache_dir), refresh_before=self.refresh_before)
@@ -84,7 +101,8 @@ class EvaluationSession:
         if task_name not in self.results:
             try:
                 task = build_task(self.settings, task_name)
-                self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress)
+                judge = self.judge if task.judged else None
+                self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress, judge)
             except SelfDiscError as error:
                 self._failures[task_name] = error
                 raise

@@ -23,6 +23,10 @@ class Settings:
     device: str = "auto"
     dtype: str = "auto"
     tasks: tuple[str, ...] = ("arithmetic",)
+    # User tasks: modules to import (``task_modules``) and declarative definitions (``[tool.selfdisc.tasks.NAME]``
+    # tables, as ``tasks.declarative.TaskDefinition``); pass both to ``tasks.get_task``/``task_names``.
+    task_modules: tuple[str, ...] = ()
+    task_definitions: dict[str, Any] = field(default_factory=dict)
     limit: int | None = None
     samples: int = 4
     temperature: float = 0.7
@@ -41,6 +45,7 @@ class Settings:
     results_json: str | None = None
     baseline: str | None = None
     baseline_model: str | None = None
+    judge_model: str | None = None
     tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
 
@@ -91,13 +96,14 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
     "baseline": ("--baseline", {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"}),
     "baseline_model": ("--baseline-model", {"metavar": "PATH_OR_ID", "help": "checkpoint of a previous release, evaluated in this session: test_no_regression compares against it"}),
+    "judge_model": ("--judge-model", {"metavar": "PATH_OR_ID", "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag"}),
     "trust_remote_code": (
         "--trust-remote-code",
         {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
     ),
 }
 
-_CONFIG_ONLY = {"thresholds", "task_options", "tolerances"}
+_CONFIG_ONLY = {"thresholds", "task_options", "tolerances", "task_modules"}
 
 
 def read_pyproject(rootdir: Path) -> tuple[dict[str, Any], Path]:
@@ -134,6 +140,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         if name in config:
             values[name] = config[name]
 
+    known = _user_tasks(config, values, base)
     if "tasks" in values:
         values["tasks"] = _task_list(values["tasks"])
     if "discriminate" in values:
@@ -143,13 +150,13 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
     for name in ("cache_dir", "results_json", "baseline"):
         if cli.get(name) is None and config.get(name) is not None:
             values[name] = str(base / Path(config[name]).expanduser())
-    for name in ("model", "baseline_model"):
+    for name in ("model", "baseline_model", "judge_model"):
         if cli.get(name) is None and config.get(name) is not None and (base / config[name]).exists():
             values[name] = str(base / config[name])  # a config path is relative to pyproject.toml
     if "thresholds" in values:
-        values["thresholds"] = _thresholds(values["thresholds"])
+        values["thresholds"] = parse_thresholds(values["thresholds"], known)
     if "tolerances" in values:
-        _check_tolerances(values["tolerances"])
+        _check_tolerances(values["tolerances"], known)
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -157,10 +164,10 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "data": (dict,), "cache_dir": (str,),
+    "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
-    "task_options": (dict,),
+    "task_options": (dict,), "task_modules": (list,),
 }
 
 
@@ -169,10 +176,51 @@ def _check_config_type(name: str, value: Any) -> None:
     ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
     if name == "task_options" and ok:
         ok = all(isinstance(options, dict) for options in value.values())
+    if name == "task_modules" and ok and not all(isinstance(item, str) and item.strip() for item in value):
+        raise SelfDiscError(f"[tool.selfdisc] task_modules must be a list of module names (strings), not {value!r}.")
     if not ok:
         kinds = " or ".join({str: "a string", list: "a list", int: "an integer", float: "a number", bool: "true/false",
                              dict: "a table"}[t] for t in allowed)
         raise SelfDiscError(f"[tool.selfdisc] {name} must be {kinds}, not {value!r}.")
+
+
+def _user_tasks(config: dict[str, Any], values: dict[str, Any], base: Path) -> list[str]:
+    """Read ``task_modules`` and a ``tasks`` table into ``values``; every task name known to this run.
+
+    ``tasks`` is a list of names to run, or a table whose keys are the tasks to run, in order: an empty
+    table runs a registered task (built-in, entry point or ``task_modules``) as is, any other defines a
+    declarative task (``tasks.declarative``). ``--tasks`` still chooses which of them run.
+    """
+    from selfdisc_checks.tasks import task_registry
+    from selfdisc_checks.tasks.declarative import check_task_name, parse_definition
+
+    modules = tuple(dict.fromkeys(item.strip() for item in config.get("task_modules", ())))
+    values["task_modules"] = modules
+    registered = sorted(task_registry(modules, base=base))  # imports the modules (from base when not installed)
+    table = config.get("tasks")
+    if not isinstance(table, dict):
+        return registered
+    definitions = {}
+    for name, value in table.items():
+        where = f"[tool.selfdisc.tasks.{name}]"
+        if name in registered:
+            if value != {}:
+                raise SelfDiscError(
+                    f"{where} redefines the registered task {name!r}; leave the table empty to run it as is "
+                    f"(its options go under [tool.selfdisc.task_options.{name}]) or give your task another name."
+                )
+            continue
+        if value == {}:
+            check_task_name(name, where)
+            raise SelfDiscError(
+                f"{where} is empty but no registered task is called {name!r}; define it with data, question, "
+                f"answer and metric, or run one of: {', '.join(registered)}."
+            )
+        definitions[name] = parse_definition(name, value, base)
+    values["task_definitions"] = definitions
+    if "tasks" not in values or values["tasks"] is table:  # not chosen on the command line
+        values["tasks"] = list(table)
+    return sorted([*registered, *definitions])
 
 
 def _task_list(value: Any) -> tuple[str, ...]:
@@ -209,15 +257,8 @@ def _data_map(value: Any, base: Path) -> dict[str, str]:
     return mapping
 
 
-def _thresholds(value: Any) -> dict[str, dict[str, Threshold | None]]:
-    from selfdisc_checks.tasks import task_names
-
-    return parse_thresholds(value, task_names())
-
-
-def _check_tolerances(table: dict[str, Any]) -> None:
+def _check_tolerances(table: dict[str, Any], task_names: list[str]) -> None:
     from selfdisc_checks.report.compare import METRICS
-    from selfdisc_checks.tasks import task_names
 
     def check(where: str, metric: str, value: Any) -> None:
         if metric not in METRICS:
@@ -226,10 +267,10 @@ def _check_tolerances(table: dict[str, Any]) -> None:
             raise SelfDiscError(f"Tolerance {where} must be a number >= 0 (0.01 is one point), not {value!r}.")
 
     for key, value in table.items():
-        if isinstance(value, dict) and key in task_names():
+        if isinstance(value, dict) and key in task_names:
             for metric, item in value.items():
                 check(f"{key}.{metric}", metric, item)
-        elif key in task_names():
+        elif key in task_names:
             raise SelfDiscError(f"[tool.selfdisc.tolerances.{key}] must be a table of metric = tolerance.")
         else:
             check(key, key, value)

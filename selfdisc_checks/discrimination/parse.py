@@ -34,11 +34,21 @@ The reasons an output gives no choice (``ParsedChoice.reason``):
 - ``no_label``: anything else, e.g. a re-listed option (``(2) The robe takes 2 bolts...``), text about
   an option (``In option (2), 48 - 30 = 18.``), a prompt stopped after ``Therefore, the final choice
   is:``, or ``I am not sure.``.
+
+Letter labels (``label_format="letters"``, the ``label_format`` ablation): the same forms with an upper-case
+letter for the number: ``B``, ``(B)``, ``### B``, ``Option B``, ``Answer: (B)``, ``The final choice is B``,
+``I choose (B)``, ``The answer is option B``; ``A`` is option 1. The letter must be a capital standing alone
+(``a``, ``Apple`` or ``A.B.`` are no labels), and, as with numbers, the whole last line must be a label
+statement, so prose that opens with the article (``A coat keeps you warm.``) is ``no_label``. A keyword
+(``Option``/``Choice``) is followed by a space before a bare letter (``Options`` is no label ``S``). A letter
+past the options is ``out_of_range`` without a ``value`` (a letter is no stated answer); ``The answer is
+20.`` is still ``value_not_label``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from selfdisc_checks.scoring.numbers import extract_strict
@@ -82,6 +92,52 @@ _VALUE_STATEMENT = re.compile(rf"(?:{_LEAD}{_DET}{_ADJ}answer\s*(?:is|:)|####)",
 _EMPHASIS = re.compile(r"`+|\*\*+|(?:(?<=\s)|^)\*(?=\S)|(?<=\S)\*(?=[\s.,:;!?]|$)")
 _DIGITS = re.compile(r"\d+")
 
+# Letter labels: the same statements and lists with a capital letter (case-sensitive inside the otherwise
+# case-insensitive patterns) in place of the number.
+LABEL_FORMATS = ("numbers", "letters")
+_LETTER = r"(?-i:[A-Z])"
+_LTAG = r"(?:(?:option|choice)s?\s+)"
+_L_LABEL = rf"{_LTAG}?{_HASH}(?:\(\s*{_LETTER}\s*\)|{_LETTER})"
+_L_TAGGED = rf"(?:{_LTAG}{_HASH}(?:\(\s*{_LETTER}\s*\)|{_LETTER})|{_HASH}\(\s*{_LETTER}\s*\))"
+_L_STATEMENTS = [
+    re.compile(_labels(_L_LABEL), _I),
+    re.compile(rf"answer\s*:\s*{_labels(_L_LABEL)}", _I),
+    re.compile(
+        rf"{_LEAD}{_DET}{_ADJ}(?:choice|option)s?(?:\s+is)?(?:\s*:\s*|\s+|(?=[(#])){_labels(_L_LABEL)}", _I
+    ),
+    re.compile(rf"{_LEAD}i(?:\s+will|'ll)?\s+(?:choose|pick|select|go\s+with)\s+{_labels(_L_LABEL)}", _I),
+    re.compile(rf"{_LEAD}{_DET}{_ADJ}answer(?:\s+is\s*:?|\s*:)\s*{_labels(_L_TAGGED)}", _I),
+    re.compile(
+        rf"{_LEAD}{_DET}{_labels(_L_TAGGED)}\s+is\s+(?:the\s+)?(?:correct|right|best)"
+        r"(?:\s+(?:one|answer|option|choice))?",
+        _I,
+    ),
+]
+_L_BARE = rf"{_LTAG}?(?<![\w.,$]){_LETTER}(?![\w])"
+_L_LISTS = [
+    re.compile(
+        rf"\(\s*{_LETTER}\s*\)(?P<closing>(?:\s*(?:,|/|\bor\b|\band\b)[\s,]*(?:or\s+|and\s+)?\(\s*{_LETTER}\s*\))+)", _I
+    ),
+    re.compile(rf"{_L_BARE}(?:\s*,\s*{_L_BARE})*(?P<closing>\s*,?\s*\b(?:or|and)\b\s*{_L_BARE})?", _I),
+]
+# The labels inside a matched label group or list: capitals standing alone (not the "I" of "I.e.").
+_LETTERS = re.compile(r"(?<![A-Za-z.])[A-Z](?![A-Za-z.])")
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    statements: list[re.Pattern[str]]
+    lists: list[re.Pattern[str]]
+    labels: re.Pattern[str]  # finds each label in a matched label group or list
+    number: Callable[[str], int]  # a found label's 1-based number
+    keeps_value: bool  # an out-of-range label is also a stated value
+
+
+_GRAMMARS = {
+    "numbers": _Grammar(_STATEMENTS, _LISTS, _DIGITS, int, True),
+    "letters": _Grammar(_L_STATEMENTS, _L_LISTS, _LETTERS, lambda letter: ord(letter) - ord("A") + 1, False),
+}
+
 
 @dataclass(frozen=True)
 class ParsedChoice:
@@ -92,14 +148,25 @@ class ParsedChoice:
     value: str | None = None
 
 
-def format_label(index: int) -> str:
-    """How option ``index`` (0-based) is shown to the model and written in demonstrations."""
-    return f"({index + 1})"
+def label_text(index: int, label_format: str = "numbers") -> str:
+    """Option ``index`` (0-based) as a bare label: ``2`` (numbers) or ``B`` (letters, at most 26 options)."""
+    _grammar(label_format)
+    if label_format == "letters":
+        if not 0 <= index < 26:
+            raise ValueError(f"letter labels stop at Z (26 options), not option {index + 1}")
+        return chr(ord("A") + index)
+    return str(index + 1)
 
 
-def parse_choice(output: str, n_options: int) -> int | None:
-    """The 0-based option chosen on the last non-empty line of ``output``, or None if no valid choice."""
-    return read_choice(output, n_options).index
+def format_label(index: int, label_format: str = "numbers") -> str:
+    """How option ``index`` (0-based) is shown to the model and written in demonstrations: ``(2)``/``(B)``."""
+    return f"({label_text(index, label_format)})"
+
+
+def parse_choice(output: str, n_options: int, *, label_format: str = "numbers") -> int | None:
+    """The 0-based option chosen on the last non-empty line of ``output``, or None if no valid choice;
+    ``label_format="letters"`` reads letter labels (``(B)``, ``### B``) instead of numbers."""
+    return read_choice(output, n_options, label_format=label_format).index
 
 
 def parse_label(output: str, n_options: int) -> int | None:
@@ -107,26 +174,35 @@ def parse_label(output: str, n_options: int) -> int | None:
     return parse_choice(output, n_options)
 
 
-def read_choice(output: str, n_options: int, truncated: bool = False) -> ParsedChoice:
+def read_choice(
+    output: str, n_options: int, truncated: bool = False, *, label_format: str = "numbers"
+) -> ParsedChoice:
     """The full reading: the index, or the reason there is none (``truncated`` overrides other reasons)."""
-    parsed = _read(output, n_options)
+    parsed = _read(output, n_options, _grammar(label_format))
     if truncated and parsed.index is None:
         return ParsedChoice(None, "truncated")
     return parsed
 
 
-def _read(output: str, n_options: int) -> ParsedChoice:
+def _grammar(label_format: str) -> _Grammar:
+    if label_format not in _GRAMMARS:
+        raise ValueError(f"label_format must be one of {', '.join(LABEL_FORMATS)}, not {label_format!r}")
+    return _GRAMMARS[label_format]
+
+
+def _read(output: str, n_options: int, grammar: _Grammar) -> ParsedChoice:
     lines = [line for line in output.splitlines() if line.strip()]
     if not lines:
         return ParsedChoice(None, "empty")
     line = _normalise(lines[-1])
-    for statement in _STATEMENTS:
+    for statement in grammar.statements:
         match = statement.fullmatch(line)
         if match:
-            return _from_labels({int(d) for d in _DIGITS.findall(match.group("labels"))}, n_options)
-    for listing in _LISTS:
+            numbers = {grammar.number(label) for label in grammar.labels.findall(match.group("labels"))}
+            return _from_labels(numbers, n_options, grammar.keeps_value)
+    for listing in grammar.lists:
         lists = [found.group() for found in listing.finditer(line) if found.group("closing") is not None]
-        if any(len(set(_DIGITS.findall(found))) > 1 for found in lists):
+        if any(len(set(grammar.labels.findall(found))) > 1 for found in lists):
             return ParsedChoice(None, "ambiguous")
     if _VALUE_STATEMENT.match(line):
         value = extract_strict(line)
@@ -135,13 +211,14 @@ def _read(output: str, n_options: int) -> ParsedChoice:
     return ParsedChoice(None, "no_label")
 
 
-def _from_labels(numbers: set[int], n_options: int) -> ParsedChoice:
+def _from_labels(numbers: set[int], n_options: int, keeps_value: bool = True) -> ParsedChoice:
     if len(numbers) > 1:
         return ParsedChoice(None, "ambiguous")
     (number,) = numbers
     if 1 <= number <= n_options:
         return ParsedChoice(number - 1, None)
-    return ParsedChoice(None, "out_of_range", str(number))  # kept so a stated value can still be matched
+    # A number is kept so a stated value can still be matched; a letter states no value.
+    return ParsedChoice(None, "out_of_range", str(number) if keeps_value else None)
 
 
 def _normalise(line: str) -> str:

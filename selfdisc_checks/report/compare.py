@@ -245,6 +245,9 @@ def _questions(task: dict, name: str, label: str) -> dict[str, _Question]:
     invalid); a method the run did not ask for has no values."""
     questions: dict[str, _Question] = {}
     for position, record in enumerate(task["questions"]):
+        if isinstance(record, dict) and any(isinstance(c, dict) and c.get("score", 0) is None
+                                            for c in record.get("candidates") or []):
+            continue  # a candidate the judge left unscored: the question is out of the metrics, and so out of here
         try:
             qid = str(record["id"])
             values = _values(record)

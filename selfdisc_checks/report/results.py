@@ -26,14 +26,15 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
     questions = []
     for q in result.questions:
         scores = q.scores
+        rated = None not in scores  # a judge may leave a candidate unscored: the question has no value then
         record: dict[str, Any] = {
             "id": q.id,
             "question": q.question,
             "reference": q.reference,
-            "s_gen": sum(scores) / len(scores),
+            "s_gen": sum(scores) / len(scores) if rated else None,
         }
         if q.choice is not None:
-            record["s_disc"] = scores[q.choice.index] if q.choice.index is not None else min(scores)
+            record["s_disc"] = (scores[q.choice.index] if q.choice.index is not None else min(scores)) if rated else None
         record["candidates"] = [asdict(c) for c in q.candidates]
         record["choice"] = _choice_json(q.choice) if q.choice is not None else None
         record["prompts"] = dict(q.prompts)
@@ -145,12 +146,29 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _level(metrics: dict[str, Any], name: str) -> str:
+    """A rate in %, or for a graded task its value on the task's scale (e.g. ``6.41/10``)."""
+    value = metrics.get(name)
+    if value is None:
+        return "-"
+    scale = metrics.get("scale")
+    if scale and name in metrics.get("on_scale", {}):
+        return f"{metrics['on_scale'][name]:.2f}/{scale['high']}"
+    return _percent(value)
+
+
 def _dg_diff(metrics: dict[str, Any], name: str) -> str:
-    """DG-DIFF in points with its interval, coloured by sign; "-" when that method was not asked."""
+    """DG-DIFF in points (rating points for graded tasks) with its interval, coloured by sign; "-" when that
+    method was not asked."""
     diff = metrics.get(name)
     if diff is None:
         return "-"
     colour = "green" if diff > 0 else "red" if diff < 0 else "yellow"
+    scale = metrics.get("scale")
+    if scale:
+        span = scale["high"] - scale["low"]
+        low, high = metrics.get("ci", {}).get(name, (diff, diff))
+        return f"[{colour}]{span * diff:+.2f}[/{colour}] [{span * low:+.2f}, {span * high:+.2f}]"
     return f"[{colour}]{100 * diff:+.1f}[/{colour}] {_interval(metrics, name)}"
 
 
@@ -167,26 +185,28 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         table.add_column(header, justify="left" if header == "task" else "right")
     for name, task in tasks.items():
         m = task["metrics"]
+        unrated = m.get("unrated_questions")
         row = [
             name,
-            str(m["n"]),
-            _percent(m["s_gen"]),
-            _percent(m.get("s_disc")),
+            f"{m['n']} ({unrated} unscored)" if unrated else str(m["n"]),
+            _level(m, "s_gen"),
+            _level(m, "s_disc"),
             _dg_diff(m, "dg_diff"),
             _percent(m.get("invalid_rate")),
-            _percent(m["oracle"]),
-            _percent(m["mixed_fraction"]),
-            _percent(m["majority"]),
+            _level(m, "oracle"),
+            _percent(m.get("mixed_fraction")),
+            _level(m, "majority"),
             "/".join(f"{100 * rate:.0f}" for rate in m["position_pick_rates"]) if m.get("position_pick_rates") else "-",
         ]
         if likelihood:
-            row += [_percent(m.get("s_disc_likelihood")), _dg_diff(m, "dg_diff_likelihood")]
+            row += [_level(m, "s_disc_likelihood"), _dg_diff(m, "dg_diff_likelihood")]
         table.add_row(*row)
     table.caption = (
         "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
         "interval. picks by position: % of valid picks at each shown position. right+wrong: questions "
         "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
-    ) + (" lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
+    ) + (" Graded tasks (x/10) show ratings on their own scale and DG-DIFF in rating points."
+         if any(task["metrics"].get("scale") for task in tasks.values()) else "") + (" lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
          "(--discriminate likelihood)."
          if likelihood else "")
     table.caption_justify = "left"

@@ -12,7 +12,6 @@ from typing import Any
 
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.discrimination.parse import format_label
 from selfdisc_checks.records import Example, Prompt
 from selfdisc_checks.records import DecodeSpec
 from selfdisc_checks.tasks.base import Task
@@ -136,4 +135,5 @@ class ArithmeticTask(Task):
         value = int(demo.reference)
         answers = [str(near_miss(value, rng)), demo.reference, str(near_miss(value, rng)), demo.reference]
         options = tuple(self.option_text(demo, answer) for answer in answers)
-        return [DiscriminationDemo(demo.question, options, format_label(1))]
+        # No reasoning: the response is the label alone, "(2)" (the form the fixture checkpoint learned).
+        return [DiscriminationDemo.compact(demo.question, options, "", 1)]

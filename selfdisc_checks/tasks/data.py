@@ -70,3 +70,73 @@ def _load_local(path: Path, task: str, fields: tuple[str, ...]):
             f"Data file {path} for task {task!r} could not be read as {builder} ({type(error).__name__}); "
             f"each record needs fields {', '.join(fields)}."
         ) from None
+
+
+# DPR's question-answer files (Karpukhin et al., 2020), e.g. ``trivia-test.qa.csv``: no header, one question
+# per line, tab-separated with CSV quoting: the question, then a Python list literal of its answers.
+DPR_EXTENSIONS = (".txt", ".tsv", ".csv")
+
+
+def load_dpr_qa(path: Path, task: str, limit: int | None = None) -> list[dict[str, Any]]:
+    """The first ``limit`` rows (all when None) of a DPR QA file as ``{"row", "question", "answers"}``
+    (``row`` 0-based, counting blank lines, which are skipped), questions cleaned by ``strip_dpr_quotes``.
+
+    Every problem is one sentence naming the file, the row (1-based, as an editor numbers lines) and the fix.
+    """
+    import ast
+    import csv
+
+    check_data_file(path, task)
+    if path.stat().st_size == 0:
+        raise SelfDiscError(f"Data file {path} is empty; task {task!r} needs at least one question.")
+    expected = "two tab-separated columns, the question and a Python list of its answers"
+    rows: list[dict[str, Any]] = []
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t")
+            for index, columns in enumerate(reader):
+                if limit is not None and len(rows) >= limit:
+                    break
+                if not columns:  # a blank line
+                    continue
+                where = f"Row {index + 1} of {path}"
+                if len(columns) != 2:
+                    raise SelfDiscError(
+                        f"{where} has {len(columns)} column(s), not {expected} (DPR's QA format); fix or remove "
+                        "that row."
+                    )
+                question = strip_dpr_quotes(columns[0]).strip()
+                if not question:
+                    raise SelfDiscError(f"{where} has an empty question; fix or remove that row.")
+                try:
+                    answers = ast.literal_eval(columns[1].strip())
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    answers = None
+                if not (isinstance(answers, list) and answers and all(isinstance(a, str) for a in answers)):
+                    raise SelfDiscError(
+                        f"{where} has answers {columns[1][:60]!r} that are not a non-empty Python list of "
+                        "strings (like ['Paris', 'Paris, France']); fix or remove that row."
+                    )
+                rows.append({"row": index, "question": question, "answers": answers})
+    except csv.Error as error:
+        raise SelfDiscError(
+            f"Row {reader.line_num} of {path} is not valid tab-separated CSV ({error}); task {task!r} reads {expected}."
+        ) from None
+    except UnicodeDecodeError:
+        raise SelfDiscError(f"Data file {path} is not UTF-8 text; save it as UTF-8 for task {task!r}.") from None
+    return rows
+
+
+def strip_dpr_quotes(text: str) -> str:
+    """A question without the extra layer of quotes DPR's export gave some of them: after CSV unquoting,
+    ``"Who was the target of the failed ""Bomb Plot"" of 1944?"`` becomes
+    ``Who was the target of the failed "Bomb Plot" of 1944?``.
+
+    The layer is recognised when the text starts and ends with ``"`` and every quote mark between them is
+    doubled; anything else (``"Rodney you plonka" and "..." are catchphrases ...``) is left as it is."""
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return text
+    inner = text[1:-1]
+    if inner.replace('""', "").count('"'):
+        return text
+    return inner.replace('""', '"')

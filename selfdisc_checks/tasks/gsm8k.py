@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from selfdisc_checks.discrimination.prompt import DiscriminationDemo, paper_response
+from selfdisc_checks.discrimination.prompt import DiscriminationDemo
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import DecodeSpec, Example, Prompt
 from selfdisc_checks.scoring.numbers import extract_strict
@@ -65,40 +65,34 @@ _TICKET_OPTIONS = (
     "dollars.\n#### 20",
 )
 
+# Worked demonstrations: "{n}" in the reasoning is option n's label (see discrimination.prompt).
 _DEMOS = {
     "paper": (
-        DiscriminationDemo(
+        DiscriminationDemo.paper(
             _SHEEP,
             _SHEEP_OPTIONS,
-            paper_response(
-                "Answer (1) adds the pens and the sheep per pen, 5 + 7, but there are 5 * 7 = 35 sheep, so it is "
-                "wrong.\nAnswer (2) finds 5 * 7 = 35 sheep and then 35 - 9 = 26. Both steps are right.\n"
-                "Answer (3) finds 35 sheep, but 35 - 9 is 26, not 24, so it is wrong.",
-                1,
-            ),
+            "Answer ({1}) adds the pens and the sheep per pen, 5 + 7, but there are 5 * 7 = 35 sheep, so it is "
+            "wrong.\nAnswer ({2}) finds 5 * 7 = 35 sheep and then 35 - 9 = 26. Both steps are right.\n"
+            "Answer ({3}) finds 35 sheep, but 35 - 9 is 26, not 24, so it is wrong.",
+            1,
         ),
-        DiscriminationDemo(
+        DiscriminationDemo.paper(
             _TICKETS,
             _TICKET_OPTIONS,
-            paper_response(
-                "Answer (1) charges the full $8 for the child tickets, but they are half price, so it is wrong.\n"
-                "Answer (2) finds both costs but subtracts them instead of adding them, so it is wrong.\n"
-                "Answer (3) finds 24 dollars for the adults and 8 dollars for the children, and 24 + 8 = 32. "
-                "This is right.\nAnswer (4) charges the half price for the adult tickets too, so it is wrong.",
-                2,
-            ),
+            "Answer ({1}) charges the full $8 for the child tickets, but they are half price, so it is wrong.\n"
+            "Answer ({2}) finds both costs but subtracts them instead of adding them, so it is wrong.\n"
+            "Answer ({3}) finds 24 dollars for the adults and 8 dollars for the children, and 24 + 8 = 32. "
+            "This is right.\nAnswer ({4}) charges the half price for the adult tickets too, so it is wrong.",
+            2,
         ),
     ),
     "compact": (
-        DiscriminationDemo(
-            _SHEEP,
-            _SHEEP_OPTIONS,
-            "Option 2 multiplies the pens by the sheep per pen and subtracts correctly.\nAnswer: (2)",
+        DiscriminationDemo.compact(
+            _SHEEP, _SHEEP_OPTIONS, "Option {2} multiplies the pens by the sheep per pen and subtracts correctly.", 1
         ),
-        DiscriminationDemo(
-            _TICKETS,
-            _TICKET_OPTIONS,
-            "Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option 3.\nAnswer: (3)",
+        DiscriminationDemo.compact(
+            _TICKETS, _TICKET_OPTIONS, "Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option {3}.",
+            2,
         ),
     ),
 }

@@ -22,7 +22,7 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
     [
         (("--model", "./no/such/ckpt"), "Model path ./no/such/ckpt does not exist; pass an existing checkpoint"),
         (("--model", "{empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
-        (("--model", "{fixture}", "--tasks", "arithmetic,nope"), "Unknown task 'nope'; choose from: arithmetic, gsm8k."),
+        (("--model", "{fixture}", "--tasks", "arithmetic,nope"), "Unknown task 'nope'; choose from: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa."),
         (("--model", "{fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
          "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH."),
         (("--model", "{fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),

@@ -1,5 +1,6 @@
 """Settings: command line over [tool.selfdisc] over defaults, validated with one-sentence errors."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,61 @@ def test_discrimination_methods_from_the_command_line_or_config():
     assert resolve({"discriminate": "generate,likelihood", "samples": 1}, off).samples == 1
     with pytest.raises(SelfDiscError, match="--samples 1"):
         resolve({"discriminate": "generate,likelihood", "samples": 1}, {"thresholds": {"dg_diff": "off"}})
+
+
+SUMS = {"data": "sums.jsonl", "question": "question", "answer": "answer", "metric": "numeric"}
+
+
+def test_tasks_may_be_a_table_of_registered_and_declarative_tasks(tmp_path):
+    settings = resolve(config={"tasks": {"sums": SUMS, "arithmetic": {}}}, base=tmp_path)
+    assert settings.tasks == ("sums", "arithmetic")  # the table's order
+    definition = settings.task_definitions["sums"]
+    assert definition.data == str(tmp_path / "sums.jsonl") and definition.metric == "numeric"
+    assert "arithmetic" not in settings.task_definitions
+    assert settings.to_json()["task_definitions"]["sums"]["question"] == "question"  # recorded with the results
+    assert resolve({"tasks": "arithmetic"}, {"tasks": {"sums": SUMS}}, tmp_path).tasks == ("arithmetic",)  # --tasks chooses
+    assert resolve({"tasks": "sums"}, {"tasks": {"sums": SUMS}}, tmp_path).task_definitions["sums"] == definition
+    assert resolve(config={"tasks": ["gsm8k"]}).task_definitions == {}
+
+
+def test_thresholds_and_tolerances_may_name_declarative_tasks(tmp_path):
+    config = {"tasks": {"sums": SUMS}, "thresholds": {"sums": {"s_gen": 0.4}}, "tolerances": {"sums": {"s_gen": 0.1}}}
+    settings = resolve(config=config, base=tmp_path)
+    assert settings.threshold("sums", "s_gen") == 0.4 and settings.tolerance("sums", "s_gen") == 0.1
+    with pytest.raises(SelfDiscError, match="names neither a checked metric .* nor a task"):
+        resolve(config={"thresholds": {"sums": {"s_gen": 0.4}}}, base=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"tasks": {"gsm8k": {"data": "x.jsonl"}}}, r"^\[tool.selfdisc.tasks.gsm8k\] redefines the registered task 'gsm8k'; "
+         r"leave the table empty to run it as is \(its options go under \[tool.selfdisc.task_options.gsm8k\]\)"),
+        ({"tasks": {"sums": {}}}, r"^\[tool.selfdisc.tasks.sums\] is empty but no registered task is called 'sums'; "
+         r"define it with data, question, answer and metric, or run one of: arithmetic, "),
+        ({"tasks": {"sums": {**SUMS, "metric": "close"}}}, r"^\[tool.selfdisc.tasks.sums\] metric 'close' is not one of"),
+        ({"tasks": {"sums": 3}}, r"^\[tool.selfdisc.tasks.sums\] must be a table"),
+        ({"tasks": {}}, "No tasks given"),
+        ({"tasks": 3}, r"tasks must be a string or a list or a table, not 3\."),
+        ({"task_modules": "mypkg.tasks"}, r"task_modules must be a list, not 'mypkg.tasks'\."),
+        ({"task_modules": ["ok", 3]}, r"task_modules must be a list of module names \(strings\), not \['ok', 3\]\."),
+        ({"task_modules": ["no_such_module_here"]}, r"^Task module 'no_such_module_here' from task_modules in "
+         r"\[tool.selfdisc\] could not be imported \(ModuleNotFoundError"),
+    ],
+)
+def test_bad_task_tables_and_modules(config, message):
+    with pytest.raises(SelfDiscError, match=message):
+        resolve(config=config)
+
+
+def test_task_modules_add_their_tasks(tmp_path, monkeypatch, request):
+    request.addfinalizer(lambda: sys.modules.pop("settings_user_tasks", None))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the project folder is appended to it; undo that afterwards
+    (tmp_path / "settings_user_tasks.py").write_text(
+        "from selfdisc_checks.tasks.arithmetic import ArithmeticTask\n\n\nclass Sums(ArithmeticTask):\n    name = 'sums_py'\n"
+    )  # next to pyproject.toml (base), neither installed nor on sys.path
+    config = {"task_modules": ["settings_user_tasks"], "tasks": {"sums_py": {}}, "thresholds": {"sums_py": {"s_gen": 0.1}}}
+    settings = resolve(config=config, base=tmp_path)
+    assert settings.task_modules == ("settings_user_tasks",) and settings.tasks == ("sums_py",)
+    with pytest.raises(SelfDiscError, match=r"redefines the registered task 'sums_py'"):
+        resolve(config={**config, "tasks": {"sums_py": SUMS}}, base=tmp_path)

@@ -83,7 +83,8 @@ def test_unreachable_hub_says_how_to_pass_a_local_file(tmp_path):
 
 
 def test_unknown_task_and_bad_options():
-    with pytest.raises(SelfDiscError, match="Unknown task 'nope'; choose one of: arithmetic, gsm8k"):
+    with pytest.raises(SelfDiscError, match="Unknown task 'nope'; choose one of: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, "
+                       "truthfulqa"):
         get_task("nope")
     with pytest.raises(SelfDiscError, match="does not accept"):
         get_task("arithmetic", data="x.jsonl")
