@@ -80,7 +80,7 @@ class Choice:
     """The model's pick among its own candidates (``index`` is 0-based, None when invalid).
 
     ``reason`` says why a choice is invalid (``no_label``, ``out_of_range``, ``ambiguous``,
-    ``value_not_label``, ``truncated``, ``empty``); ``value`` is the number the model stated
+    ``value_not_label``, ``truncated``, ``empty``, and in verbatim mode ``no_match``); ``value`` is the number the model stated
     instead of a valid label (for ``value_not_label`` and ``out_of_range``), which ``s_disc_value_matched``
     matches to the candidates' answers.
     """
