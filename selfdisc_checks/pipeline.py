@@ -251,8 +251,8 @@ class _Run:
     def judgements(self, prompts: dict[tuple[str, int], Prompt], judge: Backend) -> dict[tuple[str, int], Completion]:
         """The judge's greedy output for each (question, candidate) grading prompt, cached under the judge's
         fingerprint (the candidate's text is in the prompt)."""
-        spec = self.task.judge_decoding
-        common = {"kind": "judgement", "judge": judge.fingerprint, "task": self.task.name,
+        spec, lead = self.task.judge_decoding, self.task.judge_lead
+        common = {"kind": "judgement", "judge": judge.fingerprint, "task": self.task.name, "lead": lead,
                   "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
         keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
                 for unit, prompt in prompts.items()}
@@ -261,7 +261,9 @@ class _Run:
             units.setdefault(key, unit)
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
-            return judge.greedy(self._render_and_keep([prompts[unit] for unit in batch], judge), spec)
+            # A verdict-first judge reads the start of its answer (the lead) and continues from there.
+            texts = self._render_and_keep([prompts[unit] for unit in batch], judge)
+            return judge.greedy([text + lead for text in texts], spec)
 
         values, _ = self._phase("judgement", f"{self.task.name}: judging", units, compute, self.settings.batch_size)
         by_key = dict(zip(units, values, strict=True))

@@ -52,6 +52,7 @@ class Task(ABC):
     judged: bool = False
     needs_judge: bool = False
     judge_decoding: DecodeSpec = DecodeSpec(max_new_tokens=512)
+    judge_lead: str = ""  # verdict-first judging: the start of the judge's answer, appended to its prompt
     scale: dict[str, Any] | None = None  # e.g. {"unit": "rating", "low": 1, "high": 10}
     majority_by: str = "answer"  # "answer": vote on extracted answers; "consensus": the most agreed-with text
 

@@ -21,7 +21,7 @@ from typing import Any
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import DecodeSpec, Example, Prompt
-from selfdisc_checks.scoring.judge import parse_rating
+from selfdisc_checks.scoring.judge import check_judge_style, leading_number, parse_rating
 from selfdisc_checks.tasks.base import Task
 
 HUB_ID, HUB_CONFIG, HUB_SPLIT = "lighteval/mt-bench", None, "train"
@@ -32,6 +32,11 @@ JUDGE_INSTRUCTION = (
     "Rate the assistant's answer to the user's question for helpfulness, correctness, depth and clarity. "
     "Be strict: a fluent answer with a wrong fact or a wrong result is a poor answer. Explain your assessment "
     "in a few sentences, then give a rating from 1 to 10 in exactly this form: [[rating]], for example [[6]]."
+)
+JUDGE_INSTRUCTION_FIRST = (
+    "Rate the assistant's answer to the user's question for helpfulness, correctness, depth and clarity, from 1 to "
+    "10. Be strict: a fluent answer with a wrong fact or a wrong result is a poor answer. Reply with the rating "
+    "alone, in exactly this form: [[rating]], for example [[6]]."
 )
 JUDGE_REFERENCE = "Compare the answer with the reference answer below; a different final result is wrong."
 
@@ -107,15 +112,19 @@ class MTBenchTask(Task):
     }
 
     def __init__(self, data: str | Path | None = None, judge_prompts: str | Path | None = None,
-                 **protocol: Any) -> None:
+                 judge_style: str = "explain", **protocol: Any) -> None:
         self.data = Path(data) if data is not None else None
+        self.judge_style = check_judge_style(judge_style, self.name)
+        if judge_style == "verdict-first":  # the judge continues "Rating: [[": the rating comes first, nothing else
+            self.judge_lead = "Rating: [["
+            self.judge_decoding = DecodeSpec(max_new_tokens=8, stop=("]]", "</s>", "<|im_end|>"))
         self.judge_prompts = Path(judge_prompts) if judge_prompts is not None else None
         self._templates = _fastchat_templates(self.judge_prompts) if self.judge_prompts else None
         self.set_protocol(**protocol)
 
     def describe(self) -> dict[str, Any]:
         where = str(self.data) if self.data else f"hub:{HUB_ID}/{HUB_SPLIT}"
-        return {"data": where, **super().describe()}
+        return {"data": where, "judge_style": self.judge_style, **super().describe()}
 
     def load(self, limit: int | None = None) -> list[Example]:
         from selfdisc_checks.tasks.data import load_records
@@ -161,16 +170,18 @@ class MTBenchTask(Task):
         if reference:
             parts.append(f"[Reference answer]\n{reference}")
         parts.append(f"[The assistant's answer]\n{completion.strip() or '(empty)'}")
-        parts.append(f"{JUDGE_INSTRUCTION} {JUDGE_REFERENCE}" if reference else JUDGE_INSTRUCTION)
+        instruction = JUDGE_INSTRUCTION_FIRST if self.judge_lead else JUDGE_INSTRUCTION
+        parts.append(f"{instruction} {JUDGE_REFERENCE}" if reference else instruction)
         return Prompt(query="\n\n".join(parts), system=JUDGE_SYSTEM)
 
     def read_judgement(self, example: Example, completion: str, output: str) -> float | None:
-        rating = parse_rating(output, LOW, HIGH)
+        rating = leading_number(output, LOW, HIGH) if self.judge_lead else parse_rating(output, LOW, HIGH)
         return None if rating is None else (rating - LOW) / (HIGH - LOW)
 
     def judge_protocol(self) -> dict[str, Any]:
         source = f"fastchat:{self.judge_prompts.name}" if self.judge_prompts else "selfdisc single-answer v1"
-        return {"prompt": source, "verdict": "[[rating]] 1-10", "max_new_tokens": self.judge_decoding.max_new_tokens}
+        return {"prompt": source, "verdict": "[[rating]] 1-10", "style": self.judge_style, "lead": self.judge_lead,
+                "max_new_tokens": self.judge_decoding.max_new_tokens}
 
 
 def _fastchat_templates(path: Path) -> dict[str, tuple[str, str]]:

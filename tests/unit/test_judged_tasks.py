@@ -194,3 +194,20 @@ def test_graded_levels_on_their_own_scale():
     assert shown["scale"]["high"] == 10
     assert shown["on_scale"] == pytest.approx({"s_gen": 5.5, "s_disc": 6.4, "dg_diff": 0.9, "oracle": 10.0,
                                                "majority": 4.6})
+
+
+def test_verdict_first_judges_read_the_verdict_right_after_the_lead(tmp_path):
+    task = MTBenchTask(data=str(mtbench_file(tmp_path, MT_ROWS)), judge_style="verdict-first")
+    writing, _ = task.load()
+    assert task.judge_lead == "Rating: [[" and task.judge_decoding.max_new_tokens == 8
+    assert "Reply with the rating alone" in task.judge_prompt(writing, "text").query
+    assert task.read_judgement(writing, "", "7") == pytest.approx(6 / 9)
+    assert task.read_judgement(writing, "", " 10]] great") == 1.0
+    assert task.read_judgement(writing, "", "12") is None and task.read_judgement(writing, "", "great") is None
+    assert task.describe()["judge_style"] == "verdict-first" and task.judge_protocol()["lead"] == "Rating: [["
+    tqa = TruthfulQATask(judge_style="verdict-first")
+    assert tqa.judge_lead == "Verdict: [[" and tqa.read_judgement(None, "", "Yes]]") == 1.0
+    assert tqa.read_judgement(None, "", "no") == 0.0 and tqa.read_judgement(None, "", "yesterday") is None
+    assert MTBenchTask().judge_lead == "" and MTBenchTask().describe()["judge_style"] == "explain"
+    with pytest.raises(SelfDiscError, match="judge_style must be one of explain, verdict-first, not 'fast'"):
+        MTBenchTask(judge_style="fast")
