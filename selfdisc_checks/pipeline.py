@@ -141,6 +141,14 @@ def _choice(task: Task, output: Completion, order: tuple[int, ...], candidates: 
     return Choice(raw=output.text, index=index, reason=parsed.reason, value=parsed.value, truncated=output.truncated)
 
 
+def _first_unit_per_key(keys: dict[Any, str]) -> dict[str, Any]:
+    """key -> the first unit with that key: units that share a key (identical prompts) are computed once."""
+    units: dict[str, Any] = {}
+    for unit, key in keys.items():
+        units.setdefault(key, unit)
+    return units
+
+
 def _likeliest(logprobs: list[float], order: tuple[int, ...]) -> Choice:
     """The likelihood pick: the shown option whose label scored highest (the first of equals), mapped back
     to the candidate."""
@@ -213,9 +221,7 @@ class _Run:
         # the same texts (candidates can repeat) share one.
         keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
                 for unit, prompt in prompts.items()}
-        units: dict[str, tuple[str, int]] = {}
-        for unit, key in keys.items():
-            units.setdefault(key, unit)
+        units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
             return self.backend.greedy(self._render_and_keep([prompts[unit] for unit in batch]), spec)
@@ -234,9 +240,7 @@ class _Run:
                   "labels": labels, "scorer": LIKELIHOOD_SCORER}
         keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
                 for unit, prompt in prompts.items()}
-        units: dict[str, tuple[str, int]] = {}
-        for unit, key in keys.items():
-            units.setdefault(key, unit)
+        units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[dict[str, list[float]]]:
             texts = self._render_and_keep([prompts[unit] for unit in batch])
@@ -256,9 +260,7 @@ class _Run:
                   "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
         keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
                 for unit, prompt in prompts.items()}
-        units: dict[str, tuple[str, int]] = {}
-        for unit, key in keys.items():
-            units.setdefault(key, unit)
+        units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
             # A verdict-first judge reads the start of its answer (the lead) and continues from there.
