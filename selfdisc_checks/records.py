@@ -154,3 +154,21 @@ class TaskResult:
     options: dict = field(default_factory=dict)  # the task's options (Task.describe()), for the record
     protocol: dict = field(default_factory=dict)  # each phase's decoding settings, demonstrations, variant
     candidates_sampled: int = 0  # candidates sampled in this run
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    """One run as the history keeps it (``--history``): the results document and how it was labelled.
+
+    ``document`` has the ``--results-json`` shape; a run made under pytest also carries ``checks``, each
+    check's outcome with its measured value, interval and threshold.
+    """
+
+    run_id: int
+    label: str  # --run-label (e.g. a git revision), or the model id when none was given
+    timestamp: str  # ISO 8601 UTC, e.g. "2026-11-30T14:10:40Z"
+    document: dict[str, Any]
+
+    @property
+    def model_id(self) -> str:
+        return str(self.document.get("model", {}).get("id", "?"))
