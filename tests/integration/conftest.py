@@ -10,9 +10,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "fixtures" / "tiny-arith"
-CHECKS = (REPO / "tests" / "checks" / "test_model.py").read_text()
-REGRESSION = (REPO / "tests" / "checks" / "test_regression.py").read_text()
-LIKELIHOOD = (REPO / "tests" / "checks" / "test_likelihood.py").read_text()
+CHECKS = (REPO / "selfdisc_checks" / "checks" / "test_model.py").read_text()
+REGRESSION = (REPO / "selfdisc_checks" / "checks" / "test_regression.py").read_text()
+LIKELIHOOD = (REPO / "selfdisc_checks" / "checks" / "test_likelihood.py").read_text()
 
 
 class Project:

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ADMIT_ANY, CHECKS, FIXTURE, Project, assert_checks_ran
+from conftest import ADMIT_ANY, FIXTURE, Project, assert_checks_ran
 
-# The README's worked example ("Tasks of your own"): these two files, a copy of tests/checks/test_model.py and
-# the command below, as written there (the test adds only -p no:cacheprovider and -rs).
+# The README's worked example ("Tasks of your own"): these two files and the command below, as written there (the test adds only -p no:cacheprovider and -rs).
 README_PYPROJECT = r'''[tool.selfdisc.tasks.sums]               # defines the task "sums" and runs it
 data = "sums.jsonl"                       # relative to this file; or a hub id like "org/name"
 question = "question"                     # the field holding the question
@@ -44,7 +43,7 @@ README_DATA = """{"question": "2-7", "answer": -5}
 {"question": "3+1", "answer": 4}
 {"question": "7*5", "answer": 35}
 """
-README_COMMAND = ("--model", str(FIXTURE), "--limit", "8", "--results-json", "results.json")
+README_COMMAND = ("--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE), "--limit", "8", "--results-json", "results.json")
 
 # A Python task: the arithmetic task restricted to one operator (its prompts are the ones the fixture learned).
 USER_MODULE = '''
@@ -113,11 +112,10 @@ def test_a_python_task_from_task_modules(pytester):
 
 def test_a_declarative_task_runs_the_five_checks_from_pyproject_alone(pytester):
     """The README's worked example: a pyproject.toml table, a JSONL file, one command."""
-    pytester.makepyfile(test_checks=CHECKS)
     (pytester.path / "pyproject.toml").write_text(README_PYPROJECT)
     (pytester.path / "sums.jsonl").write_text(README_DATA)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *README_COMMAND)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=5, skipped=8)  # no baseline, no likelihood discrimination asked
     assert "sums" in result.stdout.str()  # the summary table has a row for the task
     document = json.loads((pytester.path / "results.json").read_text())
     task = document["tasks"]["sums"]

@@ -1,0 +1,65 @@
+"""README's "Use it in your repository", tried as a new user would: install this repository by path (no
+package index entry), then run the shipped checks in a repository that holds only a pyproject.toml."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE, REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (non-editable) install of this repository into a private folder, as `pip install PATH` makes."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(REPO)], check=True, capture_output=True, text=True)
+    return target
+
+
+def _user_repo(path: Path, thresholds: str) -> Path:
+    path.mkdir()
+    (path / "pyproject.toml").write_text(
+        '[tool.selfdisc]\ntasks = ["arithmetic"]\ncache_dir = ".selfdisc_cache"\nlimit = 4\n\n'
+        f"[tool.selfdisc.thresholds]\n{thresholds}"
+    )
+    return path
+
+
+def _run(repo: Path, installed: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    return subprocess.run([sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_installed_checks_run_in_a_repository_with_no_test_file(installed, tmp_path):
+    repo = _user_repo(tmp_path / "user-repo", "s_gen = 0.1\ninvalid_rate = 0.5\n")
+    where = _run(repo, installed, "-c", "import selfdisc_checks.checks as c; print(c.__file__)")
+    assert where.stdout.strip().startswith(str(installed)), where  # the installed copy, not this checkout
+
+    result = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
+                  "-p", "no:cacheprovider", "-rA")
+    out = result.stdout
+    assert result.returncode == 0, out + result.stderr
+    assert "PASSED test_model.py::test_generation_accuracy[arithmetic]" in out
+    assert "PASSED test_model.py::test_invalid_rate[arithmetic]" in out
+    # What the run did not configure or measure is skipped with a reason, never silently passed.
+    assert "no threshold set (add s_disc = <floor> under [tool.selfdisc.thresholds])" in out
+    assert "no baseline to compare with" in out
+    assert "self-discrimination checks:" in out and (repo / ".selfdisc_cache").is_dir()
+    assert sorted(p.name for p in repo.iterdir()) == [".selfdisc_cache", "pyproject.toml"]  # no test file
+
+
+def test_a_failing_installed_check_fails_the_run_with_its_reason(installed, tmp_path):
+    repo = _user_repo(tmp_path / "strict-repo", "s_gen = 0.99\n")
+    result = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
+                  "-p", "no:cacheprovider")
+    assert result.returncode == 1, result.stdout
+    assert "FAILED test_model.py::test_generation_accuracy[arithmetic]" in result.stdout
+    assert "arithmetic: S_gen = " in result.stdout and "below the floor 0.990" in result.stdout
