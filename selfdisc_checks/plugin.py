@@ -97,6 +97,7 @@ class _PluginState:
         self.worker_model: dict[str, Any] | None = None
         self.worker_backend: dict[str, str] | None = None
         self.worker_tasks: dict[str, Any] = {}
+        self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
 
     def baseline_task(self, task: str, capture: Any) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
@@ -141,6 +142,7 @@ def pytest_configure(config: pytest.Config) -> None:
         refresh_before = time.time() if settings.refresh_cache else None
     config.stash[_STATE] = _PluginState(settings, refresh_before, worker_input is not None, checkpoint)
     config.stash[_STATE].baseline = baseline
+    config.pluginmanager.register(_CheckOutcomes(config.stash[_STATE]), "selfdisc-check-outcomes")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
 
@@ -210,6 +212,51 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("selfdisc_metric", COMPARED_METRICS, ids=list(COMPARED_METRICS))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag every check with its task (and a baseline check with its metric) before it runs, so its outcome
+    is known to be a check's even when its fixture fails (JUnit XML properties; ``checks`` in the results)."""
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "selfdisc_task" in params:
+            record_properties(item.user_properties, task=params["selfdisc_task"], metric=params.get("selfdisc_metric"))
+
+
+class _CheckOutcomes:
+    """Keeps each check's outcome for the results document (on the xdist controller too: reports travel)."""
+
+    def __init__(self, state: _PluginState) -> None:
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        properties = dict(report.user_properties)
+        if PROPERTY_PREFIX + "task" in properties and (report.when == "call" or report.outcome != "passed"):
+            self.state.checks.append(check_record(report, properties))
+
+
+def check_record(report: pytest.TestReport, properties: dict[str, object]) -> dict[str, object]:
+    """One check's outcome: which check, what it measured against what, and why it ended as it did."""
+    values = {name.removeprefix(PROPERTY_PREFIX): value for name, value in properties.items()
+              if name.startswith(PROPERTY_PREFIX)}
+    message = values.pop("message", None)
+    if message is None and report.outcome != "passed":
+        if report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+        else:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
+    low, high = values.pop("ci_low", None), values.pop("ci_high", None)
+    threshold = values.pop("threshold", None)
+    return {
+        "id": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
+        "task": values.pop("task"), "metric": values.pop("metric", None), "outcome": report.outcome,
+        "message": message, "value": values.pop("value", None),
+        "interval": [low, high] if low is not None else None,
+        "threshold": {"bound": threshold, "side": values.pop("side", None), "mode": values.pop("mode", None)}
+        if threshold is not None else None,
+        **{name: value for name, value in values.items() if name not in ("side", "mode")},
+    }
+
+
 @pytest.fixture(scope="session")
 def selfdisc_settings(pytestconfig: pytest.Config) -> Settings:
     """The resolved settings of this run."""
@@ -230,17 +277,31 @@ def selfdisc_result(pytestconfig: pytest.Config, selfdisc_task: str) -> TaskResu
         pytest.fail(str(error), pytrace=False)
 
 
+PROPERTY_PREFIX = "selfdisc_"  # JUnit XML properties of each check: selfdisc_value, selfdisc_ci_low, ...
+
+
+def record_properties(properties: list[tuple[str, object]] | None, **values: object) -> None:
+    """Add ``values`` (None dropped) to a test's user properties, which ``--junitxml`` writes as
+    ``<property>`` elements, so CI systems show the measured value, interval and threshold of each check."""
+    if properties is None:
+        return
+    properties.extend((PROPERTY_PREFIX + name, value) for name, value in values.items() if value is not None)
+
+
 class MetricCheck:
     """One metric of one task against its configured threshold, with a message that explains the decision."""
 
-    def __init__(self, result: TaskResult, settings: Settings) -> None:
-        self.result, self.settings = result, settings
+    def __init__(
+        self, result: TaskResult, settings: Settings, properties: list[tuple[str, object]] | None = None
+    ) -> None:
+        self.result, self.settings, self.properties = result, settings, properties
 
     def verdict(self, metric: str) -> Verdict:
         """The check's decision (see ``gate``); skips the test, saying why, when there is nothing to decide:
         no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
         threshold = self.settings.check(self.result.task, metric)
         m = self.result.metrics
+        self._record(metric, threshold)
         if not m.get("n"):
             pytest.skip(
                 f"{self.result.task}: {LABELS.get(metric, metric)} cannot be measured: no question could be scored "
@@ -266,7 +327,20 @@ class MetricCheck:
                 f"{self.result.task}: DG-DIFF cannot be measured: no question of {m['n']} has both right and "
                 "wrong candidates, so any pick scores the same (use more or harder questions, or more samples)"
             )
-        return judge(self.result.task, metric, threshold, m)
+        verdict = judge(self.result.task, metric, threshold, m)
+        record_properties(self.properties, message=verdict.message)
+        return verdict
+
+    def _record(self, metric: str, threshold: Threshold | None) -> None:
+        m = self.result.metrics
+        interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
+        record_properties(
+            self.properties, metric=metric, value=m.get(metric), n=m.get("n"),
+            ci_low=interval[0] if interval else None, ci_high=interval[1] if interval else None,
+            ci_level=m.get("ci", {}).get("level") if interval else None,
+            threshold=threshold.bound if threshold else None, mode=threshold.mode if threshold else None,
+            side=("ceiling" if metric in CEILING_METRICS else "floor") if threshold else None,
+        )
 
     def measured(self, metric: str) -> float:
         return float(self.result.metrics[metric])
@@ -309,10 +383,13 @@ def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
 @pytest.fixture
 def selfdisc_regression(
     selfdisc_result: TaskResult, selfdisc_settings: Settings, selfdisc_metric: str, pytestconfig: pytest.Config,
+    request: pytest.FixtureRequest,
 ) -> Verdict:
     """Did ``selfdisc_metric`` of the current task regress against the baseline (``--baseline`` results or
     ``--baseline-model`` evaluated in this session)? (See ``report.compare``.)"""
     task, settings = selfdisc_result.task, selfdisc_settings
+    properties = request.node.user_properties
+    record_properties(properties, value=selfdisc_result.metrics.get(selfdisc_metric))
     state = pytestconfig.stash[_STATE]
     source = settings.baseline or settings.baseline_model
     if source is None:
@@ -335,6 +412,9 @@ def selfdisc_regression(
     except SelfDiscError as error:
         pytest.fail(str(error), pytrace=False)
     low, high = change.interval
+    record_properties(properties, baseline=source, baseline_value=change.old, difference=change.difference,
+                      ci_low=low, ci_high=high, ci_level=change.level, upper_bound=change.upper_bound,
+                      tolerance=tolerance, n=change.n)
     verb = "regressed" if change.regressed else "held"
     message = (
         f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
@@ -343,13 +423,16 @@ def selfdisc_regression(
         f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
         f"{len(change.flipped['broke'])} broke)"
     )
+    record_properties(properties, message=message)
     return Verdict(not change.regressed, message)
 
 
 @pytest.fixture
-def selfdisc_check(selfdisc_result: TaskResult, selfdisc_settings: Settings) -> MetricCheck:
-    """Thresholds and failure messages for the current task's metrics."""
-    return MetricCheck(selfdisc_result, selfdisc_settings)
+def selfdisc_check(
+    selfdisc_result: TaskResult, selfdisc_settings: Settings, request: pytest.FixtureRequest
+) -> MetricCheck:
+    """Thresholds and failure messages for the current task's metrics (recorded as JUnit XML properties)."""
+    return MetricCheck(selfdisc_result, selfdisc_settings, request.node.user_properties)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -367,6 +450,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         backend = state.session.backend_json() or state.worker_backend
         run = run_record(state.session.started, time.time(), backend)
         document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json(), run)
+        document["checks"] = state.checks
         write_json_atomically(Path(state.settings.results_json), document)
     state.session.close()
     if state.baseline_session is not None:
