@@ -1,7 +1,12 @@
-"""Command line: ``python -m selfdisc_checks compare OLD.json NEW.json``.
+"""Command line (also installed as ``selfdisc-checks``): compare two results files, keep a run history,
+write the regression report.
 
-Kept free of torch and pytest so that comparing two results files is instant and works anywhere.
-Exit status: 0 no regression, 1 a metric regressed, 2 the files cannot be read or compared.
+    python -m selfdisc_checks compare OLD.json NEW.json
+    python -m selfdisc_checks history import --history PATH FILE.json ...
+    python -m selfdisc_checks report --history PATH --out DIR
+
+Kept free of torch and pytest so that it is instant and works anywhere. Exit status of compare: 0 no
+regression, 1 a metric regressed; of every command: 2 when its input cannot be read or used.
 """
 
 from __future__ import annotations
@@ -35,7 +40,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--tolerance", type=float, default=0.0,
                          help="drop allowed before a change counts as a regression (0.01 = one point; default 0)")
     compare.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    compare.set_defaults(run=_compare)
+
+    history = commands.add_parser("history", help="the run history (--history): import results files")
+    history_commands = history.add_subparsers(dest="history_command", required=True)
+    importing = history_commands.add_parser(
+        "import", help="append --results-json files to a history database",
+        description="Append results files to the history, oldest first as given. Each run's label and timestamp "
+        "come from the file (run.label, else the model id; run.started_at), or from --run-label. A file already "
+        "in the history is skipped.",
+    )
+    importing.add_argument("--history", required=True, metavar="PATH", help="the SQLite history (created if absent)")
+    importing.add_argument("--run-label", metavar="LABEL", help="label for the imported run(s), e.g. a git revision")
+    importing.add_argument("files", nargs="+", metavar="FILE.json", help="results files written by --results-json")
+    importing.set_defaults(run=_import)
+
+    report = commands.add_parser(
+        "report", help="write report.html, summary.md and trend plots from a history",
+        description="Render the history's runs: per task, trends of S_gen, S_disc and DG-DIFF with their "
+        "intervals, the latest run against the one before it (regressions highlighted), a per-question "
+        "drill-down and the flipped questions.",
+    )
+    report.add_argument("--history", required=True, metavar="PATH", help="the SQLite history written by --history")
+    report.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and PNGs")
+    report.add_argument("--last", type=int, metavar="N", help="show only the last N runs (default: all)")
+    report.add_argument("--tolerance", type=float, default=0.0,
+                        help="drop allowed before a change counts as a regression (default 0)")
+    report.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    report.set_defaults(run=_report)
+
     args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except SelfDiscError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _compare(args: argparse.Namespace) -> int:
     try:
         old, new = _load(args.old), _load(args.new)
         changes = compare_results(old, new, metrics=args.metric, tolerance=args.tolerance, level=args.level)
@@ -44,6 +86,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(_render(changes, args.old, args.new, args.tolerance, args.level, _only_in_one(old, new)))
     return 1 if any(change.regressed for change in changes) else 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from selfdisc_checks.store.history import History
+
+    documents = [(path, _load(path)) for path in args.files]  # all readable before anything is appended
+    for path, document in documents:
+        if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
+            raise SelfDiscError(f"{path} is not a results document; pass files written by --results-json.")
+    with History(args.history) as history:
+        for path, document in documents:
+            existing = history.find(document)
+            if existing is not None:
+                print(f"{path}: already in the history as run {existing}; skipped")
+                continue
+            run_id = history.append(document, label=args.run_label)
+            print(f"{path}: appended as run {run_id}")
+        print(f"{args.history}: {len(history)} run(s)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from selfdisc_checks.report.html import write_report
+    from selfdisc_checks.store.history import History
+
+    if not Path(args.history).is_file():
+        raise SelfDiscError(f"No history at {args.history}; pass a file written by --history or history import.")
+    with History(args.history) as history:
+        runs = history.for_report(last=args.last)
+    if not runs:
+        raise SelfDiscError(f"The history {args.history} holds no run yet; run pytest with --history first.")
+    paths = write_report(runs, Path(args.out), level=args.level, tolerance=args.tolerance)
+    for path in paths:
+        print(path)
+    return 0
 
 
 def _load(path: str) -> Any:

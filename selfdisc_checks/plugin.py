@@ -20,7 +20,7 @@ from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
 from selfdisc_checks.report.compare import check_comparable, compare_results
-from selfdisc_checks.records import TaskResult
+from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.results import (
     merge_worker_task,
     render_table,
@@ -32,6 +32,7 @@ from selfdisc_checks.report.results import (
 from selfdisc_checks.pipeline import task_protocol
 from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
+from selfdisc_checks.store.history import History
 from selfdisc_checks.tasks import task_names
 
 _STATE = pytest.StashKey["_PluginState"]()
@@ -98,6 +99,7 @@ class _PluginState:
         self.worker_backend: dict[str, str] | None = None
         self.worker_tasks: dict[str, Any] = {}
         self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
+        self.outputs: list[str] = []  # what was written at the end of the session, for the summary
 
     def baseline_task(self, task: str, capture: Any) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
@@ -112,6 +114,16 @@ class _PluginState:
             with capture.global_and_fixture_disabled(), _ProgressBar(prefix="baseline ") as progress:
                 result = session.result(task, progress)
         return results_document(session.model_json(), session.settings.to_json(), {task: task_result_json(result)})
+
+    def baseline_document(self) -> dict[str, Any] | None:
+        """The baseline's results for the report: the --baseline file, or the --baseline-model's results on
+        the tasks this process evaluated for it."""
+        if self.baseline_session is None:
+            return self.baseline
+        if not self.baseline_session.results:
+            return None
+        session = self.baseline_session
+        return results_document(session.model_json(), session.settings.to_json(), session.tasks_json())
 
     def model_json(self) -> dict[str, Any] | None:
         if self.session.results:
@@ -435,7 +447,7 @@ def selfdisc_check(
     return MetricCheck(selfdisc_result, selfdisc_settings, request.node.user_properties)
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
@@ -446,15 +458,49 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 "backend": state.session.backend_json(),
                 "tasks": state.session.tasks_json(),
             }
-    elif state.settings.results_json and state.tasks_json():
-        backend = state.session.backend_json() or state.worker_backend
-        run = run_record(state.session.started, time.time(), backend)
-        document = results_document(state.model_json() or {}, state.settings.to_json(), state.tasks_json(), run)
-        document["checks"] = state.checks
-        write_json_atomically(Path(state.settings.results_json), document)
+    elif state.tasks_json():
+        try:
+            _write_outputs(state, exitstatus)
+        except SelfDiscError as error:
+            state.outputs.append(f"error: {error}")
     state.session.close()
     if state.baseline_session is not None:
         state.baseline_session.close()
+
+
+def _write_outputs(state: _PluginState, exitstatus: int) -> None:
+    """The run's results JSON, its history row and its report, as asked; each written whole or not at all."""
+    settings = state.settings
+    if not (settings.results_json or settings.history or settings.report_dir):
+        return
+    backend = state.session.backend_json() or state.worker_backend
+    run = run_record(state.session.started, time.time(), backend)
+    if settings.run_label:
+        run["label"] = settings.run_label
+    document = results_document(state.model_json() or {}, settings.to_json(), state.tasks_json(), run)
+    document["checks"] = state.checks
+    if settings.results_json:
+        write_json_atomically(Path(settings.results_json), document)
+        state.outputs.append(f"results written to {settings.results_json}")
+    runs = [HistoryRun(0, settings.run_label or str(document["model"].get("id", "?")), run["started_at"], document)]
+    if settings.history:
+        missing = [name for name in settings.tasks if name not in document["tasks"]]
+        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR) or missing:
+            why = "it was interrupted" if not missing else f"{', '.join(missing)} could not be evaluated"
+            state.outputs.append(f"not added to the history {settings.history}: {why} (a history keeps whole runs only)")
+        else:
+            with History(settings.history) as history:
+                run_id = history.append(document)
+                runs = history.for_report()
+            state.outputs.append(f"run {run_id} appended to the history {settings.history} ({len(runs)} runs)")
+    if settings.report_dir:
+        from selfdisc_checks.report.html import write_report  # matplotlib loads only when a report is asked for
+
+        baseline = state.baseline_document()
+        paths = write_report(runs, Path(settings.report_dir), level=settings.level, baseline=(
+            HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
+            if baseline is not None else None))
+        state.outputs.append(f"report written to {paths[0]}")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
@@ -468,8 +514,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     terminalreporter.section("selfdisc-checks")
     terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(150, terminalreporter._tw.fullwidth)))
     terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
-    if state.settings.results_json:
-        terminalreporter.write_line(f"results written to {state.settings.results_json}")
+    for line in state.outputs:
+        terminalreporter.write_line(line)
 
 
 class _XdistHooks:

@@ -43,6 +43,9 @@ class Settings:
     cache_dir: str = ".selfdisc_cache"
     refresh_cache: bool = False
     results_json: str | None = None
+    history: str | None = None
+    run_label: str | None = None
+    report_dir: str | None = None
     baseline: str | None = None
     baseline_model: str | None = None
     judge_model: str | None = None
@@ -94,6 +97,9 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
     "refresh_cache": ("--refresh-cache", {"action": "store_true", "default": None, "help": "resample even when cached"}),
     "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
+    "history": ("--history", {"metavar": "PATH", "help": "append this run to a SQLite history (trends; python -m selfdisc_checks report)"}),
+    "run_label": ("--run-label", {"metavar": "LABEL", "help": "name of this run in the history and report, e.g. a git revision (default: the model id)"}),
+    "report_dir": ("--report-dir", {"metavar": "DIR", "help": "write report.html, summary.md and plots for this run here (with --history, its trend too)"}),
     "baseline": ("--baseline", {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"}),
     "baseline_model": ("--baseline-model", {"metavar": "PATH_OR_ID", "help": "checkpoint of a previous release, evaluated in this session: test_no_regression compares against it"}),
     "judge_model": ("--judge-model", {"metavar": "PATH_OR_ID", "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag"}),
@@ -147,7 +153,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         values["discriminate"] = _methods(values["discriminate"])
     if "data" in values:
         values["data"] = _data_map(values["data"], Path.cwd() if cli.get("data") else base)
-    for name in ("cache_dir", "results_json", "baseline"):
+    for name in ("cache_dir", "results_json", "baseline", "history", "report_dir"):
         if cli.get(name) is None and config.get(name) is not None:
             values[name] = str(base / Path(config[name]).expanduser())
     for name in ("model", "baseline_model", "judge_model"):
@@ -166,7 +172,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
     "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
-    "refresh_cache": (bool,), "results_json": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
+    "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,), "task_modules": (list,),
 }
 
