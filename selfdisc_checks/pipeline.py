@@ -312,4 +312,6 @@ class _Run:
         missing = [key for key in units if key not in values]
         filled, computed = self.cache.resolve(kind, missing, compute_batch, batch)
         values.update(filled)
+        if done < total:  # the rest came from another worker through the cache
+            self.report(description, total, total)
         return [decode(values[key]) for key in units], computed

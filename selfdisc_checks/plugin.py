@@ -8,6 +8,8 @@ results to the controller, which prints the table and writes ``--results-json`` 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from selfdisc_checks.report.results import (
     write_json_atomically,
 )
 from selfdisc_checks.pipeline import task_protocol
+from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
 from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from selfdisc_checks.store.history import History
@@ -83,8 +86,10 @@ class _PluginState:
     """What one pytest process knows: its settings, its evaluation session, and merged worker results."""
 
     def __init__(
-        self, settings: Settings, refresh_before: float | None, is_worker: bool, checkpoint: Checkpoint | None
+        self, config: pytest.Config, settings: Settings, refresh_before: float | None, is_worker: bool,
+        checkpoint: Checkpoint | None,
     ) -> None:
+        self.config = config
         self.settings = settings
         self.refresh_before = refresh_before
         self.is_worker = is_worker
@@ -101,18 +106,15 @@ class _PluginState:
         self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
         self.outputs: list[str] = []  # what was written at the end of the session, for the summary
 
-    def baseline_task(self, task: str, capture: Any) -> dict[str, Any]:
+    def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
         evaluated now (once per task, with a progress bar on a terminal)."""
         if self.baseline_session is None:
             assert self.baseline is not None
             return self.baseline
         session = self.baseline_session
-        if self.is_worker or capture is None:
-            result = session.result(task)
-        else:
-            with capture.global_and_fixture_disabled(), _ProgressBar(prefix="baseline ") as progress:
-                result = session.result(task, progress)
+        with _progress(self.config, prefix="baseline ") as progress:
+            result = session.result(task, progress)
         return results_document(session.model_json(), session.settings.to_json(), {task: task_result_json(result)})
 
     def baseline_document(self) -> dict[str, Any] | None:
@@ -152,7 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
         refresh_before = worker_input.get("selfdisc_refresh_before")
     else:
         refresh_before = time.time() if settings.refresh_cache else None
-    config.stash[_STATE] = _PluginState(settings, refresh_before, worker_input is not None, checkpoint)
+    config.stash[_STATE] = _PluginState(config, settings, refresh_before, worker_input is not None, checkpoint)
     config.stash[_STATE].baseline = baseline
     config.pluginmanager.register(_CheckOutcomes(config.stash[_STATE]), "selfdisc-check-outcomes")
     if config.pluginmanager.hasplugin("xdist"):
@@ -279,11 +281,8 @@ def selfdisc_settings(pytestconfig: pytest.Config) -> Settings:
 def selfdisc_result(pytestconfig: pytest.Config, selfdisc_task: str) -> TaskResult:
     """The evaluated task (sampled once per session and cached on disk across sessions)."""
     state = pytestconfig.stash[_STATE]
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
-        if state.is_worker or capture is None:
-            return state.session.result(selfdisc_task)
-        with capture.global_and_fixture_disabled(), _ProgressBar() as progress:
+        with _progress(pytestconfig) as progress:
             return state.session.result(selfdisc_task, progress)
     except SelfDiscError as error:
         pytest.fail(str(error), pytrace=False)
@@ -384,9 +383,8 @@ def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
     state = pytestconfig.stash[_STATE]
     if state.baseline_session is None:
         return state.baseline
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     try:
-        documents = [state.baseline_task(task, capture) for task in state.settings.tasks]
+        documents = [state.baseline_task(task) for task in state.settings.tasks]
     except SelfDiscError as error:
         pytest.fail(str(error), pytrace=False)
     return {**documents[0], "tasks": {name: doc["tasks"][name] for doc in documents for name in doc["tasks"]}}
@@ -409,7 +407,7 @@ def selfdisc_regression(
     if selfdisc_metric not in selfdisc_result.metrics:
         pytest.skip(f"{task}: {LABELS[selfdisc_metric]} not measured in this run (see --discriminate)")
     try:
-        baseline = state.baseline_task(task, pytestconfig.pluginmanager.getplugin("capturemanager"))
+        baseline = state.baseline_task(task)
     except SelfDiscError as error:
         pytest.fail(str(error), pytrace=False)
     old_task = baseline.get("tasks", {}).get(task)
@@ -523,10 +521,27 @@ class _XdistHooks:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.monitor: WorkerLines | None = None  # prints the workers' progress, one line per worker
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
         node.workerinput["selfdisc_refresh_before"] = self.config.stash[_STATE].refresh_before
+        if self.monitor is None:
+            import tempfile
+
+            reporter = self.config.pluginmanager.getplugin("terminalreporter")
+            folder = Path(tempfile.mkdtemp(prefix="selfdisc-progress-"))
+            self.monitor = WorkerLines(folder, reporter.write_line if reporter is not None else print)
+            self.monitor.start()
+        node.workerinput["selfdisc_progress_dir"] = str(self.monitor.folder)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        if self.monitor is not None:
+            import shutil
+
+            self.monitor.stop()  # the last state of every worker, so a short run shows its progress too
+            shutil.rmtree(self.monitor.folder, ignore_errors=True)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
@@ -539,27 +554,29 @@ class _XdistHooks:
                 merge_worker_task(state.worker_tasks, name, task)
 
 
-class _ProgressBar:
-    """A rich progress bar on the terminal, one line per phase."""
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-
-    def __enter__(self) -> _ProgressBar:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-        )
-        self._progress.__enter__()
-        self._bars: dict[str, Any] = {}
-        return self
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        phase = self.prefix + phase
-        if phase not in self._bars:
-            self._bars[phase] = self._progress.add_task(phase, total=total)
-        self._progress.update(self._bars[phase], completed=done)
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(*exc)
+@contextmanager
+def _progress(config: pytest.Config, prefix: str = "") -> Iterator[Tracker]:
+    """Progress for the work done inside: bars on a terminal, timed lines in a log, and on an xdist worker a
+    state file the controller prints from (see ``progress``)."""
+    state = config.stash[_STATE]
+    if state.is_worker:
+        folder = config.workerinput.get("selfdisc_progress_dir")
+        worker = config.workerinput.get("workerid", "worker")
+        tracker = Tracker(FileView(Path(folder) / f"{worker}.json") if folder else View(), prefix)
+        try:
+            yield tracker
+        finally:
+            tracker.close()
+        return
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        if reporter is not None and reporter.isatty:
+            view: View = RichView()
+        else:
+            view = LineView(reporter.write_line if reporter is not None else print)
+        tracker = Tracker(view, prefix)
+        try:
+            yield tracker
+        finally:
+            tracker.close()

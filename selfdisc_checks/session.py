@@ -102,7 +102,15 @@ class EvaluationSession:
             try:
                 task = build_task(self.settings, task_name)
                 judge = self.judge if task.judged else None
-                self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress, judge)
+                backends = {self.backend, judge} - {None}
+                for backend in backends:
+                    backend.listener = progress  # loading and decoded tokens show in the progress too
+                try:
+                    self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress,
+                                                            judge)
+                finally:
+                    for backend in backends:
+                        backend.listener = None
             except SelfDiscError as error:
                 self._failures[task_name] = error
                 raise

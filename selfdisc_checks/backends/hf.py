@@ -14,6 +14,7 @@ So the loaded model's generation config is replaced by one that keeps only its s
 from __future__ import annotations
 
 import inspect
+import time
 from functools import cached_property
 from typing import Any
 
@@ -63,6 +64,8 @@ class HFBackend:
         if checkpoint.gguf_file:
             self._load_kwargs["gguf_file"] = checkpoint.gguf_file
         # Config, tokenizer and weights load on first use: a run the cache covers needs none of them.
+        # Who hears of loading and of decoded tokens (a progress.Tracker; set by the session, None: nobody).
+        self.listener: Any = None
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -125,9 +128,25 @@ class HFBackend:
             from transformers import GgufConfig
 
             extra["quantization_config"] = GgufConfig(dequantize=True)
-        model = self._load(auto.from_pretrained, "weights", **extra)
+        started = time.perf_counter()
+        self._tell("status", f"loading {self.checkpoint.model_id} ({self.device}, {str(self.dtype).removeprefix('torch.')})")
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # our own line says what is loading; its bar would garble logs
+        try:
+            model = self._load(auto.from_pretrained, "weights", **extra)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         model.generation_config = neutral_generation_config(model.generation_config)
-        return model.to(self.device).eval()
+        model = model.to(self.device).eval()
+        self._tell("status", f"loaded {self.checkpoint.model_id} in {time.perf_counter() - started:.1f} s")
+        return model
+
+    def _tell(self, what: str, value: Any) -> None:
+        if self.listener is not None and hasattr(self.listener, what):
+            getattr(self.listener, what)(value)
 
     def describe(self) -> dict[str, str]:
         """Where and in what precision the model runs (for the results record)."""
@@ -192,8 +211,10 @@ class HFBackend:
             if ids.shape[1] > 1:
                 kwargs[_cache_argument(model)] = self._prefill(model, ids, mask, index)
             start = ids.shape[1]
-        processors = LogitsProcessorList([SeededGumbelSampler(seeds, sampling)])
+        counter = _TokenCounter(start, self._eos_ids(), self.listener)
+        processors = LogitsProcessorList([SeededGumbelSampler(seeds, sampling), counter])
         output = model.generate(logits_processor=processors, **kwargs)
+        counter.flush()
         generated = output[:, start:]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         ended = torch.isin(generated, torch.tensor(self._eos_ids(), dtype=torch.long, device=generated.device)).any(dim=-1).tolist()
@@ -290,6 +311,34 @@ class HFBackend:
 
 # The only generation settings a checkpoint may contribute: which ids are special.
 SPECIAL_TOKEN_SETTINGS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
+
+
+class _TokenCounter:
+    """A logits processor that only counts: tokens decoded so far by rows that have not ended, reported to the
+    listener about twice a second. The count stays on the device between reports (no sync per step)."""
+
+    def __init__(self, start: int, eos_ids: list[int], listener: Any, every: float = 0.5) -> None:
+        self.start, self.eos, self.every = start, eos_ids, every
+        self.report = getattr(listener, "tokens", None)
+        self.pending: torch.Tensor | None = None
+        self.last = time.perf_counter()
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.report is None:
+            return scores
+        generated = input_ids[:, self.start:]
+        ended = torch.isin(generated, torch.tensor(self.eos, device=generated.device)).any(dim=-1)
+        alive = (~ended).sum()
+        self.pending = alive if self.pending is None else self.pending + alive
+        if time.perf_counter() - self.last >= self.every:
+            self.flush()
+        return scores
+
+    def flush(self) -> None:
+        if self.report is not None and self.pending is not None:
+            self.report(int(self.pending.item()))
+            self.pending = None
+        self.last = time.perf_counter()
 
 
 def neutral_generation_config(original: Any) -> Any:
