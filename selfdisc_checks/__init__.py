@@ -11,6 +11,9 @@ Public API (everything else may change):
 - ``task_metrics(questions)`` and the answer helper ``extract_number``
 - ``compare_results(old, new, metrics=None, tolerance=0.0, level=0.95)``: did a run regress against a
   baseline run (two parsed results documents)? Also ``python -m selfdisc_checks compare OLD NEW``.
+- ``History(path)``: the append-only run history (``--history``); ``HistoryRun`` its records. The report:
+  ``python -m selfdisc_checks report`` (``selfdisc_checks.report.html.write_report``)
+- ``selfdisc_checks.checks``: the shipped checks, ``pytest --pyargs selfdisc_checks.checks``
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
@@ -27,6 +30,7 @@ from selfdisc_checks.records import (
     Completion,
     DecodeSpec,
     Example,
+    HistoryRun,
     Prompt,
     QuestionResult,
     Sampling,
@@ -35,6 +39,7 @@ from selfdisc_checks.records import (
 from selfdisc_checks.scoring.numbers import extract_number
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
+from selfdisc_checks.store.history import History
 from selfdisc_checks.tasks import Task, get_task, task_names
 
 
@@ -58,6 +63,8 @@ __all__ = [
     "DiscriminationDemo",
     "Example",
     "HFBackend",
+    "History",
+    "HistoryRun",
     "IncomparableResults",
     "ParsedChoice",
     "Prompt",
