@@ -1,0 +1,164 @@
+"""Trend plots of a task across runs (PNG bytes), drawn with matplotlib's Agg renderer.
+
+matplotlib is imported inside the function, so importing the report package costs nothing when no report
+is written, and a Figure bound to its own Agg canvas keeps pyplot's global figure registry out of it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from selfdisc_checks.report.summary import on_scale, scale, when
+
+COLOURS = {"s_gen": "#2563eb", "s_disc": "#ea580c", "s_disc_likelihood": "#ea580c", "dg_diff": "#7c3aed",
+           "dg_diff_likelihood": "#7c3aed"}
+LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "s_disc_likelihood": "S_disc (likelihood)", "dg_diff": "DG-DIFF",
+          "dg_diff_likelihood": "DG-DIFF (likelihood)"}
+MAX_TICKS = 12  # more run labels than this overlap; the others are thinned out (the last is always shown)
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """One run of the task: its label and time (the x axis) and the task's metrics."""
+
+    label: str
+    timestamp: str
+    metrics: dict[str, Any]
+
+
+def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None = None, dpi: int = 160) -> bytes:
+    """S_gen and S_disc (top) and DG-DIFF around zero (bottom) with their confidence bands, one point per run.
+
+    ``baseline`` is the index in ``points`` of the run the latest is compared with (a dotted line). Levels are
+    in percent, or on a graded task's own scale; DG-DIFF in points (rating points). A single run is drawn as
+    points with interval bars and says that there is no trend yet.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not points:
+        raise ValueError("a trend needs at least one run")
+    reference = points[-1].metrics  # the latest run's scale names the axes
+    graded = scale(reference)
+    fig = Figure(figsize=(6.6, 4.1), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    xs = list(range(len(points)))
+    single = len(points) == 1
+    for name in ("s_gen", "s_disc", "s_disc_likelihood"):
+        _series(top, xs, points, name, single)
+    for name in ("dg_diff", "dg_diff_likelihood"):
+        _series(bottom, xs, points, name, single)
+    bottom.axhline(0.0, color="#475569", linewidth=0.9, zorder=1)
+
+    level_unit = "%" if graded is None else f"rating ({graded[0]:g}-{graded[1]:g})"
+    top.set_ylabel(f"accuracy ({level_unit})" if graded is None else level_unit, fontsize=8.5)
+    bottom.set_ylabel("DG-DIFF (points)" if graded is None else "DG-DIFF (rating pts)", fontsize=8.5)
+    if graded is None:
+        top.set_ylim(-3, 103)
+    else:
+        top.set_ylim(graded[0] - 0.03 * graded[2], graded[1] + 0.03 * graded[2])
+    _symmetric(bottom)
+    title = f"{task}: {len(points)} runs" if not single else f"{task}: one run, no trend yet"
+    top.set_title(title, loc="left", fontsize=10, fontweight="bold", color="#0f172a", parse_math=False)
+    for axis in (top, bottom):
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), fontsize=8, frameon=False,
+                        ncol=3, handlelength=1.6, columnspacing=1.2, borderaxespad=0.2)
+    for axis in (top, bottom):
+        axis.grid(axis="y", color="#e2e8f0", linewidth=0.8)
+        axis.set_axisbelow(True)
+        axis.tick_params(labelsize=8, colors="#334155")
+        for side in ("top", "right"):
+            axis.spines[side].set_visible(False)
+        for side in ("left", "bottom"):
+            axis.spines[side].set_color("#94a3b8")
+        if baseline is not None and 0 <= baseline < len(points) - 1:
+            axis.axvline(baseline, color="#64748b", linestyle=":", linewidth=1.2, zorder=1)
+    if baseline is not None and 0 <= baseline < len(points) - 1:
+        late = baseline > len(points) / 2  # the label goes on the side with room
+        top.annotate("baseline", (baseline, 1.0), xycoords=("data", "axes fraction"), xytext=(-3 if late else 3, -10),
+                     textcoords="offset points", fontsize=7.5, color="#475569", ha="right" if late else "left")
+    shown = _ticks(len(points))
+    crowded = len(shown) > 6  # then labels only, slanted; dates fit under a few labels
+    bottom.set_xticks(shown)
+    bottom.set_xticklabels([_tick(points[i], with_time=not crowded) for i in shown], fontsize=7.5, parse_math=False,
+                           rotation=30 if crowded else 0, ha="right" if crowded else "center",
+                           rotation_mode="anchor" if crowded else "default")
+    bottom.set_xlim(-0.5 if single else -0.3, len(points) - (0.5 if single else 0.7))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # a label in a script the font lacks draws boxes; not worth a warning
+        warnings.simplefilter("ignore", UserWarning)
+        fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
+    return _compact(buffer.getvalue())
+
+
+def _values(points: Sequence[TrendPoint], name: str) -> tuple[list[float], list[float], list[float]]:
+    """The shown value and interval bounds of ``name`` per run (NaN where a run lacks it)."""
+    values, lows, highs = [], [], []
+    for point in points:
+        value = on_scale(point.metrics, name)
+        bounds = point.metrics.get("ci", {}).get(name) if isinstance(point.metrics.get("ci"), dict) else None
+        low = high = value
+        if isinstance(bounds, (list, tuple)) and len(bounds) == 2:
+            low, high = on_scale(point.metrics, name, bounds[0]), on_scale(point.metrics, name, bounds[1])
+        values.append(math.nan if value is None else value)
+        lows.append(math.nan if low is None else low)
+        highs.append(math.nan if high is None else high)
+    return values, lows, highs
+
+
+def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], name: str, single: bool) -> None:
+    values, lows, highs = _values(points, name)
+    if all(math.isnan(v) for v in values):
+        return
+    colour = COLOURS[name]
+    dashed = name.endswith("_likelihood")
+    if single:
+        below = [max(v - lo, 0.0) for v, lo in zip(values, lows)]
+        above = [max(hi - v, 0.0) for v, hi in zip(values, highs)]
+        axis.errorbar(xs, values, yerr=[below, above], fmt="o" if not dashed else "s", color=colour, capsize=4,
+                      markersize=6, label=LABELS[name], alpha=0.7 if dashed else 1.0)
+        return
+    axis.fill_between(xs, lows, highs, color=colour, alpha=0.08 if dashed else 0.14, linewidth=0)
+    axis.plot(xs, values, color=colour, linewidth=1.8, linestyle="--" if dashed else "-", label=LABELS[name],
+              marker="o", markersize=3.5 if len(xs) > 15 else 4.5)
+    if not math.isnan(values[-1]):  # the latest run stands out
+        axis.plot([xs[-1]], [values[-1]], marker="o", markersize=8, color=colour, markeredgecolor="white",
+                  markeredgewidth=1.5, linestyle="none")
+
+
+def _symmetric(axis: Any) -> None:
+    """DG-DIFF's axis centred on zero, so its sign reads at a glance."""
+    low, high = axis.get_ylim()
+    reach = max(abs(low), abs(high), 1e-9)
+    axis.set_ylim(-reach, reach)
+
+
+def _ticks(count: int) -> list[int]:
+    step = max(1, math.ceil(count / MAX_TICKS))
+    shown = list(range(count - 1, -1, -step))[::-1]  # counted back from the latest, which is always shown
+    return shown
+
+
+def _tick(point: TrendPoint, with_time: bool) -> str:
+    label = point.label if len(point.label) <= 16 else point.label[:15] + "…"
+    return f"{label}\n{when(point.timestamp)[:16]}" if with_time else label
+
+
+def _compact(png: bytes) -> bytes:
+    """The PNG with a 256-colour palette: a third of the size, no visible change for flat-coloured plots.
+    (Pillow comes with matplotlib; without it the image is kept as drawn.)"""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return png
+    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=256)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
