@@ -236,7 +236,9 @@ def _overview(report: Report) -> str:
                       + (f", {when(base.timestamp)}" if base.timestamp else "")))
     else:
         facts.append(("baseline", "per task, the nearest earlier run measured the same way"))
-    grid = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts)
+    wide = {"versions", "history"}  # longer facts take two columns
+    grid = "".join(f'<div{" class=wide" if k in wide else ""}><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>'
+                   for k, v in facts)
     state = _state(report)
     icon = {"fail": "✖", "warn": "▲", "ok": "✔", "info": "●"}[state]
     banner = f'<div class="banner {state}"><span class="icon">{icon}</span> {esc(status_line(report))}</div>'
@@ -744,7 +746,7 @@ h2{font-size:18px;margin:0 0 12px}h3{font-size:15px;margin:0 0 8px}h4{font-size:
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin-bottom:14px;
 box-shadow:0 1px 2px rgba(15,23,42,.04)}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:8px 20px;margin:0 0 16px}
-.facts div{min-width:0}.facts dt{font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted)}
+.facts div{min-width:0}.facts div.wide{grid-column:span 2}.facts dt{font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted)}
 .facts dd{margin:0;font-size:13px;overflow-wrap:anywhere}
 .banner{display:flex;align-items:center;gap:10px;padding:12px 16px;border-radius:10px;font-weight:600;font-size:15px;
 margin-bottom:14px;border:1px solid}
