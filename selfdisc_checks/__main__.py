@@ -67,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--tolerance", type=float, default=0.0,
                         help="drop allowed before a change counts as a regression (default 0)")
     report.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    report.add_argument("--questions", type=int, default=200, metavar="N",
+                        help="questions per task in the drill-down: flipped, invalid and wrong picks first "
+                        "(default 200; 0: all)")
     report.set_defaults(run=_report)
 
     args = parser.parse_args(argv)
@@ -119,7 +122,8 @@ def _report(args: argparse.Namespace) -> int:
         runs = history.for_report(last=args.last)
     if not runs:
         raise SelfDiscError(f"The history {args.history} holds no run yet; run pytest with --history first.")
-    paths = write_report(runs, Path(args.out), level=args.level, tolerance=args.tolerance)
+    paths = write_report(runs, Path(args.out), level=args.level, tolerance=args.tolerance,
+                         max_questions=args.questions or None)
     for path in paths:
         print(path)
     return 0

@@ -48,12 +48,17 @@ from selfdisc_checks.report.summary import (
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 MAX_LINKS = 60  # flipped ids shown at once; the rest wait in a <details>
 MIN_SHARED_PREFIX = 200  # shorter common prompt prefixes are not worth a separate block
+# Questions shown per task in the drill-down (a full GSM8K run would add ~8 MB): every flipped question, then
+# invalid picks, then wrong picks where a right candidate existed, then the rest; the results hold them all.
+DRILL_DOWN_QUESTIONS = 200
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
 def write_report(runs: Sequence[HistoryRun], out_dir: Path, *, baseline: HistoryRun | None = None,
-                 level: float = 0.95, tolerance: float = 0.0) -> list[Path]:
-    """Write report.html, summary.md and one PNG per task (trend_<task>.png) into out_dir; return the paths."""
+                 level: float = 0.95, tolerance: float = 0.0,
+                 max_questions: int | None = DRILL_DOWN_QUESTIONS) -> list[Path]:
+    """Write report.html, summary.md and one PNG per task (trend_<task>.png) into out_dir; return the paths.
+    ``max_questions`` caps each task's drill-down (None: every question)."""
     out_dir = Path(out_dir)
     report = analyse(runs, baseline=baseline, level=level, tolerance=tolerance)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +70,7 @@ def write_report(runs: Sequence[HistoryRun], out_dir: Path, *, baseline: History
         images[task.name] = (_file_name(task.name, used), png)
     paths = []
     page = out_dir / "report.html"
-    page.write_text(render_html(report, images), encoding="utf-8")
+    page.write_text(render_html(report, images, max_questions), encoding="utf-8")
     paths.append(page)
     summary = out_dir / "summary.md"
     summary.write_text(render_markdown(report, page.name), encoding="utf-8")
@@ -154,7 +159,8 @@ def _sign_class(value: Any) -> str:
 
 # ---- the page --------------------------------------------------------------------------------------------
 
-def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = None) -> str:
+def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = None,
+                max_questions: int | None = DRILL_DOWN_QUESTIONS) -> str:
     """The whole page; ``images`` maps a task to its PNG's file name and bytes (embedded as data: URIs)."""
     images = images or {}
     latest = report.latest
@@ -171,7 +177,7 @@ def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = No
         _overview(report),
     ]
     for task in report.tasks:
-        parts.append(_task_section(report, task, images.get(task.name)))
+        parts.append(_task_section(report, task, images.get(task.name), max_questions))
     parts.append(_history(report))
     if report.checks:
         parts.append(_checks(report))
@@ -359,7 +365,8 @@ def _verdicts(task: TaskReport) -> str:
 
 # ---- one task ----------------------------------------------------------------------------------------------
 
-def _task_section(report: Report, task: TaskReport, image: tuple[str, bytes] | None) -> str:
+def _task_section(report: Report, task: TaskReport, image: tuple[str, bytes] | None,
+                  max_questions: int | None = DRILL_DOWN_QUESTIONS) -> str:
     m = task.metrics
     out = [f'<section id="{task_anchor(task.name)}" class="task">',
            f'<h2 class="task-title">{esc(task.name)} <span class="muted small">{esc(_task_line(m))}</span></h2>',
@@ -373,7 +380,7 @@ def _task_section(report: Report, task: TaskReport, image: tuple[str, bytes] | N
                    f'{report.level:.0%} intervals · <a href="{esc(name)}">{esc(name)}</a></figcaption></figure>')
     out.append(f'<div class="side">{_comparison(task)}</div></div></div>')
     out.append(_flips(task))
-    out.append(_drill_down(task))
+    out.append(_drill_down(task, max_questions))
     out.append("</section>")
     return "\n".join(out)
 
@@ -485,8 +492,36 @@ def shared_prefix(prompts: Sequence[str]) -> str:
     return prefix[: cut + 1] if cut >= 0 else ""
 
 
-def _drill_down(task: TaskReport) -> str:
+def _shown_questions(task: TaskReport, flips: dict[str, str], limit: int | None) -> list[dict[str, Any]]:
+    """The questions the drill-down shows, in their order: all of them up to ``limit``; beyond it the ones a
+    reader looks for first (flipped ones always, then invalid picks, then wrong picks that had a right
+    candidate), the rest as room allows."""
     questions = task.questions
+    if limit is None or len(questions) <= limit:
+        return questions
+
+    def rank(q: dict[str, Any]) -> int:
+        choice = q.get("choice") if isinstance(q.get("choice"), dict) else {}
+        scores = _scores(q)
+        known = [score for score in scores if score is not None]
+        picked = choice.get("index")
+        if str(q.get("id")) in flips:
+            return 0
+        if choice and not choice.get("valid", True):
+            return 1
+        if isinstance(picked, int) and 0 <= picked < len(scores) and scores[picked] is not None \
+                and scores[picked] < max(known):
+            return 2
+        return 3
+
+    ranked = sorted(range(len(questions)), key=lambda i: rank(questions[i]))
+    keep = {i for i in ranked[:limit]} | {i for i in ranked if rank(questions[i]) == 0}
+    return [q for i, q in enumerate(questions) if i in keep]
+
+
+def _drill_down(task: TaskReport, max_questions: int | None = DRILL_DOWN_QUESTIONS) -> str:
+    flips = _flip_marks(task)
+    questions = _shown_questions(task, flips, max_questions)
     phases: dict[str, list[str]] = {}
     for q in questions:
         prompts = q.get("prompts") if isinstance(q.get("prompts"), dict) else {}
@@ -498,7 +533,7 @@ def _drill_down(task: TaskReport) -> str:
         prefix = shared_prefix(texts)
         if len(prefix) >= MIN_SHARED_PREFIX and len(texts) == len(questions):
             prefixes[phase] = prefix
-    flips = _flip_marks(task)
+    hidden = len(task.questions) - len(questions)
     out = [f'<div class="card"><h3>Questions <span class="muted small">latest run · {len(questions)} · click one to open'
            ' · <span class="mark-inline pick">◆ the model\'s pick</span> · <span class="mark-inline right">✓ right '
            '(★ best when graded)</span> · fixed/broke: the pick against the baseline</span></h3>']
@@ -507,6 +542,10 @@ def _drill_down(task: TaskReport) -> str:
                          f'(every question\'s {esc(phase)} prompt starts with it)</summary><pre>{esc(text)}</pre></details>'
                          for phase, text in prefixes.items())
         out.append(f'<div class="shared">{shared}</div>')
+    if hidden:
+        out.append(f'<p class="muted">Showing {len(questions):,} of {len(task.questions):,} questions: every flipped '
+                   'one, then invalid picks, then wrong picks where a right candidate existed; all are in the results '
+                   'JSON and the history.</p>')
     if not questions:
         out.append('<p class="muted">No per-question records in this run.</p>')
     for q in questions:

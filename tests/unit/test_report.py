@@ -406,3 +406,27 @@ def test_thirty_runs_of_five_tasks_render_in_seconds_and_stay_small(tmp_path):
     assert elapsed < 30
     assert page < 5_000_000
     assert len(paths) == 7
+
+
+def test_a_long_run_shows_flipped_invalid_and_wrong_picks_first_within_the_cap(tmp_path):
+    good = make_document(1, {"arithmetic": {"skill": 0.9, "n": 120}})
+    bad = copy.deepcopy(good)
+    questions = bad["tasks"]["arithmetic"]["questions"]
+    for q in questions[100:]:  # the last 20 questions break: their picks flip against the baseline
+        scores = [c["score"] for c in q["candidates"]]
+        q["choice"] = {"raw": "(1)", "index": scores.index(min(scores)), "valid": True, "truncated": False}
+        q["s_disc"] = min(scores)
+    runs = [run(1, good, "good"), run(2, bad, "bad")]
+    broke = analyse(runs).tasks[0].comparison.change("s_disc").flipped["broke"]
+    assert broke
+    write_report(runs, tmp_path, max_questions=30)
+    text = (tmp_path / "report.html").read_text()
+    page = Page(text)
+    shown = {qid for qid in (q["id"] for q in questions) if anchor("arithmetic", qid) in page.ids}
+    assert set(broke) <= shown  # every flip link has its target
+    invalid = {q["id"] for q in questions if not q["choice"]["valid"]}
+    assert len(shown) == max(30, len(broke)) and (invalid <= shown or len(set(broke) | invalid) > 30)
+    assert f"Showing {len(shown)} of 120 questions" in text
+    write_report(runs, tmp_path / "all", max_questions=None)
+    assert sum(anchor("arithmetic", q["id"]) in Page((tmp_path / "all" / "report.html").read_text()).ids
+               for q in questions) == 120
