@@ -40,6 +40,7 @@ class PhaseState:
     started: float
     tokens: int = 0
     updated: float = field(default_factory=time.time)
+    batch_budget: int = 0  # tokens the batch in flight may still decode (rows x token limit, less what it did)
 
     @property
     def elapsed(self) -> float:
@@ -59,6 +60,13 @@ class PhaseState:
             return None
         return (self.total - self.done) * self.elapsed / computed
 
+    @property
+    def batch_bound(self) -> float | None:
+        """Seconds the batch in flight can take at most, at the current pace (its rows may all run to the token
+        limit); what a phase shows before its first batch ends, when there is no pace of units yet."""
+        rate = self.tokens_per_second
+        return self.batch_budget / rate if rate and self.batch_budget > 0 else None
+
     def line(self) -> str:
         """``arithmetic: sampling 40/160 candidates (25%) · 312 tok/s · 0:12 elapsed · ETA 0:36``."""
         percent = 100 * self.done / self.total if self.total else 100.0
@@ -69,8 +77,15 @@ class PhaseState:
             parts.append(f"{self.tokens_per_second:,.0f} tok/s")
         parts.append(f"{clock(self.elapsed)} elapsed")
         if self.done < self.total:
-            parts.append(f"ETA {clock(self.eta) if self.eta is not None else '?'}")
+            parts.append(self.eta_text())
         return " · ".join(parts)
+
+    def eta_text(self) -> str:
+        if self.eta is not None:
+            return f"ETA {clock(self.eta)}"
+        if self.batch_bound is not None:
+            return f"batch ETA <= {clock(self.batch_bound)}"
+        return "ETA ?"
 
 
 def clock(seconds: float | None) -> str:
@@ -106,11 +121,17 @@ class Tracker:
             self.view.finished(self.current)
 
     def tokens(self, count: int) -> None:
-        """Tokens decoded by the backend in the current phase (called every decoding step)."""
+        """Tokens decoded by the backend in the current phase (called about twice a second while decoding)."""
         if self.current is not None:
             self.current.tokens += count
+            self.current.batch_budget = max(0, self.current.batch_budget - count)
             self.current.updated = time.time()
             self.view.changed(self.current)
+
+    def batch(self, budget: int) -> None:
+        """A device batch starts that may decode up to ``budget`` tokens (0: it ended)."""
+        if self.current is not None:
+            self.current.batch_budget = budget
 
     def status(self, text: str) -> None:
         """A line of its own, e.g. loading the model. The current phase's pace counts from here on: what came
@@ -186,7 +207,7 @@ class RichView(View):
 
     def changed(self, state: PhaseState) -> None:
         rate = f"{state.tokens_per_second:,.0f} tok/s" if state.tokens_per_second else ""
-        eta = "" if state.done >= state.total else f"ETA {clock(state.eta)}"
+        eta = "" if state.done >= state.total else state.eta_text()
         if state.phase not in self._bars:
             self._bars[state.phase] = self._progress.add_task(state.phase, total=state.total, completed=state.done,
                                                               unit=state.unit, rate=rate, eta=eta)

@@ -213,8 +213,10 @@ class HFBackend:
             start = ids.shape[1]
         counter = _TokenCounter(start, self._eos_ids(), self.listener)
         processors = LogitsProcessorList([SeededGumbelSampler(seeds, sampling), counter])
+        self._tell("batch", len(rows) * spec.max_new_tokens)
         output = model.generate(logits_processor=processors, **kwargs)
         counter.flush()
+        self._tell("batch", 0)
         generated = output[:, start:]
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         ended = torch.isin(generated, torch.tensor(self._eos_ids(), dtype=torch.long, device=generated.device)).any(dim=-1).tolist()

@@ -86,3 +86,17 @@ def test_terminal_bars_show_the_rate_and_time_left():
     tracker.close()
     text = out.getvalue()
     assert "t: sampling" in text and "5/10" in text and "candidates" in text and "tok/s" in text and "ETA" in text
+
+
+def test_before_a_batch_ends_the_time_left_is_bounded_by_its_token_budget():
+    lines: list[str] = []
+    tracker = Tracker(LineView(lines.append, interval=0))
+    tracker("t: discriminating", 0, 3)
+    tracker.batch(3 * 1024)  # three rows that may each decode 1,024 tokens
+    tracker.current.started -= 10  # ten seconds in, 100 tokens done: 10 tok/s
+    tracker.tokens(100)
+    assert tracker.current.batch_budget == 3 * 1024 - 100
+    assert lines[-1].endswith("batch ETA <= 4:57")  # (3072 - 100) / 10 s
+    tracker.batch(0)
+    tracker("t: discriminating", 3, 3)
+    assert "ETA" not in lines[-1]
