@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -57,12 +58,15 @@ def evaluate_task(
     examples = task.load(settings.limit)
 
     # Generation phase: N candidates per question, candidate i with seed s_q + i.
+    clock = _Clock(backend)
     gen_prompts = {ex.id: task.prompt(ex) for ex in examples}
     completions, sampled_questions, sampled = run.candidates(gen_prompts)
+    clock.lap("generation")
     if task.judged and judge is not None:
         judge_prompts = {(ex.id, i): task.judge_prompt(ex, c.text)
                          for ex in examples for i, c in enumerate(completions[ex.id])}
         verdicts = run.judgements(judge_prompts, judge)
+        clock.lap("judging")
         candidates = {ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
                       for ex in examples}
     else:
@@ -82,6 +86,7 @@ def evaluate_task(
         lead, labels = task.label_continuations(settings.samples)
         label_scores, scored = run.likelihoods(disc_prompts, lead, labels)
         discriminated += scored
+    clock.lap("discrimination")
     rendered = run.rendered({**{("g", qid): p for qid, p in gen_prompts.items()},
                              **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0}})
 
@@ -103,7 +108,7 @@ def evaluate_task(
                              **task.judge_protocol()}
     return TaskResult(task=task.name, metrics=metrics, questions=questions,
                       sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
-                      protocol=protocol, candidates_sampled=sampled)
+                      protocol=protocol, candidates_sampled=sampled, timing=clock.record(sampled))
 
 
 def on_scale(metrics: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
@@ -173,6 +178,34 @@ def _score_all(task: Task, example: Example, completions: list[Completion]) -> l
     return scored
 
 
+def _size(prompt: Prompt) -> int:
+    """A prompt's length in characters (its parts, before rendering): the order batches are formed in."""
+    return len(json.dumps(asdict(prompt)))
+
+
+class _Clock:
+    """Seconds per phase and the backend's token counts (what this process computed; the cache costs ~0)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.start = self.last = time.perf_counter()
+        self.counters = dict(getattr(backend, "counters", {}))
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def record(self, candidates: int) -> dict[str, Any]:
+        now = getattr(self.backend, "counters", {})
+        spent = {name: now.get(name, 0) - self.counters.get(name, 0) for name in ("prompt_tokens", "generated_tokens")}
+        return {"generation_s": round(self.seconds.get("generation", 0.0), 3),
+                "discrimination_s": round(self.seconds.get("discrimination", 0.0), 3),
+                **({"judging_s": round(self.seconds["judging"], 3)} if "judging" in self.seconds else {}),
+                "candidates": candidates, **spent}
+
+
 class _Run:
     """The cached phases of one task: key every unit, compute what the cache lacks in batches, report."""
 
@@ -205,7 +238,7 @@ class _Run:
             return [found[unit] for unit in batch]
 
         values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
-                                       self.settings.batch_size * n)
+                                       self.settings.batch_size * n, size=lambda unit: _size(prompts[unit[0]]))
         grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
         for (qid, _), value in zip(units.values(), values, strict=True):
             grouped[qid].append(value)
@@ -227,7 +260,7 @@ class _Run:
             return self.backend.greedy(self._render_and_keep([prompts[unit] for unit in batch]), spec)
 
         values, computed = self._phase("choice", f"{self.task.name}: discriminating", units, compute,
-                                       self.settings.batch_size)
+                                       self.settings.batch_size, size=lambda unit: _size(prompts[unit]))
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
@@ -294,9 +327,12 @@ class _Run:
     def _phase(
         self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Any]],
         batch: int, encode: Callable[[Any], dict] = asdict, decode: Callable[[dict], Any] = lambda v: Completion(**v),
+        size: Callable[[Any], int] | None = None,
     ) -> tuple[list[Any], list[str]]:
         """Values in the order of ``units`` (key -> unit), and the keys computed by this process; ``encode``
-        and ``decode`` turn a computed value into its cached JSON and back."""
+        and ``decode`` turn a computed value into its cached JSON and back. With ``size``, what must be
+        computed goes longest prompt first, so a batch holds prompts of similar length (little padding) and
+        the largest batch comes first."""
         total = len(units)
         values = self.cache.get_many(kind, units.keys())  # read once; resolve() sees only what is missing
         done = len(values)
@@ -310,6 +346,8 @@ class _Run:
             return {key: encode(output) for key, output in zip(keys, outputs, strict=True)}
 
         missing = [key for key in units if key not in values]
+        if size is not None:
+            missing.sort(key=lambda key: -size(units[key]))  # stable: a question's candidates stay together
         filled, computed = self.cache.resolve(kind, missing, compute_batch, batch)
         values.update(filled)
         if done < total:  # the rest came from another worker through the cache

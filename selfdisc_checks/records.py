@@ -154,6 +154,8 @@ class TaskResult:
     options: dict = field(default_factory=dict)  # the task's options (Task.describe()), for the record
     protocol: dict = field(default_factory=dict)  # each phase's decoding settings, demonstrations, variant
     candidates_sampled: int = 0  # candidates sampled in this run
+    # generation_s, discrimination_s (judging_s), candidates, prompt_tokens, generated_tokens: computed here
+    timing: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

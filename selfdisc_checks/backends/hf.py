@@ -66,6 +66,8 @@ class HFBackend:
         # Config, tokenizer and weights load on first use: a run the cache covers needs none of them.
         # Who hears of loading and of decoded tokens (a progress.Tracker; set by the session, None: nobody).
         self.listener: Any = None
+        # What this backend computed: prompt tokens read, tokens generated, row-steps decoded (for timing records).
+        self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0}
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -180,52 +182,115 @@ class HFBackend:
     def _generate(
         self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
     ) -> list[Completion]:
-        from transformers import GenerationConfig, LogitsProcessorList
-
         from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
-        model = self.model
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.uses_chat_template
         ).to(self.device)
         ids, mask = encoded["input_ids"], encoded["attention_mask"]
         index = torch.tensor(rows, device=self.device)
-        config = GenerationConfig(
-            do_sample=False,
-            max_new_tokens=spec.max_new_tokens,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self._eos_ids(),
-            stop_strings=list(spec.stop) or None,
-            decoder_start_token_id=getattr(model.generation_config, "decoder_start_token_id", None),
-        )
-        kwargs: dict[str, Any] = {"attention_mask": mask[index], "generation_config": config}
-        if spec.stop:
-            kwargs["tokenizer"] = self.tokenizer
-        if self.is_encoder_decoder:
-            encoder_output = model.get_encoder()(input_ids=ids, attention_mask=mask)
-            encoder_output.last_hidden_state = encoder_output.last_hidden_state[index]
-            kwargs["encoder_outputs"] = encoder_output
-            start = 1  # the decoder start token
-        else:
-            kwargs["input_ids"] = ids[index]
-            if ids.shape[1] > 1:
-                kwargs[_cache_argument(model)] = self._prefill(model, ids, mask, index)
-            start = ids.shape[1]
-        counter = _TokenCounter(start, self._eos_ids(), self.listener)
-        processors = LogitsProcessorList([SeededGumbelSampler(seeds, sampling), counter])
+        sampler = SeededGumbelSampler(seeds, sampling)
+        self.counters["prompt_tokens"] += int(mask.sum())  # each prompt is read once, shared by its rows
         self._tell("batch", len(rows) * spec.max_new_tokens)
-        output = model.generate(logits_processor=processors, **kwargs)
-        counter.flush()
-        self._tell("batch", 0)
-        generated = output[:, start:]
-        texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
-        ended = torch.isin(generated, torch.tensor(self._eos_ids(), dtype=torch.long, device=generated.device)).any(dim=-1).tolist()
+        try:
+            if self.is_encoder_decoder:
+                tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
+            else:
+                tokens, ended = self._decode(ids, mask, index, sampler, spec)
+        finally:
+            self._tell("batch", 0)
         completions = []
-        for text, saw_eos in zip(texts, ended, strict=True):
+        for row_tokens, saw_eos in zip(tokens, ended, strict=True):
+            text = self.tokenizer.decode(row_tokens, skip_special_tokens=True)
             cut = _cut_at_stop(text, spec.stop)
-            # generate ends a row only at eos, a stop string or the limit: neither of the first two means the limit.
+            # A row ends only at eos, a stop string or the limit: neither of the first two means the limit.
             completions.append(Completion(text=cut, truncated=not saw_eos and cut == text))
         return completions
+
+    def _decode(
+        self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec
+    ) -> tuple[list[list[int]], list[bool]]:
+        """Decoder-only decoding that does no work for finished rows: each prompt is run once and its KV cache
+        copied to its rows; every step computes only the last position's logits, and a row that ends (eos, a
+        stop string) leaves the batch, cache included. Returns each row's tokens (without eos) and whether it
+        ended at eos."""
+        model = self.model
+        n_rows = len(index)
+        eos = set(self._eos_ids())
+        cache = self._prefill(model, ids, mask, index) if ids.shape[1] > 1 else _new_cache(model)
+        attention = mask[index]
+        positions = attention.sum(-1, keepdim=True) - 1  # the last prompt token's position in each row
+        step_input = ids[index][:, -1:]
+        argument = _cache_argument(model)
+        extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+        running = list(range(n_rows))  # the original row of each batch line
+        tokens: list[list[int]] = [[] for _ in range(n_rows)]
+        saw_eos = [False] * n_rows
+        stops = _StopWatch(self.tokenizer, spec.stop)
+        report = getattr(self.listener, "tokens", None)
+        unreported, last_report = 0, time.perf_counter()
+        for _ in range(spec.max_new_tokens):
+            out = model(input_ids=step_input, attention_mask=attention, position_ids=positions, use_cache=True,
+                        **{argument: cache}, **extra)
+            cache = getattr(out, "cache", None) or out.past_key_values
+            chosen = sampler.perturb(running, out.logits[:, -1, :]).argmax(dim=-1)
+            keep = []
+            for line, (row, token) in enumerate(zip(running, chosen.tolist(), strict=True)):
+                if token in eos:
+                    saw_eos[row] = True
+                    continue
+                tokens[row].append(token)
+                if not stops.hit(tokens[row]):
+                    keep.append(line)
+            self.counters["generated_tokens"] += len(running)
+            self.counters["row_steps"] += len(running)
+            unreported += len(running)
+            if report is not None and time.perf_counter() - last_report >= 0.5:
+                report(unreported)
+                unreported, last_report = 0, time.perf_counter()
+            if not keep:
+                break
+            if len(keep) < len(running):  # finished rows leave the batch
+                lines = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(lines)
+                attention, positions, chosen = attention[lines], positions[lines], chosen[lines]
+                running = [running[line] for line in keep]
+            attention = torch.cat([attention, attention.new_ones((len(running), 1))], dim=-1)
+            positions = positions + 1
+            step_input = chosen[:, None]
+        if report is not None and unreported:
+            report(unreported)
+        return tokens, saw_eos
+
+    def _generate_seq2seq(
+        self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec
+    ) -> tuple[list[list[int]], list[bool]]:
+        """Encoder-decoder checkpoints decode through transformers' ``generate`` (encoder run once per prompt)."""
+        from transformers import GenerationConfig, LogitsProcessorList
+
+        model = self.model
+        config = GenerationConfig(
+            do_sample=False, max_new_tokens=spec.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self._eos_ids(), stop_strings=list(spec.stop) or None,
+            decoder_start_token_id=getattr(model.generation_config, "decoder_start_token_id", None),
+        )
+        encoder_output = model.get_encoder()(input_ids=ids, attention_mask=mask)
+        encoder_output.last_hidden_state = encoder_output.last_hidden_state[index]
+        counter = _TokenCounter(1, self._eos_ids(), self.listener)
+        output = model.generate(attention_mask=mask[index], generation_config=config, encoder_outputs=encoder_output,
+                                logits_processor=LogitsProcessorList([sampler, counter]),
+                                **({"tokenizer": self.tokenizer} if spec.stop else {}))
+        counter.flush()
+        generated = output[:, 1:]  # after the decoder start token
+        eos = self._eos_ids()
+        tokens, ended = [], []
+        for row in generated.tolist():
+            cut = next((i for i, token in enumerate(row) if token in eos), None)
+            tokens.append(row if cut is None else row[:cut])
+            ended.append(cut is not None)
+        self.counters["generated_tokens"] += sum(len(t) + e for t, e in zip(tokens, ended, strict=True))
+        self.counters["row_steps"] += generated.numel()
+        return tokens, ended
 
     @torch.inference_mode()
     def option_logprobs(self, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
@@ -294,9 +359,10 @@ class HFBackend:
         """Run each prompt once (all but its last token) and copy its KV cache to its candidate rows."""
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
         argument = _cache_argument(model)
-        out = model(
+        extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
+        out = model(  # only the cache is needed: keep one position's logits, not the vocabulary at every position
             input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
-            use_cache=True, **{argument: _new_cache(model)},
+            use_cache=True, **{argument: _new_cache(model)}, **extra,
         )
         cache = getattr(out, "cache", None) or out.past_key_values
         cache.batch_select_indices(index)
@@ -341,6 +407,21 @@ class _TokenCounter:
             self.report(int(self.pending.item()))
             self.pending = None
         self.last = time.perf_counter()
+
+
+class _StopWatch:
+    """Whether a row's text so far contains a stop sequence, decoding only its last few tokens each step."""
+
+    def __init__(self, tokenizer: Any, stops: tuple[str, ...]) -> None:
+        self.tokenizer, self.stops = tokenizer, stops
+        # A stop sequence of k characters spans at most k tokens (plus partial bytes of a character).
+        self.window = max((len(stop) for stop in stops), default=0) + 4
+
+    def hit(self, tokens: list[int]) -> bool:
+        if not self.stops:
+            return False
+        tail = self.tokenizer.decode(tokens[-self.window:], skip_special_tokens=True)
+        return any(stop in tail for stop in self.stops)
 
 
 def neutral_generation_config(original: Any) -> Any:

@@ -53,9 +53,15 @@ class SeededGumbelSampler(LogitsProcessor):
         self.generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        return self.perturb(range(len(self.generators)), scores)
+
+    def perturb(self, rows: range | list[int], scores: torch.FloatTensor) -> torch.FloatTensor:
+        """``scores`` (one line per entry of ``rows``) ready for argmax, each drawing from its own row's stream:
+        a decoder that drops finished rows asks only for the rows still running, and each row's k-th draw still
+        serves its k-th token."""
         s = self.sampling
         if s.temperature == 0:
             return scores
         logits = restrict(scores.to(torch.float32) / s.temperature, s.top_k, s.top_p)
-        noise = gumbel_noise(self.generators, scores.shape[-1]).to(scores.device)
+        noise = gumbel_noise([self.generators[r] for r in rows], scores.shape[-1]).to(scores.device)
         return logits + noise

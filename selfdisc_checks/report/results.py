@@ -58,6 +58,7 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
         # What this run had to compute (all 0 when the cache held everything); summed over xdist workers.
         "run": {"sampled": result.sampled, "candidates_sampled": result.candidates_sampled,
                 "discriminated": result.discriminated, "workers": 1},
+        "timing": dict(result.timing),
     }
 
 
@@ -84,6 +85,9 @@ def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -
     run, other = merged[name]["run"], task["run"]
     for key in ("sampled", "candidates_sampled", "discriminated", "workers"):
         run[key] += other[key]
+    timing = merged[name].setdefault("timing", {})
+    for key, value in task.get("timing", {}).items():  # summed over workers: device seconds and tokens
+        timing[key] = round(timing.get(key, 0) + value, 3)
 
 
 def results_document(

@@ -139,3 +139,28 @@ def test_labels_that_begin_one_another_are_scored_in_full(backend):
     (scores,) = backend.option_logprobs([text], [["(1)", "(10)"]])
     expected = [_continuation_logprob(backend, text + "(1", tail) for tail in (")", "0")]
     assert scores == pytest.approx(expected, abs=1e-4)
+
+
+def test_finished_rows_leave_the_batch_and_change_no_candidate(backend, prompts):
+    """Rows that end early stop costing steps; every row's text is still what plain generate gives."""
+    seeds = [[7 * i + j for j in range(4)] for i in range(len(prompts))]
+    spec = Spec(max_new_tokens=12, stop=("\n",))
+    before = backend.counters["row_steps"]
+    ours = backend.sample(prompts, seeds, Sampling(1.5), spec)  # a hot temperature: lengths vary a lot
+    row_steps = backend.counters["row_steps"] - before
+
+    tokenizer, model = backend.tokenizer, backend.model
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True)
+    rows = torch.arange(len(prompts)).repeat_interleave(4)
+    config = GenerationConfig(do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id,
+                              eos_token_id=tokenizer.eos_token_id, stop_strings=["\n"])
+    sampler = SeededGumbelSampler([seed for group in seeds for seed in group], Sampling(1.5))
+    output = model.generate(input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
+                            generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+                            tokenizer=tokenizer)
+    generated = output[:, encoded["input_ids"].shape[1]:]
+    plain = [text.split("\n")[0] for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+    assert [c.text for group in ours for c in group] == plain
+    # generate decodes every row until the last one ends; here a row costs only its own steps.
+    steps_of_generate = generated.shape[0] * generated.shape[1]
+    assert row_steps < steps_of_generate, (row_steps, steps_of_generate)
