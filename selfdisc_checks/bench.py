@@ -1,0 +1,153 @@
+"""Speed ratios, measured side by side in one run (a command, not a timed test):
+
+    python -m selfdisc_checks.bench [--model PATH] [--task arithmetic] [--data FILE] [--limit 8] [--samples 4]
+
+Prints one table. Ratios, not seconds, are what to compare across machines:
+
+- cold run / warm-cache run of the whole pipeline (in process, so pytest's start-up is not in it);
+- batched sampling against question-by-question sampling (candidates/s, tokens/s);
+- useful row-steps / computed row-steps, ours against a static batch that decodes every row until the
+  longest ends (what ``generate`` does);
+- discrimination time / generation time;
+- ``pytest -n 2`` against ``-n 1`` on two tasks (subprocesses, fixture only; ``--no-xdist`` skips it);
+- peak memory (resident set on CPU, allocated on CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from selfdisc_checks.records import Sampling
+from selfdisc_checks.settings import Settings
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-arith"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(FIXTURE), help="checkpoint (default: the fixture)")
+    parser.add_argument("--task", default="arithmetic")
+    parser.add_argument("--data", help="data file for the task")
+    parser.add_argument("--limit", type=int, default=8, help="questions (default 8)")
+    parser.add_argument("--samples", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-xdist", action="store_true", help="skip the pytest -n 2 vs -n 1 comparison")
+    args = parser.parse_args(argv)
+
+    from selfdisc_checks import Cache, HFBackend, evaluate_task, get_task, locate_checkpoint
+
+    backend = HFBackend(locate_checkpoint(args.model), device=args.device)
+    task = get_task(args.task, **({"data": args.data} if args.data else {}))
+    settings = Settings(model=args.model, tasks=(args.task,), limit=args.limit, samples=args.samples,
+                        batch_size=args.batch_size, device=args.device)
+    backend.model  # loading is not part of any measurement
+    rows: list[tuple[str, str, str]] = []
+
+    with tempfile.TemporaryDirectory() as folder:
+        cache = Cache(Path(folder))
+        started = time.perf_counter()
+        result = evaluate_task(task, backend, cache, settings)
+        cold = time.perf_counter() - started
+        started = time.perf_counter()
+        evaluate_task(task, backend, cache, settings)
+        warm = time.perf_counter() - started
+        cache.close()
+    timing = result.timing
+    rows.append(("cold run / warm-cache run", f"{cold / warm:,.0f}x", f"{cold:.2f} s vs {warm:.3f} s"))
+    if timing.get("generation_s"):
+        rows.append(("discrimination / generation time", f"{timing['discrimination_s'] / timing['generation_s']:.2f}",
+                     f"{timing['discrimination_s']:.2f} s vs {timing['generation_s']:.2f} s"))
+
+    batched, single, useful, static = _sampling(backend, task, settings)
+    rows.append(("batched / question-by-question sampling", f"{single['seconds'] / batched['seconds']:.1f}x",
+                 f"{batched['candidates'] / batched['seconds']:.1f} vs {single['candidates'] / single['seconds']:.1f} "
+                 f"candidates/s; {batched['tokens'] / batched['seconds']:.0f} vs "
+                 f"{single['tokens'] / single['seconds']:.0f} tok/s"))
+    rows.append(("useful / computed row-steps", f"{useful / batched['row_steps']:.2f}",
+                 f"a static batch (generate): {useful / static:.2f} ({static:,} row-steps for {useful:,} tokens)"))
+    if not args.no_xdist and Path(args.model).resolve() == FIXTURE.resolve():
+        one, two = _xdist(args.limit)
+        rows.append(("pytest -n 2 / -n 1 on two tasks (speed-up)", f"{one / two:.2f}x", f"{two:.1f} s vs {one:.1f} s"))
+    rows.append(("peak memory", _peak_memory(backend), backend.describe()["device"]))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"selfdisc-checks bench: {args.model}, {args.task}, {args.limit} questions x {args.samples} samples")
+    for name, ratio, detail in rows:
+        print(f"  {name.ljust(width)}  {ratio:>8}   {detail}")
+    return 0
+
+
+def _sampling(backend: Any, task: Any, settings: Settings) -> tuple[dict, dict, int, int]:
+    """The task's generation prompts sampled in device batches, then one question at a time; also the tokens
+    rows needed against the row-steps a static batch would decode."""
+    from selfdisc_checks.backends.seeds import candidate_seed
+
+    examples = task.load(settings.limit)
+    texts = [backend.render(task.prompt(ex)) for ex in examples]
+    seeds = [[candidate_seed(settings.seed, task.name, ex.id, i) for i in range(settings.samples)] for ex in examples]
+    sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
+    spec = task.generation
+
+    def measure(groups: list[tuple[list[str], list[list[int]]]]) -> tuple[dict, list]:
+        before = dict(backend.counters)
+        started = time.perf_counter()
+        outputs = [backend.sample(batch, batch_seeds, sampling, spec) for batch, batch_seeds in groups]
+        seconds = time.perf_counter() - started
+        spent = {k: backend.counters[k] - before[k] for k in before}
+        return {"seconds": seconds, "candidates": len(texts) * settings.samples,
+                "tokens": spent["generated_tokens"], "row_steps": spent["row_steps"]}, outputs
+
+    size = settings.batch_size
+    batched, outputs = measure([(texts[i:i + size], seeds[i:i + size]) for i in range(0, len(texts), size)])
+    single, _ = measure([([text], [row]) for text, row in zip(texts, seeds, strict=True)])
+    # A static batch decodes all its rows for as many steps as its longest row takes.
+    lengths = [[len(backend.tokenizer(c.text, add_special_tokens=False)["input_ids"]) + 1 for c in group]
+               for batch in outputs for group in batch]
+    static = sum(len(batch_lengths) * max(batch_lengths) for batch_lengths in
+                 ([n for group in lengths[i:i + size] for n in group] for i in range(0, len(lengths), size)))
+    return batched, single, batched["row_steps"], max(static, batched["row_steps"])
+
+
+def _xdist(limit: int) -> tuple[float, float]:
+    """Wall time of the shipped checks on two tasks (arithmetic and a declarative copy of it) with -n 1 and -n 2."""
+    seconds = []
+    for workers in ("1", "2"):
+        with tempfile.TemporaryDirectory() as folder:
+            root = Path(folder)
+            data = root / "sums.jsonl"
+            data.write_text("".join(f'{{"question": "{a}+{b}", "answer": {a + b}}}\n' for a in range(1, 10)
+                                    for b in range(1, 10)))
+            (root / "pyproject.toml").write_text(
+                '[tool.selfdisc]\ntasks = ["arithmetic", "sums"]\ncache_dir = "cache"\n'
+                '[tool.selfdisc.tasks.sums]\ndata = "sums.jsonl"\nquestion = "question"\nanswer = "answer"\n'
+                'metric = "numeric"\nprompt = "Q: {question}=\\nA:"\n'
+                'shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]\n'
+                'stop = ["\\n"]\nmax_new_tokens = 8\n'
+            )
+            command = [sys.executable, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
+                       "--limit", str(limit * 4), "-p", "no:cacheprovider", "-q", "-n", workers]
+            started = time.perf_counter()
+            subprocess.run(command, cwd=root, capture_output=True, check=False, env={**os.environ, "CI": ""})
+            seconds.append(time.perf_counter() - started)
+    return seconds[0], seconds[1]
+
+
+def _peak_memory(backend: Any) -> str:
+    if backend.describe()["device"].startswith("cuda"):
+        import torch
+
+        return f"{torch.cuda.max_memory_allocated() / 2**30:.2f} GiB"
+    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
