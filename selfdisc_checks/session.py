@@ -29,6 +29,10 @@ def fingerprint_memo(settings: Settings) -> Path:
     return Path(settings.cache_dir) / file_hashes.FILENAME
 
 
+def _bytes(gib: float | None) -> float | None:
+    return None if gib is None else gib * 2**30
+
+
 def build_task(settings: Settings, name: str) -> Task:
     """The task ``name`` with its options from configuration and ``--data``."""
     options = dict(settings.task_options.get(name, {}))
@@ -69,7 +73,8 @@ class EvaluationSession:
             from selfdisc_checks.backends.hf import HFBackend  # torch and transformers load only when a model is needed
 
             s = self.settings
-            self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)
+            self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                                      memory_budget=_bytes(s.memory_budget))
         return self._backend
 
     @property
@@ -85,7 +90,8 @@ class EvaluationSession:
             else:
                 from selfdisc_checks.backends.hf import HFBackend
 
-                self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code)
+                self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
+                                        memory_budget=_bytes(s.memory_budget))
         return self._judge
 
     @property

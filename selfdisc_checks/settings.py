@@ -34,6 +34,7 @@ class Settings:
     top_k: int = 0
     seed: int = 1234
     batch_size: int = 8
+    memory_budget: float | None = None  # GiB a decoding batch may use; None: what the device has free
     level: float = 0.95
     permutations: int = 1
     discriminate: tuple[str, ...] = ("generate",)
@@ -89,6 +90,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "top_p": ("--top-p", {"metavar": "P", "type": float, "help": "sample only from the smallest token set with probability >= P (default 1.0: off)"}),
     "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
+    "memory_budget": ("--memory-budget", {"metavar": "GIB", "type": float, "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
     "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
     "discriminate": ("--discriminate", {"metavar": "generate,likelihood", "help": "how the model picks among its candidates: generate (writes the label; default), likelihood (the likeliest label, no generation), or both"}),
@@ -171,7 +173,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,), "task_modules": (list,),
 }
@@ -293,6 +295,8 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
+    if settings.memory_budget is not None and settings.memory_budget <= 0:
+        raise SelfDiscError(f"--memory-budget is in GiB and must be positive, not {settings.memory_budget}.")
     if settings.temperature < 0:
         raise SelfDiscError(f"--temperature must be >= 0 (0 means greedy), not {settings.temperature}.")
     if not 1 <= settings.permutations <= math.factorial(min(settings.samples, 12)):

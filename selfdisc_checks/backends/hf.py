@@ -53,8 +53,13 @@ def resolve_dtype(dtype: str, device: str) -> torch.dtype:
 class HFBackend:
     """A transformers checkpoint behind the calls the pipeline makes: render, sample, greedy, option_logprobs."""
 
-    def __init__(self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False) -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
+        memory_budget: float | None = None,
+    ) -> None:
         self.checkpoint = checkpoint
+        # Bytes a decoding batch may use (KV cache and logits); None: what the device has free when a batch starts.
+        self.memory_budget = memory_budget
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.trust_remote_code = trust_remote_code
@@ -67,7 +72,7 @@ class HFBackend:
         # Who hears of loading and of decoded tokens (a progress.Tracker; set by the session, None: nobody).
         self.listener: Any = None
         # What this backend computed: prompt tokens read, tokens generated, row-steps decoded (for timing records).
-        self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0}
+        self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0, "splits": 0}
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -178,12 +183,58 @@ class HFBackend:
         """One greedy (plain argmax) completion per prompt."""
         return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec)
 
-    @torch.inference_mode()
     def _generate(
+        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
+    ) -> list[Completion]:
+        """Decode ``rows`` (indices into ``prompts``) in as few device batches as fit the memory: a batch whose
+        estimate exceeds the budget, or that runs out of device memory, is halved (by prompts, then by rows)
+        and each half decoded on its own. Candidates do not depend on their batch, so the result is the same."""
+        too_big = not self._fits(prompts, rows, spec)
+        if not too_big:
+            try:
+                return self._generate_batch(prompts, rows, seeds, sampling, spec)
+            except torch.OutOfMemoryError:
+                if self.device.startswith("cuda"):
+                    torch.cuda.empty_cache()
+        if len(rows) == 1:
+            raise SelfDiscError(
+                f"One row of {self.checkpoint.model_id} does not fit the memory budget (prompt of "
+                f"{len(self.tokenizer(prompts[rows[0]])['input_ids'])} tokens plus {spec.max_new_tokens} new); use a "
+                "device with more free memory, a larger --memory-budget, or shorter prompts."
+            )
+        self.counters["splits"] += 1
+        completions: list[Completion | None] = [None] * len(rows)
+        for positions in _halves(rows):
+            part = self._generate(prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec)
+            for position, completion in zip(positions, part, strict=True):
+                completions[position] = completion
+        return completions  # type: ignore[return-value]
+
+    def _fits(self, prompts: list[str], rows: list[int], spec: DecodeSpec) -> bool:
+        """Whether the batch's KV cache and logits fit the budget (estimated before anything is allocated)."""
+        budget = self.memory_budget if self.memory_budget is not None else _free_memory(self.device)
+        if budget is None:
+            return True
+        config = self.config
+        config = getattr(config, "get_text_config", lambda: config)()
+        layers = getattr(config, "num_hidden_layers", 0) or 0
+        heads = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", 0) or 0
+        head_dim = getattr(config, "head_dim", None) or (
+            (getattr(config, "hidden_size", 0) or 0) // max(1, getattr(config, "num_attention_heads", 1) or 1))
+        width = max(len(self.tokenizer(prompts[r])["input_ids"]) for r in set(rows)) + spec.max_new_tokens
+        item = torch.tensor([], dtype=self.dtype).element_size()
+        kv = 2 * layers * heads * head_dim * item * width * len(rows)
+        logits = 4 * (getattr(config, "vocab_size", 0) or 0) * len(rows) * 3  # float32 scores, noise, restricted copy
+        return kv + logits <= budget
+
+    @torch.inference_mode()
+    def _generate_batch(
         self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
     ) -> list[Completion]:
         from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
+        used = sorted(set(rows))  # only the prompts these rows read
+        prompts, rows = [prompts[i] for i in used], [used.index(r) for r in rows]
         encoded = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.uses_chat_template
         ).to(self.device)
@@ -407,6 +458,25 @@ class _TokenCounter:
             self.report(int(self.pending.item()))
             self.pending = None
         self.last = time.perf_counter()
+
+
+def _halves(rows: list[int]) -> list[list[int]]:
+    """Two parts of a batch, as positions in ``rows``: by prompts when it has several (a prompt's rows share
+    its prefill), else by rows."""
+    prompts = sorted(set(rows))
+    if len(prompts) > 1:
+        first = set(prompts[: len(prompts) // 2])
+        return [[p for p, r in enumerate(rows) if r in first], [p for p, r in enumerate(rows) if r not in first]]
+    middle = len(rows) // 2
+    return [list(range(middle)), list(range(middle, len(rows)))]
+
+
+def _free_memory(device: str) -> float | None:
+    """Free device memory in bytes (CUDA), or None on CPU where the operating system pages instead of failing."""
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return 0.9 * free
+    return None
 
 
 class _StopWatch:

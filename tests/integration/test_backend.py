@@ -7,7 +7,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
 from conftest import FIXTURE
-from selfdisc_checks import DecodeSpec, HFBackend, Sampling, get_task, locate_checkpoint
+from selfdisc_checks import DecodeSpec, HFBackend, Sampling, SelfDiscError, get_task, locate_checkpoint
 from selfdisc_checks.backends.sampler import SeededGumbelSampler
 from selfdisc_checks.records import DecodeSpec as Spec
 
@@ -164,3 +164,17 @@ def test_finished_rows_leave_the_batch_and_change_no_candidate(backend, prompts)
     # generate decodes every row until the last one ends; here a row costs only its own steps.
     steps_of_generate = generated.shape[0] * generated.shape[1]
     assert row_steps < steps_of_generate, (row_steps, steps_of_generate)
+
+
+def test_a_tiny_memory_budget_splits_batches_and_changes_no_candidate(backend, prompts):
+    seeds = [[7 * i + j for j in range(4)] for i in range(len(prompts))]
+    spec = Spec(max_new_tokens=12, stop=("\n",))
+    unconstrained = backend.sample(prompts, seeds, Sampling(1.0), spec)
+    one_row = 2 * 3 * 4 * 32 * 4 * (38 + 12)  # fixture: K and V x 3 layers x 4 heads x 32 dims x float32 x tokens
+    tight = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu", memory_budget=3 * one_row)
+    assert tight.sample(prompts, seeds, Sampling(1.0), spec) == unconstrained
+    assert tight.counters["splits"] >= 7  # 24 rows into batches of at most 2: halved again and again
+    assert tight.greedy(prompts, spec) == backend.greedy(prompts, spec)
+    hopeless = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu", memory_budget=one_row / 10)
+    with pytest.raises(SelfDiscError, match="One row of .* does not fit the memory budget .* --memory-budget"):
+        hopeless.greedy(prompts[:2], spec)
