@@ -93,10 +93,12 @@ class _PluginState:
         self.settings = settings
         self.refresh_before = refresh_before
         self.is_worker = is_worker
-        self.session = EvaluationSession(settings, refresh_before, checkpoint)
+        worker = getattr(config, "workerinput", {}).get("workerid")
+        self.session = EvaluationSession(settings, refresh_before, checkpoint, worker)
         # --baseline-model: the previous release, evaluated here with the same settings (its own cache keys).
         self.baseline_session = (
-            EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before)
+            EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before,
+                              worker=worker)
             if settings.baseline_model else None
         )
         self.baseline: dict[str, Any] | None = None

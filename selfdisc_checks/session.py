@@ -45,9 +45,11 @@ class EvaluationSession:
     """Evaluates tasks on demand and remembers results (and failures) for the rest of the session."""
 
     def __init__(
-        self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None
+        self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None,
+        worker: str | None = None,
     ) -> None:
         self.settings = settings
+        self.worker = worker  # the xdist worker id: with several GPUs, each worker takes its own
         self.started = time.time()
         self.refresh_before = refresh_before
         self._checkpoint = checkpoint
@@ -74,7 +76,7 @@ class EvaluationSession:
 
             s = self.settings
             self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
-                                      memory_budget=_bytes(s.memory_budget))
+                                      memory_budget=_bytes(s.memory_budget), worker=self.worker)
         return self._backend
 
     @property
@@ -91,7 +93,7 @@ class EvaluationSession:
                 from selfdisc_checks.backends.hf import HFBackend
 
                 self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
-                                        memory_budget=_bytes(s.memory_budget))
+                                        memory_budget=_bytes(s.memory_budget), worker=self.worker)
         return self._judge
 
     @property

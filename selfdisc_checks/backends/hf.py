@@ -28,10 +28,22 @@ from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; a CUDA request without CUDA is an error."""
+def worker_gpu(worker: str | None, gpus: int) -> int | None:
+    """The GPU an xdist worker (``gw0``, ``gw1``, ...) runs on when there are several: worker k takes GPU
+    k mod count, so ``pytest -n K`` spreads its tasks over the visible devices. None: no pinning."""
+    if not worker or gpus < 2 or not worker.startswith("gw") or not worker[2:].isdigit():
+        return None
+    return int(worker[2:]) % gpus
+
+
+def resolve_device(device: str, worker: str | None = None) -> str:
+    """``auto`` -> ``cuda`` when available (an xdist worker's own GPU when there are several), else ``cpu``;
+    a CUDA request without CUDA is an error."""
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        index = worker_gpu(worker, torch.cuda.device_count())
+        return "cuda" if index is None else f"cuda:{index}"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SelfDiscError(f"--device {device} was asked for but CUDA is not available; use --device cpu or auto.")
@@ -55,12 +67,12 @@ class HFBackend:
 
     def __init__(
         self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None,
+        memory_budget: float | None = None, worker: str | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         # Bytes a decoding batch may use (KV cache and logits); None: what the device has free when a batch starts.
         self.memory_budget = memory_budget
-        self.device = resolve_device(device)
+        self.device = resolve_device(device, worker)
         self.dtype = resolve_dtype(dtype, self.device)
         self.trust_remote_code = trust_remote_code
         # Candidates depend on the weights and on the precision they run in.

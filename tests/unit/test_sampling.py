@@ -111,3 +111,10 @@ def test_orderings_are_distinct_and_start_with_the_shown_order(run_seed, questio
     assert found[0] == tuple(range(n)) and len(set(found)) == count
     assert all(sorted(order) == list(range(n)) for order in found)
     assert found == orderings(run_seed, "t", question_id, n, count)
+
+
+def test_each_xdist_worker_takes_its_own_gpu_when_there_are_several():
+    from selfdisc_checks.backends.hf import worker_gpu
+
+    assert [worker_gpu(f"gw{k}", 4) for k in range(6)] == [0, 1, 2, 3, 0, 1]
+    assert worker_gpu("gw3", 1) is None and worker_gpu(None, 8) is None and worker_gpu("master", 2) is None
