@@ -179,6 +179,11 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
                 f"Task {name!r} is graded by a judge model; pass --judge-model PATH_OR_ID (the model under test may "
                 "judge itself, which the results flag)."
             )
+    if settings.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
     if settings.judge_model:
         locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings))
     if settings.baseline_model:

@@ -75,8 +75,17 @@ class EvaluationSession:
             from selfdisc_checks.backends.hf import HFBackend  # torch and transformers load only when a model is needed
 
             s = self.settings
-            self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
-                                      memory_budget=_bytes(s.memory_budget), worker=self.worker)
+            if s.backend == "ray":
+                from selfdisc_checks.backends.ray import RayBackend
+
+                self._backend = RayBackend(self.checkpoint, device=s.device, dtype=s.dtype,  # type: ignore[assignment]
+                                           trust_remote_code=s.trust_remote_code,
+                                           memory_budget=_bytes(s.memory_budget), address=s.ray_address,
+                                           actors=s.ray_actors)
+            else:
+                self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
+                                          trust_remote_code=s.trust_remote_code,
+                                          memory_budget=_bytes(s.memory_budget), worker=self.worker)
         return self._backend
 
     @property
@@ -138,3 +147,5 @@ class EvaluationSession:
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
+        if self._backend is not None and hasattr(self._backend, "close"):
+            self._backend.close()

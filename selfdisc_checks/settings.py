@@ -35,6 +35,9 @@ class Settings:
     seed: int = 1234
     batch_size: int = 8
     memory_budget: float | None = None  # GiB a decoding batch may use; None: what the device has free
+    backend: str = "hf"  # hf (transformers in this process) or ray (actors on a Ray instance or cluster)
+    ray_address: str | None = None
+    ray_actors: int | None = None
     level: float = 0.95
     permutations: int = 1
     discriminate: tuple[str, ...] = ("generate",)
@@ -90,6 +93,9 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "top_p": ("--top-p", {"metavar": "P", "type": float, "help": "sample only from the smallest token set with probability >= P (default 1.0: off)"}),
     "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
+    "backend": ("--backend", {"metavar": "hf|ray", "help": "where the model runs: hf (transformers in this process; default) or ray (one actor per GPU or CPU share)"}),
+    "ray_address": ("--ray-address", {"metavar": "ADDRESS", "help": "with --backend ray: the cluster (auto, ray://HOST:10001; default: start a local instance)"}),
+    "ray_actors": ("--ray-actors", {"metavar": "N", "type": int, "help": "with --backend ray: actors to start (default: one per GPU, else 2)"}),
     "memory_budget": ("--memory-budget", {"metavar": "GIB", "type": float, "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
     "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
@@ -173,7 +179,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "backend": (str,), "ray_address": (str,), "ray_actors": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,), "task_modules": (list,),
 }
@@ -295,6 +301,10 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
+    if settings.backend not in ("hf", "ray"):
+        raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf or ray.")
+    if settings.ray_actors is not None and settings.ray_actors < 1:
+        raise SelfDiscError(f"--ray-actors must be at least 1, not {settings.ray_actors}.")
     if settings.memory_budget is not None and settings.memory_budget <= 0:
         raise SelfDiscError(f"--memory-budget is in GiB and must be positive, not {settings.memory_budget}.")
     if settings.temperature < 0:
