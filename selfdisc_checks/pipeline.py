@@ -35,6 +35,10 @@ from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
 
+# Batches handed to the backend per call, so that waiting questions can join its decoding batch as rows
+# finish (a crash loses at most this many batches).
+REFILL = 4
+
 # What a likelihood score means; part of its cache key (bump when HFBackend.option_logprobs changes).
 LIKELIHOOD_SCORER = "first-differing-label-token-logprob-1"
 
@@ -238,7 +242,7 @@ class _Run:
             return [found[unit] for unit in batch]
 
         values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
-                                       self.settings.batch_size * n, size=lambda unit: _size(prompts[unit[0]]))
+                                       REFILL * self.settings.batch_size * n, size=lambda unit: _size(prompts[unit[0]]))
         grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
         for (qid, _), value in zip(units.values(), values, strict=True):
             grouped[qid].append(value)
@@ -260,7 +264,7 @@ class _Run:
             return self.backend.greedy(self._render_and_keep([prompts[unit] for unit in batch]), spec)
 
         values, computed = self._phase("choice", f"{self.task.name}: discriminating", units, compute,
-                                       self.settings.batch_size, size=lambda unit: _size(prompts[unit]))
+                                       REFILL * self.settings.batch_size, size=lambda unit: _size(prompts[unit]))
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 

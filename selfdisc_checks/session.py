@@ -86,6 +86,10 @@ class EvaluationSession:
                 self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
                                           trust_remote_code=s.trust_remote_code,
                                           memory_budget=_bytes(s.memory_budget), worker=self.worker)
+                # --batch-size questions' rows decode at once; the pipeline hands over several batches' worth
+                # (pipeline.REFILL), and waiting questions join as rows finish.
+                self._backend.rows_in_flight = s.batch_size * s.samples
+                self._backend.prompts_in_flight = s.batch_size
         return self._backend
 
     @property

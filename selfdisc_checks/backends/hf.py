@@ -84,7 +84,11 @@ class HFBackend:
         # Who hears of loading and of decoded tokens (a progress.Tracker; set by the session, None: nobody).
         self.listener: Any = None
         # What this backend computed: prompt tokens read, tokens generated, row-steps decoded (for timing records).
-        self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0, "splits": 0}
+        self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0, "steps": 0, "splits": 0}
+        # Rows decoded at once when sampling and when decoding greedily; waiting prompts join as rows finish
+        # (None: every row of a call starts together).
+        self.rows_in_flight: int | None = None
+        self.prompts_in_flight: int | None = None
 
     # -- loading ---------------------------------------------------------------------------------
 
@@ -185,7 +189,7 @@ class HFBackend:
         """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``."""
         rows = [i for i, row_seeds in enumerate(seeds) for _ in row_seeds]
         flat_seeds = [seed for row_seeds in seeds for seed in row_seeds]
-        outputs = self._generate(prompts, rows, flat_seeds, sampling, spec)
+        outputs = self._generate(prompts, rows, flat_seeds, sampling, spec, self.rows_in_flight)
         grouped: list[list[Completion]] = [[] for _ in prompts]
         for row, output in zip(rows, outputs, strict=True):
             grouped[row].append(output)
@@ -193,18 +197,20 @@ class HFBackend:
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         """One greedy (plain argmax) completion per prompt."""
-        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec)
+        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec,
+                              self.prompts_in_flight)
 
     def _generate(
-        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
+        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
+        width: int | None = None,
     ) -> list[Completion]:
         """Decode ``rows`` (indices into ``prompts``) in as few device batches as fit the memory: a batch whose
         estimate exceeds the budget, or that runs out of device memory, is halved (by prompts, then by rows)
         and each half decoded on its own. Candidates do not depend on their batch, so the result is the same."""
-        too_big = not self._fits(prompts, rows, spec)
+        too_big = not self._fits(prompts, rows, spec, width)
         if not too_big:
             try:
-                return self._generate_batch(prompts, rows, seeds, sampling, spec)
+                return self._generate_batch(prompts, rows, seeds, sampling, spec, width)
             except torch.OutOfMemoryError:
                 if self.device.startswith("cuda"):
                     torch.cuda.empty_cache()
@@ -217,12 +223,13 @@ class HFBackend:
         self.counters["splits"] += 1
         completions: list[Completion | None] = [None] * len(rows)
         for positions in _halves(rows):
-            part = self._generate(prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec)
+            part = self._generate(prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec,
+                                  width)
             for position, completion in zip(positions, part, strict=True):
                 completions[position] = completion
         return completions  # type: ignore[return-value]
 
-    def _fits(self, prompts: list[str], rows: list[int], spec: DecodeSpec) -> bool:
+    def _fits(self, prompts: list[str], rows: list[int], spec: DecodeSpec, width: int | None = None) -> bool:
         """Whether the batch's KV cache and logits fit the budget (estimated before anything is allocated)."""
         budget = self.memory_budget if self.memory_budget is not None else _free_memory(self.device)
         if budget is None:
@@ -233,15 +240,17 @@ class HFBackend:
         heads = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", 0) or 0
         head_dim = getattr(config, "head_dim", None) or (
             (getattr(config, "hidden_size", 0) or 0) // max(1, getattr(config, "num_attention_heads", 1) or 1))
-        width = max(len(self.tokenizer(prompts[r])["input_ids"]) for r in set(rows)) + spec.max_new_tokens
+        length = max(len(self.tokenizer(prompts[r])["input_ids"]) for r in set(rows)) + spec.max_new_tokens
         item = torch.tensor([], dtype=self.dtype).element_size()
-        kv = 2 * layers * heads * head_dim * item * width * len(rows)
-        logits = 4 * (getattr(config, "vocab_size", 0) or 0) * len(rows) * 3  # float32 scores, noise, restricted copy
+        in_flight = min(len(rows), width or len(rows))  # waiting rows hold no memory
+        kv = 2 * layers * heads * head_dim * item * length * in_flight
+        logits = 4 * (getattr(config, "vocab_size", 0) or 0) * in_flight * 3  # float32 scores, noise, a restricted copy
         return kv + logits <= budget
 
     @torch.inference_mode()
     def _generate_batch(
-        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec
+        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
+        width: int | None = None,
     ) -> list[Completion]:
         from selfdisc_checks.backends.sampler import SeededGumbelSampler
 
@@ -259,7 +268,7 @@ class HFBackend:
             if self.is_encoder_decoder:
                 tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
             else:
-                tokens, ended = self._decode(ids, mask, index, sampler, spec)
+                tokens, ended = self._decode(ids, mask, index, sampler, spec, width)
         finally:
             self._tell("batch", 0)
         completions = []
@@ -271,59 +280,83 @@ class HFBackend:
         return completions
 
     def _decode(
-        self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec
+        self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec,
+        width: int | None = None,
     ) -> tuple[list[list[int]], list[bool]]:
-        """Decoder-only decoding that does no work for finished rows: each prompt is run once and its KV cache
-        copied to its rows; every step computes only the last position's logits, and a row that ends (eos, a
-        stop string) leaves the batch, cache included. Returns each row's tokens (without eos) and whether it
-        ended at eos."""
+        """Decoder-only decoding that does no work for finished rows and keeps the batch full.
+
+        Each prompt is run once and its KV cache copied to its rows; every step computes only the last
+        position's logits. A row that ends (eos, a stop string, the token limit) leaves the batch, cache
+        included. With a ``width`` below the number of rows, waiting prompts join as soon as their rows fit
+        (their cache left-padded to the batch's length), so the steps taken follow the tokens needed rather
+        than the longest row of each batch. Returns each row's tokens (without eos) and whether it ended at eos."""
         model = self.model
         n_rows = len(index)
         eos = set(self._eos_ids())
-        cache = self._prefill(model, ids, mask, index) if ids.shape[1] > 1 else _new_cache(model)
-        attention = mask[index]
-        positions = attention.sum(-1, keepdim=True) - 1  # the last prompt token's position in each row
-        step_input = ids[index][:, -1:]
+        limit = width or n_rows
+        waiting: list[tuple[int, list[int]]] = []  # (prompt, its rows), in the order given
+        for row, prompt in enumerate(index.tolist()):
+            if waiting and waiting[-1][0] == prompt:
+                waiting[-1][1].append(row)
+            else:
+                waiting.append((prompt, [row]))
         argument = _cache_argument(model)
         extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
-        running = list(range(n_rows))  # the original row of each batch line
         tokens: list[list[int]] = [[] for _ in range(n_rows)]
         saw_eos = [False] * n_rows
         stops = _StopWatch(self.tokenizer, spec.stop)
         report = getattr(self.listener, "tokens", None)
         unreported, last_report = 0, time.perf_counter()
-        for _ in range(spec.max_new_tokens):
-            out = model(input_ids=step_input, attention_mask=attention, position_ids=positions, use_cache=True,
-                        **{argument: cache}, **extra)
-            cache = getattr(out, "cache", None) or out.past_key_values
-            chosen = sampler.perturb(running, out.logits[:, -1, :]).argmax(dim=-1)
+        live: _Live | None = None
+        while waiting or live is not None:
+            room = limit - (len(live.rows) if live is not None else 0)
+            joining = []
+            # Rows join a running batch only when both caches can be spliced (a plain dynamic cache, a prompt
+            # of more than one token); otherwise they wait for the batch to finish.
+            while waiting and (len(waiting[0][1]) <= room or (live is None and not joining)) and (
+                    live is None or (live.mergeable and int(mask[waiting[0][0]].sum()) > 1)):
+                joining.append(waiting.pop(0))
+                room -= len(joining[-1][1])
+            if joining:
+                new = self._start(ids, mask, joining)
+                live = new if live is None else live.merge(new)
+            assert live is not None
+            out = model(input_ids=live.step_input, attention_mask=live.attention, position_ids=live.positions,
+                        use_cache=True, **{argument: live.cache}, **extra)
+            live.cache = getattr(out, "cache", None) or out.past_key_values
+            chosen = sampler.perturb(live.rows, out.logits[:, -1, :]).argmax(dim=-1)
             keep = []
-            for line, (row, token) in enumerate(zip(running, chosen.tolist(), strict=True)):
+            for line, (row, token) in enumerate(zip(live.rows, chosen.tolist(), strict=True)):
                 if token in eos:
                     saw_eos[row] = True
                     continue
                 tokens[row].append(token)
-                if not stops.hit(tokens[row]):
+                if len(tokens[row]) < spec.max_new_tokens and not stops.hit(tokens[row]):
                     keep.append(line)
-            self.counters["generated_tokens"] += len(running)
-            self.counters["row_steps"] += len(running)
-            unreported += len(running)
+            self.counters["generated_tokens"] += len(live.rows)
+            self.counters["row_steps"] += len(live.rows)
+            self.counters["steps"] += 1
+            unreported += len(live.rows)
             if report is not None and time.perf_counter() - last_report >= 0.5:
                 report(unreported)
                 unreported, last_report = 0, time.perf_counter()
-            if not keep:
-                break
-            if len(keep) < len(running):  # finished rows leave the batch
-                lines = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(lines)
-                attention, positions, chosen = attention[lines], positions[lines], chosen[lines]
-                running = [running[line] for line in keep]
-            attention = torch.cat([attention, attention.new_ones((len(running), 1))], dim=-1)
-            positions = positions + 1
-            step_input = chosen[:, None]
+            live = live.advance(keep, chosen)
         if report is not None and unreported:
             report(unreported)
         return tokens, saw_eos
+
+    def _start(self, ids: torch.Tensor, mask: torch.Tensor, joining: list[tuple[int, list[int]]]) -> _Live:
+        """Prefill the joining prompts together (padded among themselves only) and copy each to its rows."""
+        prompts = [prompt for prompt, _ in joining]
+        sub_ids, sub_mask = ids[prompts], mask[prompts]
+        padding = int((sub_mask.cumsum(-1) == 0).sum(-1).min())  # leading columns that are padding in all
+        sub_ids, sub_mask = sub_ids[:, padding:], sub_mask[:, padding:]
+        local = torch.tensor([k for k, (_, rows) in enumerate(joining) for _ in rows], device=self.device)
+        model = self.model
+        cache = self._prefill(model, sub_ids, sub_mask, local) if sub_ids.shape[1] > 1 else _new_cache(model)
+        attention = sub_mask[local]
+        return _Live(cache, attention, attention.sum(-1, keepdim=True) - 1, sub_ids[local][:, -1:],
+                     [row for _, rows in joining for row in rows])
 
     def _generate_seq2seq(
         self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec
@@ -489,6 +522,61 @@ def _free_memory(device: str) -> float | None:
         free, _ = torch.cuda.mem_get_info(torch.device(device))
         return 0.9 * free
     return None
+
+
+class _Live:
+    """The rows being decoded: their shared KV cache, attention mask (cached positions plus the step's input),
+    positions, next inputs, and which original row each line is."""
+
+    def __init__(self, cache: Any, attention: torch.Tensor, positions: torch.Tensor, step_input: torch.Tensor,
+                 rows: list[int]) -> None:
+        self.cache, self.attention, self.positions, self.step_input, self.rows = (
+            cache, attention, positions, step_input, rows)
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether rows can join: a plain dynamic cache, filled, whose per-layer keys and values we can pad and
+        stack (sliding-window or other caches are left alone)."""
+        layers = getattr(self.cache, "layers", None)
+        return bool(layers) and all(type(layer).__name__ == "DynamicLayer" and getattr(layer, "is_initialized", False)
+                                    and layer.keys is not None and layer.keys.numel() for layer in layers)
+
+    def merge(self, other: _Live) -> _Live:
+        """These rows and ``other``'s in one batch: the shorter side's cache and mask are left-padded (masked
+        out), so every line keeps attending to exactly its own tokens."""
+        width = max(self.attention.shape[1], other.attention.shape[1])
+        pads = (width - self.attention.shape[1], width - other.attention.shape[1])
+        attention = torch.cat([torch.nn.functional.pad(a.attention, (pad, 0)) for a, pad in zip((self, other), pads)])
+        for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
+            mine.keys = torch.cat([_left_pad(mine.keys, pads[0]), _left_pad(theirs.keys, pads[1])])
+            mine.values = torch.cat([_left_pad(mine.values, pads[0]), _left_pad(theirs.values, pads[1])])
+        return _Live(self.cache, attention, torch.cat([self.positions, other.positions]),
+                     torch.cat([self.step_input, other.step_input]), self.rows + other.rows)
+
+    def advance(self, keep: list[int], chosen: torch.Tensor) -> _Live | None:
+        """After a step: keep the lines still running, feed them their new token; None when none runs."""
+        if not keep:
+            return None
+        if len(keep) < len(self.rows):  # finished rows leave the batch
+            lines = torch.tensor(keep, device=chosen.device)
+            self.cache.batch_select_indices(lines)
+            self.attention, self.positions, chosen = self.attention[lines], self.positions[lines], chosen[lines]
+            self.rows = [self.rows[line] for line in keep]
+            unused = int((self.attention.cumsum(-1) == 0).sum(-1).min())  # padding no running row needs any more
+            if unused and self.mergeable:
+                self.attention = self.attention[:, unused:]
+                for layer in self.cache.layers:
+                    if getattr(layer, "is_initialized", False):
+                        layer.keys, layer.values = layer.keys[:, :, unused:], layer.values[:, :, unused:]
+        self.attention = torch.cat([self.attention, self.attention.new_ones((len(self.rows), 1))], dim=-1)
+        self.positions = self.positions + 1
+        self.step_input = chosen[:, None]
+        return self
+
+
+def _left_pad(states: torch.Tensor, pad: int) -> torch.Tensor:
+    """Cached states ``[rows, heads, positions, dim]`` with ``pad`` zero positions on the left (masked out)."""
+    return torch.nn.functional.pad(states, (0, 0, pad, 0)) if pad else states
 
 
 class _StopWatch:

@@ -178,3 +178,22 @@ def test_a_tiny_memory_budget_splits_batches_and_changes_no_candidate(backend, p
     hopeless = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu", memory_budget=one_row / 10)
     with pytest.raises(SelfDiscError, match="One row of .* does not fit the memory budget .* --memory-budget"):
         hopeless.greedy(prompts[:2], spec)
+
+
+def test_waiting_questions_join_the_batch_as_rows_finish(backend, prompts):
+    """With 8 rows in flight, 24 rows take about 24 x mean length / 8 steps (not 3 x the longest), and every
+    candidate is what the one-batch run gives."""
+    seeds = [[5 * i + j for j in range(4)] for i in range(len(prompts))]
+    spec = Spec(max_new_tokens=12, stop=("\n",))
+    together = backend.sample(prompts, seeds, Sampling(1.5), spec)
+    refill = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+    refill.rows_in_flight = 8
+    assert refill.sample(prompts, seeds, Sampling(1.5), spec) == together
+    chunks = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+    for start in range(0, len(prompts), 2):  # the same 8 rows at a time, without joining
+        assert chunks.sample(prompts[start:start + 2], seeds[start:start + 2], Sampling(1.5), spec) == \
+            together[start:start + 2]
+    assert refill.counters["row_steps"] == chunks.counters["row_steps"]
+    assert refill.counters["steps"] < chunks.counters["steps"], (refill.counters, chunks.counters)
+    refill.prompts_in_flight = 2
+    assert refill.greedy(prompts, spec) == backend.greedy(prompts, spec)
