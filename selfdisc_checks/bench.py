@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-xdist", action="store_true", help="skip the pytest -n 2 vs -n 1 comparison")
+    parser.add_argument("--xdist-limit", type=int, default=200,
+                        help="questions per task in the -n 2 vs -n 1 runs (default 200: enough work to outweigh start-up)")
     args = parser.parse_args(argv)
 
     from selfdisc_checks import Cache, HFBackend, evaluate_task, get_task, locate_checkpoint
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("useful / computed row-steps", f"{useful / batched['row_steps']:.2f}",
                  f"a static batch (generate): {useful / static:.2f} ({static:,} row-steps for {useful:,} tokens)"))
     if not args.no_xdist and Path(args.model).resolve() == FIXTURE.resolve():
-        one, two = _xdist(args.limit)
+        one, two = _xdist(args.xdist_limit)
         rows.append(("pytest -n 2 / -n 1 on two tasks (speed-up)", f"{one / two:.2f}x", f"{two:.1f} s vs {one:.1f} s"))
     rows.append(("peak memory", _peak_memory(backend), backend.describe()["device"]))
 
@@ -117,27 +119,30 @@ def _sampling(backend: Any, task: Any, settings: Settings) -> tuple[dict, dict, 
     return batched, single, batched["row_steps"], max(static, batched["row_steps"])
 
 
-def _xdist(limit: int) -> tuple[float, float]:
+def _xdist(limit: int) -> tuple[float, float]:  # limit: questions per task
     """Wall time of the shipped checks on two tasks (arithmetic and a declarative copy of it) with -n 1 and -n 2."""
     seconds = []
     for workers in ("1", "2"):
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
             data = root / "sums.jsonl"
-            data.write_text("".join(f'{{"question": "{a}+{b}", "answer": {a + b}}}\n' for a in range(1, 10)
-                                    for b in range(1, 10)))
+            data.write_text("".join(f'{{"question": "{a}+{b}", "answer": {a + b}}}\n' for a in range(1, 21)
+                                    for b in range(1, 21)))
             (root / "pyproject.toml").write_text(
-                '[tool.selfdisc]\ntasks = ["arithmetic", "sums"]\ncache_dir = "cache"\n'
+                '[tool.selfdisc]\ncache_dir = "cache"\n'
                 '[tool.selfdisc.tasks.sums]\ndata = "sums.jsonl"\nquestion = "question"\nanswer = "answer"\n'
                 'metric = "numeric"\nprompt = "Q: {question}=\\nA:"\n'
                 'shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]\n'
                 'stop = ["\\n"]\nmax_new_tokens = 8\n'
             )
             command = [sys.executable, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
-                       "--limit", str(limit * 4), "-p", "no:cacheprovider", "-q", "-n", workers]
+                       "--tasks", "arithmetic,sums",
+                       "--limit", str(limit), "-p", "no:cacheprovider", "-q", "-n", workers]
             started = time.perf_counter()
-            subprocess.run(command, cwd=root, capture_output=True, check=False, env={**os.environ, "CI": ""})
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
             seconds.append(time.perf_counter() - started)
+            if done.returncode not in (0, 1):  # 1: a check failed, which is fine here; anything else is not
+                raise SystemExit(f"the -n {workers} run failed: {done.stdout[-500:]}{done.stderr[-500:]}")
     return seconds[0], seconds[1]
 
 

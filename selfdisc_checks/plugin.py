@@ -94,7 +94,8 @@ class _PluginState:
         self.refresh_before = refresh_before
         self.is_worker = is_worker
         worker = getattr(config, "workerinput", {}).get("workerid")
-        self.session = EvaluationSession(settings, refresh_before, checkpoint, worker)
+        workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+        self.session = EvaluationSession(settings, refresh_before, checkpoint, worker, workers)
         # --baseline-model: the previous release, evaluated here with the same settings (its own cache keys).
         self.baseline_session = (
             EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before,

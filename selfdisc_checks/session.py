@@ -46,10 +46,11 @@ class EvaluationSession:
 
     def __init__(
         self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None,
-        worker: str | None = None,
+        worker: str | None = None, workers: int = 1,
     ) -> None:
         self.settings = settings
         self.worker = worker  # the xdist worker id: with several GPUs, each worker takes its own
+        self.workers = workers  # how many xdist workers share this machine
         self.started = time.time()
         self.refresh_before = refresh_before
         self._checkpoint = checkpoint
@@ -86,6 +87,13 @@ class EvaluationSession:
                 self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
                                           trust_remote_code=s.trust_remote_code,
                                           memory_budget=_bytes(s.memory_budget), worker=self.worker)
+                if self._backend.device == "cpu" and self.workers > 1:
+                    import os
+
+                    import torch
+
+                    # K workers share the cores: K processes each using every core only fight over them.
+                    torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers))
                 # --batch-size questions' rows decode at once; the pipeline hands over several batches' worth
                 # (pipeline.REFILL), and waiting questions join as rows finish.
                 self._backend.rows_in_flight = s.batch_size * s.samples
