@@ -173,6 +173,7 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
             raise SelfDiscError(f"Unknown task {name!r}; choose from: {', '.join(known)}.")
     for name, path in settings.data.items():
         check_data_file(Path(path), name)
+    _check_outputs(settings)
     for name in settings.tasks:
         task = build_task(settings, name)  # constructors check their options; no data is read here
         if task.needs_judge and not settings.judge_model:
@@ -190,6 +191,21 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
     if settings.baseline_model:
         locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings))
     return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
+
+
+def _check_outputs(settings: Settings) -> None:
+    """Output paths that cannot work are refused before hours of sampling, not at the end of the run."""
+    for flag, path, folder in (("--results-json", settings.results_json, False), ("--history", settings.history, False),
+                               ("--report-dir", settings.report_dir, True)):
+        if path is None:
+            continue
+        target = Path(path)
+        if folder and target.exists() and not target.is_dir():
+            raise SelfDiscError(f"{flag} {path} is a file; pass a folder for report.html, summary.md and the plots.")
+        if not folder and target.is_dir():
+            raise SelfDiscError(f"{flag} {path} is a folder; pass a file path inside it.")
+    if settings.history and Path(settings.history).is_file():
+        History(settings.history).close()  # a file that is not a history is named now (nothing is written to it)
 
 
 def load_baseline(path: str) -> dict[str, Any]:
@@ -469,6 +485,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             _write_outputs(state, exitstatus)
         except SelfDiscError as error:
             state.outputs.append(f"error: {error}")
+        except OSError as error:  # a full disk or a folder that went away: say which, the cache is untouched
+            state.outputs.append(f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
+                                 "candidates are in the cache, so a rerun writes it without sampling again.")
     state.session.close()
     if state.baseline_session is not None:
         state.baseline_session.close()

@@ -28,15 +28,23 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         (("--model", "{fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
         (("--model", "{fixture}", "--samples", "1"), "--samples 1 makes DG-DIFF 0 by construction"),
         (("--model", "{fixture}", "--temperature", "0"), "--temperature 0 makes DG-DIFF 0 by construction"),
+        (("--model", "{fixture}", "--report-dir", "{file}"), "--report-dir {file} is a file; pass a folder"),
+        (("--model", "{fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
+        (("--model", "{fixture}", "--history", "{file}"), "is not a selfdisc history database"),
+        (("--model", "{fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
+        (("--model", "{fixture}", "--backend", "vllm"), "--backend 'vllm' is not known; choose hf or ray."),
     ],
-    ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value", "one-sample", "greedy"],
+    ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value", "one-sample", "greedy",
+         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "unknown-backend"],
 )
 def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
     (tmp_path / "notes.txt").write_text("a folder without config.json")
-    args = [a.format(empty=tmp_path, fixture=FIXTURE) for a in args]
+    places = {"empty": tmp_path, "fixture": FIXTURE, "file": tmp_path / "notes.txt"}
+    args = [a.format(**places) for a in args]
     result, _ = project.run(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, message)
+    assert_one_clear_sentence(result, message.format(**places))
+    assert (tmp_path / "notes.txt").read_text() == "a folder without config.json"  # nothing written over
 
 
 def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy):
