@@ -223,11 +223,13 @@ class _Run:
         common = {"kind": "candidate", "model": self.backend.fingerprint, "task": self.task.name,
                   "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop)},
                   "sampling": {**self.sampling.describe(), "sampler": SAMPLER_VERSION}, "seed": self.settings.seed}
+        digests = {qid: prompt_digest(prompt) for qid, prompt in prompts.items()}  # once per question, not per candidate
         units = {
-            cache_key(**common, question=qid, prompt=prompt_digest(prompt), index=i): (qid, i)
-            for qid, prompt in prompts.items()
+            cache_key(**common, question=qid, prompt=digests[qid], index=i): (qid, i)
+            for qid in prompts
             for i in range(n)
         }
+        sizes = {qid: _size(prompt) for qid, prompt in prompts.items()}
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
             by_question: dict[str, list[int]] = {}
@@ -242,7 +244,7 @@ class _Run:
             return [found[unit] for unit in batch]
 
         values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
-                                       REFILL * self.settings.batch_size * n, size=lambda unit: _size(prompts[unit[0]]))
+                                       REFILL * self.settings.batch_size * n, size=lambda unit: sizes[unit[0]])
         grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
         for (qid, _), value in zip(units.values(), values, strict=True):
             grouped[qid].append(value)
