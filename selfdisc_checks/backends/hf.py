@@ -305,8 +305,7 @@ class HFBackend:
         tokens: list[list[int]] = [[] for _ in range(n_rows)]
         saw_eos = [False] * n_rows
         stops = _StopWatch(self.tokenizer, spec.stop)
-        report = getattr(self.listener, "tokens", None)
-        unreported, last_report = 0, time.perf_counter()
+        throttled = _Throttled(self.listener)
         live: _Live | None = None
         while waiting or live is not None:
             room = limit - (len(live.rows) if live is not None else 0)
@@ -336,13 +335,9 @@ class HFBackend:
             self.counters["generated_tokens"] += len(live.rows)
             self.counters["row_steps"] += len(live.rows)
             self.counters["steps"] += 1
-            unreported += len(live.rows)
-            if report is not None and time.perf_counter() - last_report >= 0.5:
-                report(unreported)
-                unreported, last_report = 0, time.perf_counter()
+            throttled.add(len(live.rows))
             live = live.advance(keep, chosen)
-        if report is not None and unreported:
-            report(unreported)
+        throttled.flush()
         return tokens, saw_eos
 
     def _start(self, ids: torch.Tensor, mask: torch.Tensor, joining: list[tuple[int, list[int]]]) -> _Live:
@@ -477,32 +472,43 @@ class HFBackend:
 SPECIAL_TOKEN_SETTINGS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
 
 
-class _TokenCounter:
-    """A logits processor that only counts: tokens decoded so far by rows that have not ended, reported to the
-    listener about twice a second. The count stays on the device between reports (no sync per step)."""
+class _Throttled:
+    """Decoded-token counts for the listener, handed over about twice a second. A count may be a device tensor:
+    it is summed where it lives and read (one sync) only when handed over."""
 
-    def __init__(self, start: int, eos_ids: list[int], listener: Any, every: float = 0.5) -> None:
-        self.start, self.eos, self.every = start, eos_ids, every
+    def __init__(self, listener: Any, every: float = 0.5) -> None:
         self.report = getattr(listener, "tokens", None)
-        self.pending: torch.Tensor | None = None
-        self.last = time.perf_counter()
+        self.every, self.pending, self.last = every, 0, time.perf_counter()
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+    def add(self, count: int | torch.Tensor) -> None:
         if self.report is None:
-            return scores
-        generated = input_ids[:, self.start:]
-        ended = torch.isin(generated, torch.tensor(self.eos, device=generated.device)).any(dim=-1)
-        alive = (~ended).sum()
-        self.pending = alive if self.pending is None else self.pending + alive
+            return
+        self.pending = self.pending + count
         if time.perf_counter() - self.last >= self.every:
             self.flush()
+
+    def flush(self) -> None:
+        if self.report is not None and int(self.pending):
+            self.report(int(self.pending))
+        self.pending, self.last = 0, time.perf_counter()
+
+
+class _TokenCounter:
+    """A logits processor for ``generate`` (encoder-decoder models) that only counts the tokens of rows that
+    have not ended."""
+
+    def __init__(self, start: int, eos_ids: list[int], listener: Any) -> None:
+        self.start, self.eos = start, eos_ids
+        self.throttled = _Throttled(listener)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.throttled.report is not None:
+            ended = torch.isin(input_ids[:, self.start:], torch.tensor(self.eos, device=input_ids.device)).any(dim=-1)
+            self.throttled.add((~ended).sum())
         return scores
 
     def flush(self) -> None:
-        if self.report is not None and self.pending is not None:
-            self.report(int(self.pending.item()))
-            self.pending = None
-        self.last = time.perf_counter()
+        self.throttled.flush()
 
 
 def _halves(rows: list[int]) -> list[list[int]]:
