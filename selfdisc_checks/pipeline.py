@@ -18,7 +18,7 @@ from typing import Any
 
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
-from selfdisc_checks.backends.seeds import SAMPLER_VERSION, candidate_seed, orderings
+from selfdisc_checks.backends.seeds import candidate_seed, orderings, sampler_family
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.records import (
     Candidate,
@@ -139,7 +139,8 @@ def task_protocol(task: Task, settings: Settings) -> dict[str, Any]:
 
 def sampling_record(settings: Settings) -> dict[str, Any]:
     sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
-    return {"samples": settings.samples, **sampling.describe(), "seed": settings.seed, "sampler": SAMPLER_VERSION}
+    return {"samples": settings.samples, **sampling.describe(), "seed": settings.seed,
+            "sampler": sampler_family(settings.backend)}
 
 
 def _choice(task: Task, output: Completion, order: tuple[int, ...], candidates: list[Candidate]) -> Choice:
@@ -222,7 +223,7 @@ class _Run:
         spec, n = self.task.generation, self.settings.samples
         common = {"kind": "candidate", "model": self.backend.fingerprint, "task": self.task.name,
                   "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop)},
-                  "sampling": {**self.sampling.describe(), "sampler": SAMPLER_VERSION}, "seed": self.settings.seed}
+                  "sampling": {**self.sampling.describe(), "sampler": self.backend.sampler}, "seed": self.settings.seed}
         digests = {qid: prompt_digest(prompt) for qid, prompt in prompts.items()}  # once per question, not per candidate
         units = {
             cache_key(**common, question=qid, prompt=digests[qid], index=i): (qid, i)

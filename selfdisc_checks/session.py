@@ -83,6 +83,12 @@ class EvaluationSession:
                                            trust_remote_code=s.trust_remote_code,
                                            memory_budget=_bytes(s.memory_budget), address=s.ray_address,
                                            actors=s.ray_actors)
+            elif s.backend == "vllm":
+                from selfdisc_checks.backends.vllm import VLLMBackend
+
+                self._backend = VLLMBackend(self.checkpoint, dtype=s.dtype,  # type: ignore[assignment]
+                                            trust_remote_code=s.trust_remote_code,
+                                            memory_budget=_bytes(s.memory_budget))
             else:
                 self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
                                           trust_remote_code=s.trust_remote_code,

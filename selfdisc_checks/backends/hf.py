@@ -23,6 +23,7 @@ import torch
 from selfdisc_checks.backends.checkpoint import Checkpoint
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.backends.rendering import render_chat, render_plain
+from selfdisc_checks.backends.seeds import SAMPLER_VERSION
 from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -77,6 +78,7 @@ class HFBackend:
         self.trust_remote_code = trust_remote_code
         # Candidates depend on the weights and on the precision they run in.
         self.fingerprint = f"{checkpoint.fingerprint}-{str(self.dtype).removeprefix('torch.')}"
+        self.sampler = SAMPLER_VERSION
         self._load_kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         if checkpoint.gguf_file:
             self._load_kwargs["gguf_file"] = checkpoint.gguf_file

