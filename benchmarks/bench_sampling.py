@@ -20,7 +20,7 @@ import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
 from selfdisc_checks import Cache, HFBackend, Sampling, Settings, evaluate_task, get_task, locate_checkpoint
-from selfdisc_checks.backends.sampler import SeededGumbelSampler
+from selfdisc_checks.backends.sampler import SeededSampler
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def plain_generate(backend: HFBackend, prompts: list[str], samples: int, max_new
     enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not backend.uses_chat_template)
     rows = torch.arange(len(prompts)).repeat_interleave(samples)
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
-    sampler = SeededGumbelSampler(list(range(len(rows))), Sampling(0.7))
+    sampler = SeededSampler(list(range(len(rows))), Sampling(0.7))
     with torch.inference_mode():
         model.generate(input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows],
                        generation_config=config, logits_processor=LogitsProcessorList([sampler]))

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from selfdisc_checks.backends.checkpoint import Checkpoint
+from selfdisc_checks.backends.checkpoint import Checkpoint, parameter_count
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.backends.rendering import render_chat, render_plain
 from selfdisc_checks.backends.seeds import SAMPLER_VERSION
@@ -54,6 +54,12 @@ def resolve_device(device: str, worker: str | None = None) -> str:
     return device
 
 
+def fits_one_device(weight_bytes: float, free_bytes: float) -> bool:
+    """Whether weights fit one device with a fifth of its free memory left for the KV cache and activations;
+    larger checkpoints are spread over the visible devices (``device_map="auto"``)."""
+    return weight_bytes <= 0.8 * free_bytes
+
+
 def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     """``auto`` -> bfloat16 (or float16) on GPU; float32 on CPU, where it is reproducible across batch shapes."""
     if dtype != "auto":
@@ -68,9 +74,13 @@ class HFBackend:
 
     def __init__(
         self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None, worker: str | None = None,
+        memory_budget: float | None = None, worker: str | None = None, device_map: str | None = None,
     ) -> None:
         self.checkpoint = checkpoint
+        # "auto": spread the weights over every visible device (accelerate's device_map); None: only when they
+        # do not fit the one device (see ``fits_one_device``).
+        self.device_map = device_map
+        self.placement: str | None = None  # where a spread model's layers went, once loaded
         # Bytes a decoding batch may use (KV cache and logits); None: what the device has free when a batch starts.
         self.memory_budget = memory_budget
         self.device = resolve_device(device, worker)
@@ -153,8 +163,12 @@ class HFBackend:
             from transformers import GgufConfig
 
             extra["quantization_config"] = GgufConfig(dequantize=True)
+        spread = self.device_map or self._spread_reason()
+        if spread:
+            extra["device_map"] = "auto"
         started = time.perf_counter()
-        self._tell("status", f"loading {self.checkpoint.model_id} ({self.device}, {str(self.dtype).removeprefix('torch.')})")
+        where = f"spread over the devices: {spread}" if spread and spread != "auto" else self.device
+        self._tell("status", f"loading {self.checkpoint.model_id} ({where}, {str(self.dtype).removeprefix('torch.')})")
         from transformers.utils import logging as hf_logging
 
         bars = hf_logging.is_progress_bar_enabled()
@@ -165,9 +179,27 @@ class HFBackend:
             if bars:
                 hf_logging.enable_progress_bar()
         model.generation_config = neutral_generation_config(model.generation_config)
-        model = model.to(self.device).eval()
+        if spread:  # inputs go where the embeddings are; accelerate moves activations between devices
+            self.device = str(model.get_input_embeddings().weight.device)
+            self.placement = ", ".join(sorted({str(parameter.device) for parameter in model.parameters()}))
+            model = model.eval()
+        else:
+            model = model.to(self.device).eval()
         self._tell("status", f"loaded {self.checkpoint.model_id} in {time.perf_counter() - started:.1f} s")
         return model
+
+    def _spread_reason(self) -> str | None:
+        """Why the weights must be spread over several devices (None: they fit the one chosen)."""
+        if not self.device.startswith("cuda") or self.checkpoint.gguf_file:
+            return None
+        count = parameter_count(self.checkpoint.folder)
+        free = _free_memory(self.device)
+        if count is None or free is None:
+            return None
+        weights = count * torch.tensor([], dtype=self.dtype).element_size()
+        if fits_one_device(weights, free):
+            return None
+        return f"{weights / 2**30:.1f} GiB of weights, {free / 2**30:.1f} GiB free on {self.device}"
 
     def _tell(self, what: str, value: Any) -> None:
         if self.listener is not None and hasattr(self.listener, what):
@@ -175,7 +207,8 @@ class HFBackend:
 
     def describe(self) -> dict[str, str]:
         """Where and in what precision the model runs (for the results record)."""
-        return {"device": self.device, "dtype": str(self.dtype).removeprefix("torch.")}
+        device = f"spread: {self.placement}" if self.placement else self.device
+        return {"device": device, "dtype": str(self.dtype).removeprefix("torch.")}
 
     # -- prompts ---------------------------------------------------------------------------------
 
@@ -254,7 +287,7 @@ class HFBackend:
         self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
         width: int | None = None,
     ) -> list[Completion]:
-        from selfdisc_checks.backends.sampler import SeededGumbelSampler
+        from selfdisc_checks.backends.sampler import SeededSampler
 
         used = sorted(set(rows))  # only the prompts these rows read
         prompts, rows = [prompts[i] for i in used], [used.index(r) for r in rows]
@@ -263,7 +296,7 @@ class HFBackend:
         ).to(self.device)
         ids, mask = encoded["input_ids"], encoded["attention_mask"]
         index = torch.tensor(rows, device=self.device)
-        sampler = SeededGumbelSampler(seeds, sampling)
+        sampler = SeededSampler(seeds, sampling, device=self.device)
         self.counters["prompt_tokens"] += int(mask.sum())  # each prompt is read once, shared by its rows
         self._tell("batch", len(rows) * spec.max_new_tokens)
         try:
@@ -325,7 +358,7 @@ class HFBackend:
             out = model(input_ids=live.step_input, attention_mask=live.attention, position_ids=live.positions,
                         use_cache=True, **{argument: live.cache}, **extra)
             live.cache = getattr(out, "cache", None) or out.past_key_values
-            chosen = sampler.perturb(live.rows, out.logits[:, -1, :]).argmax(dim=-1)
+            chosen = sampler.choose(torch.tensor(live.rows, device=self.device), out.logits[:, -1, :])
             keep = []
             for line, (row, token) in enumerate(zip(live.rows, chosen.tolist(), strict=True)):
                 if token in eos:

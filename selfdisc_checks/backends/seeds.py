@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 
 # Part of every candidate cache key: bump it when the sampling algorithm changes what a seed produces
-# (``sampler.SeededGumbelSampler``; kept here so building keys does not import torch).
-SAMPLER_VERSION = "gumbel-max/mt19937-cpu/2"
+# (``sampler.SeededSampler``; kept here so building keys does not import torch). Version 3 draws on the device
+# by inverse CDF with hashed uniforms; version 2 drew CPU Gumbel noise, so its candidates differ.
+SAMPLER_VERSION = "inverse-cdf/lowbias32/3"
 
 
 def sampler_family(backend: str) -> str:

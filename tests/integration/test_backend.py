@@ -8,7 +8,7 @@ from transformers import GenerationConfig, LogitsProcessorList
 
 from conftest import FIXTURE
 from selfdisc_checks import DecodeSpec, HFBackend, Sampling, SelfDiscError, get_task, locate_checkpoint
-from selfdisc_checks.backends.sampler import SeededGumbelSampler
+from selfdisc_checks.backends.sampler import SeededSampler
 from selfdisc_checks.records import DecodeSpec as Spec
 
 
@@ -43,7 +43,7 @@ def test_prefix_cached_sampling_equals_plain_generate(backend, prompts):
     rows = torch.tensor([0, 0, 0, 1, 1, 1])
     config = GenerationConfig(do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
     length = encoded["input_ids"].shape[1]
-    sampler = SeededGumbelSampler([1, 2, 3, 4, 5, 6], Sampling(0.9))
+    sampler = SeededSampler([1, 2, 3, 4, 5, 6], Sampling(0.9))
     output = model.generate(
         input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
         generation_config=config, logits_processor=LogitsProcessorList([sampler]),
@@ -154,7 +154,7 @@ def test_finished_rows_leave_the_batch_and_change_no_candidate(backend, prompts)
     rows = torch.arange(len(prompts)).repeat_interleave(4)
     config = GenerationConfig(do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id,
                               eos_token_id=tokenizer.eos_token_id, stop_strings=["\n"])
-    sampler = SeededGumbelSampler([seed for group in seeds for seed in group], Sampling(1.5))
+    sampler = SeededSampler([seed for group in seeds for seed in group], Sampling(1.5))
     output = model.generate(input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
                             generation_config=config, logits_processor=LogitsProcessorList([sampler]),
                             tokenizer=tokenizer)
@@ -197,3 +197,26 @@ def test_waiting_questions_join_the_batch_as_rows_finish(backend, prompts):
     assert refill.counters["steps"] < chunks.counters["steps"], (refill.counters, chunks.counters)
     refill.prompts_in_flight = 2
     assert refill.greedy(prompts, spec) == backend.greedy(prompts, spec)
+
+
+def test_weights_spread_over_devices_give_the_same_candidates(backend, prompts):
+    """device_map="auto" (what a checkpoint larger than one GPU loads with) changes where layers run, not what
+    they compute; on this machine accelerate places everything on the CPU."""
+    seeds = [[3 * i + j for j in range(4)] for i in range(3)]
+    spread = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu", device_map="auto")
+    assert spread.sample(prompts[:3], seeds, Sampling(0.9), SPEC) == backend.sample(prompts[:3], seeds, Sampling(0.9), SPEC)
+    assert spread.describe()["device"] == "spread: cpu" and backend.describe()["device"] == "cpu"
+
+
+def test_parameter_count_is_read_from_the_safetensors_headers(backend):
+    from selfdisc_checks.backends.checkpoint import parameter_count
+
+    loaded = sum(parameter.numel() for parameter in backend.model.parameters())  # tied embeddings count once
+    assert parameter_count(FIXTURE) == loaded
+
+
+def test_only_weights_that_leave_room_for_the_cache_fit_one_device():
+    from selfdisc_checks.backends.hf import fits_one_device
+
+    assert fits_one_device(16 * 2**30, 80 * 2**30) and fits_one_device(64 * 2**30, 80 * 2**30)
+    assert not fits_one_device(70 * 2**30, 80 * 2**30) and not fits_one_device(140 * 2**30, 80 * 2**30)

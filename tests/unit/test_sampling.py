@@ -1,43 +1,81 @@
-"""Seeded Gumbel-max sampling: each candidate's randomness is its own."""
+"""Seeded inverse-CDF sampling: each candidate's randomness is its own, made where the logits are."""
 
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from selfdisc_checks.backends.sampler import SeededGumbelSampler, restrict
+from selfdisc_checks.backends.sampler import SeededSampler, inverse_cdf, restrict, uniforms
 from selfdisc_checks.backends.seeds import candidate_seed, question_seed
 from selfdisc_checks.records import Sampling
 
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 
 
-def noise_rows(row_seeds, steps, vocab=64):
-    sampler = SeededGumbelSampler(row_seeds, Sampling(1.0))
-    zeros = torch.zeros((len(row_seeds), vocab))
-    return [sampler(torch.zeros((len(row_seeds), 1), dtype=torch.long), zeros) for _ in range(steps)]
+def draws_of(row_seeds, steps, vocab=64):
+    """Each step's chosen tokens for rows with these seeds, over fixed random logits."""
+    sampler = SeededSampler(row_seeds, Sampling(1.0))
+    logits = torch.randn((steps, vocab), generator=torch.Generator().manual_seed(0))
+    return [sampler.choose(torch.arange(len(row_seeds)), logits[k].repeat(len(row_seeds), 1)) for k in range(steps)]
 
 
 @given(st.lists(seeds, min_size=2, max_size=6, unique=True), st.integers(min_value=1, max_value=5))
 @settings(max_examples=30)
-def test_a_rows_noise_does_not_depend_on_its_batch(row_seeds, steps):
-    together = noise_rows(row_seeds, steps)
+def test_a_rows_draws_do_not_depend_on_its_batch(row_seeds, steps):
+    together = draws_of(row_seeds, steps)
     for i, seed in enumerate(row_seeds):
-        alone = noise_rows([seed], steps)
-        assert all(torch.equal(t[i], a[0]) for t, a in zip(together, alone))
+        alone = draws_of([seed], steps)
+        assert all(int(t[i]) == int(a[0]) for t, a in zip(together, alone))
 
 
-def test_noise_changes_with_step_and_seed():
-    first, second = noise_rows([7], 2)
-    assert not torch.equal(first, second)
-    assert not torch.equal(first, noise_rows([8], 1)[0])
-    assert torch.isfinite(first).all()
+@given(st.lists(seeds, min_size=3, max_size=8, unique=True), st.data())
+@settings(max_examples=30)
+def test_a_row_counts_its_own_draws_when_others_leave(row_seeds, data):
+    """A decoder drops finished rows: the rows left still use their own k-th number for their k-th token."""
+    keep = data.draw(st.lists(st.integers(0, len(row_seeds) - 1), min_size=1, unique=True))
+    logits = torch.randn((3, 40), generator=torch.Generator().manual_seed(1))
+    sampler = SeededSampler(row_seeds, Sampling(1.0))
+    sampler.choose(torch.arange(len(row_seeds)), logits[0].repeat(len(row_seeds), 1))
+    later = sampler.choose(torch.tensor(sorted(keep)), logits[1].repeat(len(keep), 1))
+    for line, row in enumerate(sorted(keep)):
+        alone = SeededSampler([row_seeds[row]], Sampling(1.0))
+        alone.choose(torch.arange(1), logits[0][None])
+        assert int(later[line]) == int(alone.choose(torch.arange(1), logits[1][None])[0])
+
+
+@given(st.lists(seeds, min_size=1, max_size=50), st.lists(st.integers(0, 2**20), min_size=1, max_size=50))
+def test_uniforms_are_strictly_inside_the_unit_interval_and_reproducible(row_seeds, steps):
+    n = min(len(row_seeds), len(steps))
+    a = uniforms(torch.tensor(row_seeds[:n]), torch.tensor(steps[:n]))
+    assert a.dtype == torch.float32 and bool(((a > 0) & (a < 1)).all())
+    assert torch.equal(a, uniforms(torch.tensor(row_seeds[:n]), torch.tensor(steps[:n])))
+
+
+def test_uniforms_change_with_step_and_seed_and_look_uniform():
+    grid = uniforms(torch.arange(20000).repeat_interleave(5), torch.arange(5).repeat(20000))
+    assert len(set(grid.tolist())) > 0.99 * len(grid)
+    from scipy import stats
+
+    assert stats.kstest(grid.numpy(), "uniform").pvalue > 1e-3
+    # neighbouring seeds (a question's candidates) are not correlated
+    first, second = grid.view(20000, 5)[0::2, 0], grid.view(20000, 5)[1::2, 0]
+    assert abs(float(torch.corrcoef(torch.stack([first, second]))[0, 1])) < 0.05
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=30), st.floats(min_value=1e-6, max_value=1 - 1e-6))
+def test_inverse_cdf_never_picks_a_token_of_probability_zero(weights, u):
+    probabilities = torch.tensor([weights])
+    if float(probabilities.sum()) == 0:
+        probabilities[0, -1] = 1.0
+    chosen = int(inverse_cdf(probabilities.clone(), torch.tensor([u]))[0])
+    assert probabilities[0, chosen] > 0
+    assert probabilities[0, int(inverse_cdf(probabilities.clone(), torch.tensor([1.0]))[0])] > 0  # u rounded up to 1
 
 
 def test_samples_follow_the_tempered_softmax():
     logits = torch.tensor([[0.0, 1.0, 2.0]])
     temperature = 0.7
     draws = 20000
-    sampler = SeededGumbelSampler(list(range(draws)), Sampling(temperature))
+    sampler = SeededSampler(list(range(draws)), Sampling(temperature))
     picks = sampler(torch.zeros((draws, 5), dtype=torch.long), logits.repeat(draws, 1)).argmax(-1)
     observed = torch.bincount(picks, minlength=3).double() / draws
     expected = torch.softmax(logits[0].double() / temperature, -1)
@@ -46,7 +84,8 @@ def test_samples_follow_the_tempered_softmax():
 
 def test_temperature_zero_is_greedy():
     scores = torch.tensor([[0.1, 0.9, 0.3]])
-    assert torch.equal(SeededGumbelSampler([1], Sampling(0.0, top_p=0.5, top_k=1))(torch.zeros((1, 0), dtype=torch.long), scores), scores)
+    assert torch.equal(SeededSampler([1], Sampling(0.0, top_p=0.5, top_k=1))(torch.zeros((1, 0), dtype=torch.long), scores), scores)
+    assert int(SeededSampler([1], Sampling(0.0)).choose(torch.arange(1), scores)[0]) == 1
 
 
 @given(seeds, st.text(max_size=10), st.integers(min_value=0, max_value=10))
@@ -58,7 +97,7 @@ def test_candidate_seeds_are_32_bit_and_distinct_per_index(run_seed, question_id
 
 
 def draw_many(logits, sampling, draws=20000):
-    sampler = SeededGumbelSampler(list(range(draws)), sampling)
+    sampler = SeededSampler(list(range(draws)), sampling)
     picks = sampler(torch.zeros((draws, 1), dtype=torch.long), logits.repeat(draws, 1)).argmax(-1)
     return torch.bincount(picks, minlength=logits.shape[-1]).double() / draws
 
