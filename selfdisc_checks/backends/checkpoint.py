@@ -86,6 +86,30 @@ def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = ()
     )
 
 
+def parameter_count(folder: Path) -> int | None:
+    """How many weights the checkpoint's safetensors files hold, read from their headers alone (a few KB
+    each), so the loader can tell whether the model fits one device before reading any weights. None when
+    there are no safetensors files or a header cannot be read."""
+    import json
+    import math
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        return None
+    total = 0
+    try:
+        for path in files:
+            with path.open("rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                if not 0 < size < 100 * 2**20:
+                    return None
+                header = json.loads(handle.read(size))
+            total += sum(math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return total
+
+
 def _is_pickled_weights(name: str) -> bool:
     """A .bin/.pt/.pth file that is not training state (optimizer, scheduler, training arguments)."""
     return name.endswith(_PICKLE_SUFFIXES) and not is_skipped(Path(name))
