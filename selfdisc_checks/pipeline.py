@@ -232,20 +232,27 @@ class _Run:
         }
         sizes = {qid: _size(prompt) for qid, prompt in prompts.items()}
 
-        def compute(batch: list[tuple[str, int]]) -> list[Completion]:
+        def compute(batch: list[tuple[str, int]], store: Callable[[dict[Any, Any]], None]) -> list[Completion]:
             by_question: dict[str, list[int]] = {}
             for qid, i in batch:
                 by_question.setdefault(qid, []).append(i)
             seeds = [[candidate_seed(self.settings.seed, self.task.name, qid, i) for i in indices]
                      for qid, indices in by_question.items()]
             texts = self._render_and_keep([prompts[qid] for qid in by_question])
-            grouped = self.backend.sample(texts, seeds, self.sampling, spec)
+            order = list(by_question.items())
+
+            def done(k: int, completions: list[Completion]) -> None:  # a question's set goes to the cache at once
+                qid, indices = order[k]
+                store({(qid, i): c for i, c in zip(indices, completions, strict=True)})
+
+            grouped = self.backend.sample(texts, seeds, self.sampling, spec, done=done)
             found = {(qid, i): c for (qid, indices), row in zip(by_question.items(), grouped, strict=True)
                      for i, c in zip(indices, row, strict=True)}
             return [found[unit] for unit in batch]
 
         values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
-                                       REFILL * self.settings.batch_size * n, size=lambda unit: sizes[unit[0]])
+                                       REFILL * self.settings.batch_size * n, size=lambda unit: sizes[unit[0]],
+                                       streamed=True)
         grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
         for (qid, _), value in zip(units.values(), values, strict=True):
             grouped[qid].append(value)
@@ -334,12 +341,13 @@ class _Run:
     def _phase(
         self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Any]],
         batch: int, encode: Callable[[Any], dict] = asdict, decode: Callable[[dict], Any] = lambda v: Completion(**v),
-        size: Callable[[Any], int] | None = None,
+        size: Callable[[Any], int] | None = None, streamed: bool = False,
     ) -> tuple[list[Any], list[str]]:
         """Values in the order of ``units`` (key -> unit), and the keys computed by this process; ``encode``
         and ``decode`` turn a computed value into its cached JSON and back. With ``size``, what must be
         computed goes longest prompt first, so a batch holds prompts of similar length (little padding) and
-        the largest batch comes first."""
+        the largest batch comes first. A ``streamed`` compute also gets a ``store(unit -> value)`` to call as
+        values finish, so what finished is in the cache even if the rest of its batch never does."""
         total = len(units)
         values = self.cache.get_many(kind, units.keys())  # read once; resolve() sees only what is missing
         done = len(values)
@@ -347,7 +355,15 @@ class _Run:
 
         def compute_batch(keys: list[str]) -> dict[str, Any]:
             nonlocal done
-            outputs = compute([units[key] for key in keys])
+            if streamed:
+                key_of = {units[key]: key for key in keys}
+
+                def store(finished: dict[Any, Any]) -> None:
+                    self.cache.put_many(kind, {key_of[unit]: encode(value) for unit, value in finished.items()})
+
+                outputs = compute([units[key] for key in keys], store)
+            else:
+                outputs = compute([units[key] for key in keys])
             done += len(keys)
             self.report(description, done, total)
             return {key: encode(output) for key, output in zip(keys, outputs, strict=True)}

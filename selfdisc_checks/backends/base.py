@@ -6,6 +6,7 @@ A backend takes rendered text, per-candidate seeds, sampling settings and a ``De
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
@@ -22,9 +23,11 @@ class Backend(Protocol):
         ...
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec
+        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
-        """For each prompt, one completion per seed, each drawn with its own seed."""
+        """For each prompt, one completion per seed, each drawn with its own seed; ``done(i, completions)`` is
+        called as soon as prompt ``i``'s completions are all finished (the caller stores them at once)."""
         ...
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -219,16 +220,27 @@ class HFBackend:
     # -- decoding --------------------------------------------------------------------------------
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec
+        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
-        """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``."""
+        """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``.
+        ``done(i, candidates)`` hears of each prompt as soon as all its candidates have finished, so the
+        caller can store them before the rest of the call ends."""
         rows = [i for i, row_seeds in enumerate(seeds) for _ in row_seeds]
         flat_seeds = [seed for row_seeds in seeds for seed in row_seeds]
-        outputs = self._generate(prompts, rows, flat_seeds, sampling, spec, self.rows_in_flight)
-        grouped: list[list[Completion]] = [[] for _ in prompts]
-        for row, output in zip(rows, outputs, strict=True):
-            grouped[row].append(output)
-        return grouped
+        grouped: list[list[Completion | None]] = [[None] * len(row_seeds) for row_seeds in seeds]
+        slot = [j for row_seeds in seeds for j in range(len(row_seeds))]
+        left = [len(row_seeds) for row_seeds in seeds]
+
+        def row_done(position: int, completion: Completion) -> None:
+            prompt = rows[position]
+            grouped[prompt][slot[position]] = completion
+            left[prompt] -= 1
+            if left[prompt] == 0 and done is not None:
+                done(prompt, grouped[prompt])  # type: ignore[arg-type]
+
+        self._generate(prompts, rows, flat_seeds, sampling, spec, self.rows_in_flight, row_done)
+        return grouped  # type: ignore[return-value]
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         """One greedy (plain argmax) completion per prompt."""
@@ -237,7 +249,7 @@ class HFBackend:
 
     def _generate(
         self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
-        width: int | None = None,
+        width: int | None = None, row_done: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion]:
         """Decode ``rows`` (indices into ``prompts``) in as few device batches as fit the memory: a batch whose
         estimate exceeds the budget, or that runs out of device memory, is halved (by prompts, then by rows)
@@ -245,7 +257,7 @@ class HFBackend:
         too_big = not self._fits(prompts, rows, spec, width)
         if not too_big:
             try:
-                return self._generate_batch(prompts, rows, seeds, sampling, spec, width)
+                return self._generate_batch(prompts, rows, seeds, sampling, spec, width, row_done)
             except torch.OutOfMemoryError:
                 if self.device.startswith("cuda"):
                     torch.cuda.empty_cache()
@@ -258,8 +270,9 @@ class HFBackend:
         self.counters["splits"] += 1
         completions: list[Completion | None] = [None] * len(rows)
         for positions in _halves(rows):
+            inner = None if row_done is None else (lambda k, c, positions=positions: row_done(positions[k], c))
             part = self._generate(prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec,
-                                  width)
+                                  width, inner)
             for position, completion in zip(positions, part, strict=True):
                 completions[position] = completion
         return completions  # type: ignore[return-value]
@@ -285,7 +298,7 @@ class HFBackend:
     @torch.inference_mode()
     def _generate_batch(
         self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
-        width: int | None = None,
+        width: int | None = None, row_done: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion]:
         from selfdisc_checks.backends.sampler import SeededSampler
 
@@ -299,24 +312,30 @@ class HFBackend:
         sampler = SeededSampler(seeds, sampling, device=self.device)
         self.counters["prompt_tokens"] += int(mask.sum())  # each prompt is read once, shared by its rows
         self._tell("batch", len(rows) * spec.max_new_tokens)
-        try:
-            if self.is_encoder_decoder:
-                tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
-            else:
-                tokens, ended = self._decode(ids, mask, index, sampler, spec, width)
-        finally:
-            self._tell("batch", 0)
-        completions = []
-        for row_tokens, saw_eos in zip(tokens, ended, strict=True):
+        completions: list[Completion | None] = [None] * len(rows)
+
+        def finished(row: int, row_tokens: list[int], saw_eos: bool) -> None:
             text = self.tokenizer.decode(row_tokens, skip_special_tokens=True)
             cut = _cut_at_stop(text, spec.stop)
             # A row ends only at eos, a stop string or the limit: neither of the first two means the limit.
-            completions.append(Completion(text=cut, truncated=not saw_eos and cut == text))
-        return completions
+            completions[row] = Completion(text=cut, truncated=not saw_eos and cut == text)
+            if row_done is not None:
+                row_done(row, completions[row])
+
+        try:
+            if self.is_encoder_decoder:
+                tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
+                for row, (row_tokens, saw_eos) in enumerate(zip(tokens, ended, strict=True)):
+                    finished(row, row_tokens, saw_eos)
+            else:
+                self._decode(ids, mask, index, sampler, spec, width, finished)
+        finally:
+            self._tell("batch", 0)
+        return completions  # type: ignore[return-value]
 
     def _decode(
         self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec,
-        width: int | None = None,
+        width: int | None = None, finished: Callable[[int, list[int], bool], None] | None = None,
     ) -> tuple[list[list[int]], list[bool]]:
         """Decoder-only decoding that does no work for finished rows and keeps the batch full.
 
@@ -324,7 +343,8 @@ class HFBackend:
         position's logits. A row that ends (eos, a stop string, the token limit) leaves the batch, cache
         included. With a ``width`` below the number of rows, waiting prompts join as soon as their rows fit
         (their cache left-padded to the batch's length), so the steps taken follow the tokens needed rather
-        than the longest row of each batch. Returns each row's tokens (without eos) and whether it ended at eos."""
+        than the longest row of each batch. Returns each row's tokens (without eos) and whether it ended at eos;
+        ``finished(row, tokens, saw_eos)`` hears of each row as it ends."""
         model = self.model
         n_rows = len(index)
         eos = set(self._eos_ids())
@@ -363,10 +383,13 @@ class HFBackend:
             for line, (row, token) in enumerate(zip(live.rows, chosen.tolist(), strict=True)):
                 if token in eos:
                     saw_eos[row] = True
-                    continue
-                tokens[row].append(token)
-                if len(tokens[row]) < spec.max_new_tokens and not stops.hit(tokens[row]):
-                    keep.append(line)
+                else:
+                    tokens[row].append(token)
+                    if len(tokens[row]) < spec.max_new_tokens and not stops.hit(tokens[row]):
+                        keep.append(line)
+                        continue
+                if finished is not None:
+                    finished(row, tokens[row], saw_eos[row])
             self.counters["generated_tokens"] += len(live.rows)
             self.counters["row_steps"] += len(live.rows)
             self.counters["steps"] += 1

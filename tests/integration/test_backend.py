@@ -220,3 +220,43 @@ def test_only_weights_that_leave_room_for_the_cache_fit_one_device():
 
     assert fits_one_device(16 * 2**30, 80 * 2**30) and fits_one_device(64 * 2**30, 80 * 2**30)
     assert not fits_one_device(70 * 2**30, 80 * 2**30) and not fits_one_device(140 * 2**30, 80 * 2**30)
+
+
+def test_each_questions_candidates_are_handed_over_as_soon_as_they_finish(backend, prompts):
+    seeds = [[5 * i + j for j in range(3)] for i in range(len(prompts))]
+    heard: list[tuple[int, list]] = []
+    backend.rows_in_flight = 5  # refill: questions start and finish at different steps
+    try:
+        returned = backend.sample(prompts, seeds, Sampling(1.0), SPEC, done=lambda i, c: heard.append((i, list(c))))
+    finally:
+        backend.rows_in_flight = None
+    assert sorted(i for i, _ in heard) == list(range(len(prompts)))  # each question once
+    assert all(returned[i] == completions for i, completions in heard)
+
+
+def test_an_interrupted_call_keeps_the_questions_that_finished(tmp_path):
+    """Ctrl-C in the middle of a sampling call: the questions whose candidates were all done are in the cache,
+    and a rerun samples only the others, with the same result as a run never interrupted."""
+    from selfdisc_checks import Cache, Settings, evaluate_task
+
+    backend = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+    backend.rows_in_flight = 8
+    task, settings = get_task("arithmetic"), Settings(model=str(FIXTURE), samples=4, limit=12, batch_size=2)
+    real, stored = backend.sample, []
+
+    def interrupted(prompts, seeds, sampling, spec, done=None):
+        def relay(i, completions):
+            done(i, completions)
+            stored.append(i)
+            if len(stored) == 3:
+                raise KeyboardInterrupt
+        return real(prompts, seeds, sampling, spec, done=relay)
+
+    backend.sample = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_task(task, backend, Cache(tmp_path / "a"), settings)
+    backend.sample = real
+    resumed = evaluate_task(task, backend, Cache(tmp_path / "a"), settings)
+    assert resumed.sampled == 12 - 3 and resumed.candidates_sampled == 4 * (12 - 3)
+    fresh = evaluate_task(task, backend, Cache(tmp_path / "b"), settings)
+    assert [q.candidates for q in resumed.questions] == [q.candidates for q in fresh.questions]
