@@ -1,15 +1,16 @@
 """The Ray backend (``--backend ray``): actors, one per GPU (or per CPU share), each load the model once and
-decode their shard of every batch in parallel.
+decode their shard of every batch in parallel, streaming each question's candidates back as they finish.
 
 The actors run this package's transformers backend, so candidates are exactly those of the in-process backend
 for the same seeds (tested on a local Ray instance) and share its cache entries. The driver renders prompts
-with the tokenizer alone and never loads the weights. Each batch goes into the cache when its shards are back:
-a crash loses at most the batch in flight. Without ``--ray-address`` a local instance is started; with it
+with the tokenizer alone and never loads the weights. Each question goes into the cache as soon as its
+candidates are back: a crash loses only the questions still decoding. Without ``--ray-address`` a local instance is started; with it
 (``auto`` or ``ray://host:10001``) the actors go where the cluster has room.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from selfdisc_checks.backends.checkpoint import Checkpoint
@@ -29,7 +30,26 @@ class _Worker:
         return self.backend.fingerprint, self.backend.describe()
 
     def sample(self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec) -> Any:
-        return self.backend.sample(prompts, seeds, sampling, spec)
+        """Yields ``(i, completions)`` as each prompt's candidates finish (a Ray streaming generator): the
+        decoding runs in a thread, handing finished questions over through a queue."""
+        import queue
+        import threading
+
+        finished: queue.Queue = queue.Queue()
+        end = object()
+
+        def work() -> None:
+            try:
+                self.backend.sample(prompts, seeds, sampling, spec, done=lambda i, c: finished.put((i, list(c))))
+                finished.put(end)
+            except BaseException as error:  # handed to the generator, which raises it to the driver
+                finished.put(error)
+
+        threading.Thread(target=work, daemon=True).start()
+        while (item := finished.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         return self.backend.greedy(prompts, spec)
@@ -101,12 +121,36 @@ class RayBackend:
         return totals
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec
+        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
+        """Each actor samples its shard and streams each question back as it finishes; ``done`` hears of it
+        at once, so the cache keeps every finished question even if an actor or the driver dies later."""
+        ray = self._ray
         shards = _shards(len(prompts), len(self._actors))
-        refs = [actor.sample.remote([prompts[i] for i in shard], [seeds[i] for i in shard], sampling, spec)
-                for actor, shard in zip(self._actors, shards)]
-        return [group for part in self._get(refs) for group in part]
+        streams = {
+            actor.sample.options(num_returns="streaming").remote(
+                [prompts[i] for i in shard], [seeds[i] for i in shard], sampling, spec): shard
+            for actor, shard in zip(self._actors, shards)
+        }
+        grouped: list[list[Completion] | None] = [None] * len(prompts)
+        while streams:
+            ready, _ = ray.wait(list(streams), num_returns=1)
+            stream = ready[0]
+            try:
+                ref = next(stream)
+            except StopIteration:
+                del streams[stream]
+                continue
+            local, completions = self._get([ref])[0]
+            index = streams[stream][local]
+            grouped[index] = completions
+            if done is not None:
+                done(index, completions)
+        missing = [i for i, group in enumerate(grouped) if group is None]
+        if missing:
+            raise SelfDiscError(f"The Ray actors returned no candidates for {len(missing)} prompt(s); rerun to sample them.")
+        return grouped  # type: ignore[return-value]
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         shards = _shards(len(prompts), len(self._actors))

@@ -31,7 +31,11 @@ def test_two_actors_give_the_in_process_results(ray_backend):
     assert [ray_backend.render(task.prompt(example)) for example in task.load(limit=5)] == prompts
     seeds = [[11 * i + j for j in range(4)] for i in range(5)]
     spec = DecodeSpec(8, ("\n",))
-    assert ray_backend.sample(prompts, seeds, Sampling(0.7), spec) == local.sample(prompts, seeds, Sampling(0.7), spec)
+    heard = []
+    remote = ray_backend.sample(prompts, seeds, Sampling(0.7), spec, done=lambda i, c: heard.append((i, c)))
+    assert remote == local.sample(prompts, seeds, Sampling(0.7), spec)
+    # each question streamed back on its own, as it finished on its actor
+    assert sorted(i for i, _ in heard) == list(range(5)) and all(remote[i] == c for i, c in heard)
     assert ray_backend.greedy(prompts, spec) == local.greedy(prompts, spec)
     labels = [["(1)", "(2)", "(3)"]] * 5
     remote_scores, local_scores = ray_backend.option_logprobs(prompts, labels), local.option_logprobs(prompts, labels)
