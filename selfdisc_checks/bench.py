@@ -10,7 +10,11 @@ Prints one table. Ratios, not seconds, are what to compare across machines:
   longest ends (what ``generate`` does);
 - discrimination time / generation time;
 - ``pytest -n 2`` against ``-n 1`` on two tasks (subprocesses, fixture only; ``--no-xdist`` skips it);
-- peak memory (resident set on CPU, allocated on CUDA).
+- peak memory (resident set on CPU, allocated on CUDA);
+- one decode step at ``--rows`` rows in flight: the sampler's share of the step, and decode tokens/s against
+  the memory-bandwidth floor (weights and KV cache read once per step, at the bandwidth a device-to-device
+  copy reaches here). ``--llama-8b`` measures that on a randomly initialised Llama-3-8B shape instead of
+  ``--model`` (needs a GPU with ~30 GiB free).
 """
 
 from __future__ import annotations
@@ -41,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-xdist", action="store_true", help="skip the pytest -n 2 vs -n 1 comparison")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="rows in flight for the decode-step row (default: 256 on GPU, 32 on CPU)")
+    parser.add_argument("--context", type=int, default=512, help="cached tokens per row for the decode-step row")
+    parser.add_argument("--llama-8b", action="store_true",
+                        help="decode-step row on a random Llama-3-8B shape (bfloat16, GPU) instead of --model")
     parser.add_argument("--xdist-limit", type=int, default=200,
                         help="questions per task in the -n 2 vs -n 1 runs (default 200: enough work to outweigh start-up)")
     args = parser.parse_args(argv)
@@ -80,6 +89,17 @@ def main(argv: list[str] | None = None) -> int:
         one, two = _xdist(args.xdist_limit)
         rows.append(("pytest -n 2 / -n 1 on two tasks (speed-up)", f"{one / two:.2f}x", f"{two:.1f} s vs {one:.1f} s"))
     rows.append(("peak memory", _peak_memory(backend), backend.describe()["device"]))
+    step_rows = args.rows or (256 if backend.device.startswith("cuda") else 32)
+    model = _random_llama_8b(backend.device) if args.llama_8b else backend.model
+    cost = step_costs(model, backend.device, step_rows, args.context)
+    shape = "Llama-3-8B shape, random weights" if args.llama_8b else "the model"
+    rows.append(("sampler / decode step", f"{cost['sampler_s'] / cost['step_s']:.3f}",
+                 f"{cost['sampler_s'] * 1e3:.2f} ms vs {cost['step_s'] * 1e3:.2f} ms; {step_rows} rows x "
+                 f"{cost['vocab']:,} vocabulary, {shape}"))
+    rows.append(("decode tokens/s / bandwidth floor", f"{cost['tokens_s'] / cost['floor_tokens_s']:.2f}",
+                 f"{cost['tokens_s']:,.0f} vs {cost['floor_tokens_s']:,.0f} tok/s ({cost['bytes'] / 2**30:.2f} GiB "
+                 f"read per step at {cost['bandwidth'] / 1e9:,.0f} GB/s measured; {step_rows} rows, "
+                 f"{args.context} cached tokens)"))
 
     width = max(len(r[0]) for r in rows)
     print(f"selfdisc-checks bench: {args.model}, {args.task}, {args.limit} questions x {args.samples} samples")
@@ -144,6 +164,67 @@ def _xdist(limit: int) -> tuple[float, float]:  # limit: questions per task
             if done.returncode not in (0, 1):  # 1: a check failed, which is fine here; anything else is not
                 raise SystemExit(f"the -n {workers} run failed: {done.stdout[-500:]}{done.stderr[-500:]}")
     return seconds[0], seconds[1]
+
+
+def step_costs(model: Any, device: str, rows: int, context: int, steps: int = 8) -> dict[str, float]:
+    """One decode step at ``rows`` rows with ``context`` cached tokens each, timed with the sampler's draw
+    alone, and the step's memory-bandwidth floor: the bytes of weights and KV cache it must read, over the
+    bandwidth a large device-to-device copy reaches on this device."""
+    import torch
+    from transformers import DynamicCache
+
+    from selfdisc_checks.backends.hf import _cache_argument
+    from selfdisc_checks.backends.sampler import SeededSampler
+
+    argument = _cache_argument(model)  # "cache" in recent transformers, "past_key_values" before
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    vocab = config.vocab_size
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+    def timed(fn: Any) -> float:
+        fn()
+        sync()
+        started = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        sync()
+        return (time.perf_counter() - started) / steps
+
+    with torch.inference_mode():
+        ids = torch.randint(0, vocab, (rows, context + 1), device=device)
+        cache = DynamicCache(config=model.config)
+        model(input_ids=ids[:, :-1], use_cache=True, logits_to_keep=1, **{argument: cache})
+        length = cache.get_seq_length()
+
+        def step() -> torch.Tensor:
+            for layer in cache.layers:  # every timed step reads the same context
+                layer.keys, layer.values = layer.keys[:, :, :length], layer.values[:, :, :length]
+            return model(input_ids=ids[:, -1:], use_cache=True, logits_to_keep=1, **{argument: cache}).logits[:, -1]
+
+        step_s = timed(step)
+        logits = step()
+        sampler = SeededSampler(list(range(rows)), Sampling(0.7), device=device)
+        everyone = torch.arange(rows, device=device)
+        sampler_s = timed(lambda: sampler.choose(everyone, logits))
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        kv = sum(layer.keys.numel() * layer.keys.element_size() * 2 for layer in cache.layers)
+        block = torch.empty(2**28, dtype=torch.float32, device=device)  # 1 GiB
+        copy_s = timed(lambda: block.clone())
+    bandwidth = 2 * block.numel() * block.element_size() / copy_s  # read and written
+    return {"step_s": step_s, "sampler_s": sampler_s, "vocab": vocab, "bytes": weights + kv, "bandwidth": bandwidth,
+            "tokens_s": rows / step_s, "floor_tokens_s": rows / ((weights + kv) / bandwidth)}
+
+
+def _random_llama_8b(device: str) -> Any:
+    """A Llama-3-8B-shaped model with random weights, in bfloat16 on ``device`` (no checkpoint needed)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+                         num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192)
+    with torch.device(device):
+        model = LlamaForCausalLM(config).to(torch.bfloat16)
+    return model.eval()
 
 
 def _peak_memory(backend: Any) -> str:
