@@ -82,7 +82,8 @@ class EvaluationSession:
                 self._backend = RayBackend(self.checkpoint, device=s.device, dtype=s.dtype,  # type: ignore[assignment]
                                            trust_remote_code=s.trust_remote_code,
                                            memory_budget=_bytes(s.memory_budget), address=s.ray_address,
-                                           actors=s.ray_actors)
+                                           actors=s.ray_actors, rows_in_flight=s.batch_size * s.samples,
+                                           prompts_in_flight=s.batch_size)
             elif s.backend == "vllm":
                 from selfdisc_checks.backends.vllm import VLLMBackend
 

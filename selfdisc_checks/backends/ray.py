@@ -21,10 +21,12 @@ from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 class _Worker:
     """One actor: the transformers backend on its own device."""
 
-    def __init__(self, checkpoint: Checkpoint, options: dict[str, Any]) -> None:
+    def __init__(self, checkpoint: Checkpoint, options: dict[str, Any], widths: tuple[int | None, int | None]) -> None:
         from selfdisc_checks.backends.hf import HFBackend
 
         self.backend = HFBackend(checkpoint, **options)
+        # Rows (sampling) and prompts (greedy) in flight: an actor refills its batch as rows finish, as in process.
+        self.backend.rows_in_flight, self.backend.prompts_in_flight = widths
 
     def identity(self) -> tuple[str, dict[str, str]]:
         return self.backend.fingerprint, self.backend.describe()
@@ -67,6 +69,7 @@ class RayBackend:
     def __init__(
         self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
         memory_budget: float | None = None, address: str | None = None, actors: int | None = None,
+        rows_in_flight: int | None = None, prompts_in_flight: int | None = None,
     ) -> None:
         try:
             import ray
@@ -91,7 +94,8 @@ class RayBackend:
         remote = ray.remote(_Worker)
         options = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
                    "memory_budget": memory_budget}
-        self._actors = [remote.options(**share).remote(checkpoint, options) for _ in range(count)]
+        widths = (rows_in_flight, prompts_in_flight)
+        self._actors = [remote.options(**share).remote(checkpoint, options, widths) for _ in range(count)]
         identities = self._get([actor.identity.remote() for actor in self._actors])
         self.fingerprint, self._describe = identities[0]
         if any(fingerprint != self.fingerprint for fingerprint, _ in identities):

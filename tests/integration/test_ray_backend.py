@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def ray_backend():
     from selfdisc_checks.backends.ray import RayBackend
 
-    backend = RayBackend(locate_checkpoint(str(FIXTURE)), device="cpu", actors=2)
+    backend = RayBackend(locate_checkpoint(str(FIXTURE)), device="cpu", actors=2, rows_in_flight=3, prompts_in_flight=2)
     yield backend
     backend.close()
 
