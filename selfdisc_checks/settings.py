@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ class Settings:
     backend: str = "hf"  # hf (transformers in this process), ray (actors on a Ray instance or cluster) or vllm
     ray_address: str | None = None
     ray_actors: int | None = None
+    vllm_options: dict[str, Any] = field(default_factory=dict)  # engine arguments for --backend vllm
     level: float = 0.95
     permutations: int = 1
     discriminate: tuple[str, ...] = ("generate",)
@@ -97,6 +99,7 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "backend": ("--backend", {"metavar": "hf|ray|vllm", "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)"}),
     "ray_address": ("--ray-address", {"metavar": "ADDRESS", "help": "with --backend ray: the cluster (auto, ray://HOST:10001; default: start a local instance)"}),
     "ray_actors": ("--ray-actors", {"metavar": "N", "type": int, "help": "with --backend ray: actors to start (default: one per GPU, else 2)"}),
+    "vllm_options": ("--vllm-option", {"metavar": "KEY=VALUE", "action": "append", "help": "with --backend vllm: an engine argument of vllm.LLM, e.g. tensor_parallel_size=4 (repeatable; VALUE read as JSON when it parses)"}),
     "memory_budget": ("--memory-budget", {"metavar": "GIB", "type": float, "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split"}),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
     "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
@@ -162,6 +165,8 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         values["discriminate"] = _methods(values["discriminate"])
     if "data" in values:
         values["data"] = _data_map(values["data"], Path.cwd() if cli.get("data") else base)
+    if "vllm_options" in values:
+        values["vllm_options"] = _engine_options(values["vllm_options"])
     for name in ("cache_dir", "results_json", "baseline", "history", "report_dir"):
         if cli.get(name) is None and config.get(name) is not None:
             values[name] = str(base / Path(config[name]).expanduser())
@@ -180,7 +185,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "backend": (str,), "ray_address": (str,), "ray_actors": (int,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
+    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "backend": (str,), "ray_address": (str,), "ray_actors": (int,), "vllm_options": (dict,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
     "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
     "task_options": (dict,), "task_modules": (list,),
 }
@@ -270,6 +275,23 @@ def _data_map(value: Any, base: Path) -> dict[str, str]:
             raise SelfDiscError(f"--data {item!r} is not TASK=PATH; write it like --data gsm8k=data/test.jsonl.")
         mapping[task.strip()] = _relative_to(path.strip(), base)
     return mapping
+
+
+def _engine_options(value: Any) -> dict[str, Any]:
+    """``--vllm-option KEY=VALUE`` items (VALUE read as JSON when it parses: numbers, true, lists) or a
+    ``vllm_options`` table, as keyword arguments for ``vllm.LLM``."""
+    if isinstance(value, dict):
+        return dict(value)
+    options: dict[str, Any] = {}
+    for item in value:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise SelfDiscError(f"--vllm-option {item!r} is not KEY=VALUE; write it like --vllm-option tensor_parallel_size=2.")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except ValueError:
+            options[key.strip()] = raw
+    return options
 
 
 def _check_tolerances(table: dict[str, Any], task_names: list[str]) -> None:

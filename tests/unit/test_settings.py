@@ -38,6 +38,17 @@ def test_data_option_and_config_table(tmp_path):
         resolve({"data": ["gsm8k"]})
 
 
+def test_vllm_engine_options_from_the_command_line_and_the_config_table():
+    cli = {"vllm_options": ["tensor_parallel_size=2", "distributed_executor_backend=ray", "enforce_eager=true"]}
+    assert resolve(cli).vllm_options == {"tensor_parallel_size": 2, "distributed_executor_backend": "ray",
+                                         "enforce_eager": True}
+    assert resolve(config={"vllm_options": {"pipeline_parallel_size": 2}}).vllm_options == {"pipeline_parallel_size": 2}
+    with pytest.raises(SelfDiscError, match="is not KEY=VALUE"):
+        resolve({"vllm_options": ["tensor parallel=2"]})
+    with pytest.raises(SelfDiscError, match="vllm_options must be a table"):
+        resolve(config={"vllm_options": "tp=2"})
+
+
 def test_thresholds_global_then_per_task_then_default():
     settings = resolve(config={"thresholds": {"s_gen": 0.3, "gsm8k": {"s_gen": {"floor": 0.1, "mode": "confident"}}}})
     assert settings.threshold("arithmetic", "s_gen") == 0.3
