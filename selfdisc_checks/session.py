@@ -85,11 +85,18 @@ class EvaluationSession:
                                            actors=s.ray_actors, rows_in_flight=s.batch_size * s.samples,
                                            prompts_in_flight=s.batch_size)
             elif s.backend == "vllm":
+                import os
+
                 from selfdisc_checks.backends.vllm import VLLMBackend
 
+                os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process, as tested
+                options = dict(s.vllm_options)
+                if s.ray_address:  # vLLM's tensor and pipeline parallelism across a Ray cluster
+                    os.environ.setdefault("RAY_ADDRESS", s.ray_address)
+                    options.setdefault("distributed_executor_backend", "ray")
                 self._backend = VLLMBackend(self.checkpoint, dtype=s.dtype,  # type: ignore[assignment]
                                             trust_remote_code=s.trust_remote_code,
-                                            memory_budget=_bytes(s.memory_budget))
+                                            memory_budget=_bytes(s.memory_budget), **options)
             else:
                 self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
                                           trust_remote_code=s.trust_remote_code,

