@@ -4,8 +4,11 @@ Each entry is one unit of work (one candidate, one discrimination output, one re
 of entries is written in one transaction, so a crash or Ctrl-C never leaves a half-written entry and never
 loses what earlier batches wrote. Workers that share the database (pytest-xdist,
 or two CI jobs) *claim* the questions they are about to sample; others skip claimed ones and wait for
-them, so nothing is sampled twice. A claim whose owner died (same host, process gone) or went silent for
-``stale_after`` seconds is taken over.
+them, so nothing is sampled twice. While it computes, the owner renews its claims every ``heartbeat_every``
+seconds (a thread with its own connection), however long a batch takes. A claim is taken over when its owner
+is gone: its process no longer exists (same machine: same host name and PID namespace, so a container with
+the host's name is not judged by a PID from another namespace), or its heartbeat is ``stale_after`` seconds
+old (another machine, a hung process, or a PID reused since).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import os
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -35,12 +39,23 @@ def cache_key(**parts: Any) -> str:
 class Cache:
     """Entries of a few kinds (``candidate``, ``choice``, ``rendered``) keyed by :func:`cache_key` digests."""
 
-    def __init__(self, directory: Path, refresh_before: float | None = None, stale_after: float = 3600.0) -> None:
+    def __init__(
+        self, directory: Path, refresh_before: float | None = None, stale_after: float = 300.0,
+        heartbeat_every: float = 30.0,
+    ) -> None:
         self.path = Path(directory) / FILENAME
         self.refresh_before = refresh_before
         self.stale_after = stale_after
-        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.heartbeat_every = heartbeat_every
+        self.host, self.pid = machine_identity(), os.getpid()
         self.owner = f"{self.host}:{self.pid}"
+        remote = network_filesystem(self.path.parent)
+        if remote:
+            raise SelfDiscError(
+                f"The cache folder {self.path.parent} is on a network file system ({remote}), where SQLite's WAL mode "
+                "can corrupt the database; pass a --cache-dir on a local disk (one cache per machine, with results "
+                "shared through --history or the results JSON)."
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -154,7 +169,8 @@ class Cache:
             values.update(present)
             if mine:
                 try:
-                    results = compute(mine)
+                    with _Heartbeat(self):
+                        results = compute(mine)
                     self.put_many(kind, {key: results[key] for key in mine})
                     values.update({key: results[key] for key in mine})
                 finally:
@@ -166,6 +182,8 @@ class Cache:
         return values, computed
 
     def _is_stale(self, host: str, pid: int, heartbeat: float, now: float) -> bool:
+        """Whether a claim's owner is gone: its process has ended (on this machine), or it has not renewed the
+        claim for ``stale_after`` seconds (any machine; its process may hang, or its PID belong to another)."""
         if now - heartbeat > self.stale_after:
             return True
         if host == self.host:
@@ -177,8 +195,82 @@ class Cache:
                 return False
         return False
 
+    def renew(self, connection: sqlite3.Connection | None = None) -> None:
+        """Stamp all of this owner's claims as alive now."""
+        db = connection or self._db
+        db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), self.owner))
+
     def _transaction(self):
         return _Transaction(self._db)
+
+
+# File systems on which SQLite's WAL mode is not safe (its shared memory index needs one machine's memory).
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "lustre", "gpfs", "ceph",
+                       "glusterfs", "beegfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.glusterfs",
+                       "fuse.cephfs", "fuse.juicefs"}
+
+
+def network_filesystem(folder: Path, mounts: str | None = None) -> str | None:
+    """The type of the network file system ``folder`` (or its nearest existing parent) lives on, else None.
+    Reads ``/proc/self/mounts`` (Linux; elsewhere nothing is detected) unless ``mounts`` is given."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/self/mounts").read_text()
+        except OSError:
+            return None
+    path, rest = Path(folder).expanduser().absolute(), []
+    while not path.exists() and path != path.parent:  # links resolved in what exists; the rest kept as written
+        path, rest = path.parent, [path.name, *rest]
+    path = path.resolve().joinpath(*rest)
+    best, kind = "", None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].replace("\\040", " ")
+        inside = str(path) == point or str(path).startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind if kind in NETWORK_FILESYSTEMS else None
+
+
+def machine_identity() -> str:
+    """The host name plus the PID namespace (Linux): two containers that share a host name but not their
+    processes are different machines to a claim, so neither judges the other's claims by PID."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}" if namespace else socket.gethostname()
+
+
+class _Heartbeat:
+    """Renews the owner's claims every ``heartbeat_every`` seconds while a batch computes, from a thread with
+    its own connection (a batch can take longer than ``stale_after``; a live worker must keep its claims)."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="selfdisc-claims-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(self.cache.path, timeout=60.0, isolation_level=None)
+        try:
+            while not self.stop.wait(self.cache.heartbeat_every):
+                try:
+                    self.cache.renew(connection)
+                except sqlite3.Error:  # a busy or locked database: the next beat tries again
+                    pass
+        finally:
+            connection.close()
 
 
 class _Transaction:

@@ -2,8 +2,10 @@
 
 import multiprocessing
 import os
+import socket
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -121,3 +123,76 @@ def test_the_database_is_real_sqlite_in_wal_mode(tmp_path):
     db = sqlite3.connect(tmp_path / FILENAME)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 1
+
+
+def test_a_live_worker_keeps_its_claims_however_long_its_batch_takes(tmp_path):
+    """The claim is older than stale_after by the time another machine looks, but its owner renews it."""
+    worker = Cache(tmp_path, stale_after=0.4, heartbeat_every=0.05)
+    other = Cache(tmp_path, stale_after=0.4)
+    other.host, other.owner = "another-machine", "another-machine:1"
+    seen = []
+
+    def compute(keys):
+        time.sleep(1.0)  # 2.5 x stale_after
+        seen.append(other.claim("candidates", keys, limit=5)[0])
+        return {k: ["done"] for k in keys}
+
+    worker.resolve("candidates", ["a", "b"], compute, batch_size=2)
+    assert seen == [[]], "a live worker's claim was taken over"
+    assert other.get_many("candidates", ["a", "b"]) == {"a": ["done"], "b": ["done"]}
+
+
+def test_a_worker_that_stops_renewing_loses_its_claims(tmp_path):
+    hung = Cache(tmp_path, stale_after=0.3)
+    hung.claim("candidates", ["a"], limit=1)  # claimed, then silence (no heartbeat outside resolve)
+    other = Cache(tmp_path, stale_after=0.3)
+    other.host, other.owner = "another-machine", "another-machine:1"
+    assert other.claim("candidates", ["a"], limit=1)[0] == []
+    time.sleep(0.5)
+    assert other.claim("candidates", ["a"], limit=1)[0] == ["a"]
+
+
+def test_a_claim_from_another_pid_namespace_is_not_judged_by_its_pid(tmp_path):
+    """A container with the same host name: its PID means nothing here, so only its heartbeat counts."""
+    dead = multiprocessing.get_context("spawn").Process(target=time.sleep, args=(0,))
+    dead.start()
+    dead.join()
+    container = Cache(tmp_path)
+    container.host = socket.gethostname() + "/pid:[1]"
+    container.pid, container.owner = dead.pid, f"{container.host}:{dead.pid}"
+    container.claim("candidates", ["a"], limit=1)
+    assert Cache(tmp_path).claim("candidates", ["a"], limit=1)[0] == []  # the PID is dead here, not there
+    assert Cache(tmp_path, stale_after=0.0).claim("candidates", ["a"], limit=1)[0] == ["a"]
+
+
+def test_the_machine_identity_holds_the_pid_namespace_where_there_is_one():
+    from selfdisc_checks.store.cache import machine_identity
+
+    identity = machine_identity()
+    assert identity.startswith(socket.gethostname())
+    if os.path.exists("/proc/self/ns/pid"):
+        assert identity.endswith(os.readlink("/proc/self/ns/pid"))
+
+
+MOUNTS = """overlay / overlay rw 0 0
+server:/export /mnt/shared nfs4 rw,relatime 0 0
+/dev/sda1 /mnt/shared/local-disk ext4 rw 0 0
+//nas/team /mnt/team\\040drive cifs rw 0 0
+"""
+
+
+@pytest.mark.parametrize("folder, kind", [
+    ("/mnt/shared/cache", "nfs4"), ("/mnt/shared", "nfs4"), ("/mnt/shared/local-disk/cache", None),
+    ("/mnt/sharedx/cache", None), ("/home/me/.selfdisc_cache", None), ("/mnt/team drive/c", "cifs"),
+])
+def test_a_cache_on_a_network_file_system_is_detected_by_its_mount(folder, kind):
+    from selfdisc_checks.store.cache import network_filesystem
+
+    assert network_filesystem(Path(folder), MOUNTS) == kind
+
+
+def test_this_machines_temporary_folder_is_local(tmp_path):
+    from selfdisc_checks.store.cache import network_filesystem
+
+    assert network_filesystem(tmp_path) is None
+    Cache(tmp_path / "new" / "folder")  # and a cache opens there
