@@ -108,6 +108,7 @@ class _PluginState:
         self.worker_tasks: dict[str, Any] = {}
         self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
         self.outputs: list[str] = []  # what was written at the end of the session, for the summary
+        self.interrupted_with: int | None = None  # candidates in the cache when Ctrl-C stopped the run
 
     def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
@@ -488,6 +489,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         except OSError as error:  # a full disk or a folder that went away: say which, the cache is untouched
             state.outputs.append(f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
                                  "candidates are in the cache, so a rerun writes it without sampling again.")
+    if exitstatus == pytest.ExitCode.INTERRUPTED and not state.is_worker:
+        state.interrupted_with = state.session.stored_candidates()  # read before the cache closes
     state.session.close()
     if state.baseline_session is not None:
         state.baseline_session.close()
@@ -532,6 +535,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     state = config.stash.get(_STATE, None)
     if state is None or state.is_worker:
         return
+    if exitstatus == pytest.ExitCode.INTERRUPTED and state.interrupted_with is not None:
+        terminalreporter.write_line(
+            f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
+            f"({state.interrupted_with} candidates); rerun the same command to continue from there.")
     tasks = state.tasks_json()
     if not tasks:
         return

@@ -159,6 +159,13 @@ class EvaluationSession:
                 raise
         return self.results[task_name]
 
+    def stored_candidates(self) -> int:
+        """Candidates in this run's cache (all models and tasks), for the line an interrupted run ends with."""
+        try:
+            return self.cache.count("candidate")
+        except SelfDiscError:
+            return 0
+
     def model_json(self) -> dict[str, Any]:
         checkpoint = self.checkpoint
         return {"id": checkpoint.model_id, "fingerprint": checkpoint.fingerprint}

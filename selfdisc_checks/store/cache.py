@@ -100,6 +100,10 @@ class Cache:
                     found[key] = json.loads(value)
         return found
 
+    def count(self, kind: str) -> int:
+        """How many entries of ``kind`` the cache holds."""
+        return self._db.execute("SELECT count(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+
     def put(self, kind: str, key: str, value: Any) -> None:
         """Store one entry and drop our claim on it, in one transaction."""
         self.put_many(kind, {key: value})
