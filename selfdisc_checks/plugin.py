@@ -188,10 +188,13 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
         if importlib.util.find_spec("ray") is None:
             raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
     if settings.judge_model:
-        locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings))
+        locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings),
+                          allow_pickle=settings.allow_pickle_weights)
     if settings.baseline_model:
-        locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings))
-    return locate_checkpoint(settings.model, memo=fingerprint_memo(settings)) if settings.model else None
+        locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings),
+                          allow_pickle=settings.allow_pickle_weights)
+    return locate_checkpoint(settings.model, memo=fingerprint_memo(settings),
+                             allow_pickle=settings.allow_pickle_weights) if settings.model else None
 
 
 def _check_outputs(settings: Settings) -> None:

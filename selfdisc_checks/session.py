@@ -67,7 +67,8 @@ class EvaluationSession:
                 raise SelfDiscError(
                     "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
                 )
-            self._checkpoint = locate_checkpoint(self.settings.model, memo=fingerprint_memo(self.settings))
+            self._checkpoint = locate_checkpoint(self.settings.model, memo=fingerprint_memo(self.settings),
+                                                 allow_pickle=self.settings.allow_pickle_weights)
         return self._checkpoint
 
     @property
@@ -121,7 +122,7 @@ class EvaluationSession:
         if not s.judge_model:
             return None
         if self._judge is None:
-            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s))
+            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights)
             if checkpoint.fingerprint == self.checkpoint.fingerprint:
                 self._judge = self.backend  # one copy of the weights serves both roles
             else:

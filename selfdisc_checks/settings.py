@@ -58,6 +58,7 @@ class Settings:
     judge_model: str | None = None
     tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
+    allow_pickle_weights: bool = False
 
     def check(self, task: str, metric: str) -> Threshold | None:
         """The threshold for ``metric`` on ``task``: per-task table, then global, then built-in default
@@ -118,6 +119,10 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "trust_remote_code": (
         "--trust-remote-code",
         {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
+    ),
+    "allow_pickle_weights": (
+        "--allow-pickle-weights",
+        {"action": "store_true", "default": None, "help": "allow loading PyTorch pickle weights (.bin, .pt); unpickling can run code (off by default)"},
     ),
 }
 
@@ -186,7 +191,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
     "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "backend": (str,), "ray_address": (str,), "ray_actors": (int,), "vllm_options": (dict,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
-    "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "thresholds": (dict,),
+    "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "allow_pickle_weights": (bool,), "thresholds": (dict,),
     "task_options": (dict,), "task_modules": (list,),
 }
 

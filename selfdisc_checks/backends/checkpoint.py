@@ -34,12 +34,14 @@ class Checkpoint:
     folder: Path
     gguf_file: str | None
     fingerprint: str
+    allow_pickle: bool = False  # --allow-pickle-weights: PyTorch pickle weights may load (unpickling can run code)
 
 
-def locate_checkpoint(model: str, memo: Path | None = None) -> Checkpoint:
+def locate_checkpoint(model: str, memo: Path | None = None, allow_pickle: bool = False) -> Checkpoint:
     """Resolve a folder, a .gguf file, or a hub id already downloaded (or downloadable) to a Checkpoint.
 
-    ``memo`` is the file-hash memo that spares re-reading unchanged weights (see ``fingerprint_path``).
+    ``memo`` is the file-hash memo that spares re-reading unchanged weights (see ``fingerprint_path``);
+    ``allow_pickle`` accepts checkpoints whose weights exist only as PyTorch pickles.
     """
     path = Path(model).expanduser()
     if path.is_file():
@@ -49,17 +51,18 @@ def locate_checkpoint(model: str, memo: Path | None = None) -> Checkpoint:
             )
         return Checkpoint(model, path.parent, path.name, fingerprint_path(path, memo))
     if path.is_dir():
-        check_checkpoint_folder(path, model)
-        return Checkpoint(model, path, None, fingerprint_path(path, memo))
+        check_checkpoint_folder(path, model, allow_pickle=allow_pickle)
+        return Checkpoint(model, path, None, fingerprint_path(path, memo), allow_pickle)
     if _HUB_ID.match(model) and not model.startswith("."):
-        folder, listed = _hub_snapshot(model)
-        check_checkpoint_folder(folder, model, listed)
-        return Checkpoint(model, folder, None, fingerprint_path(folder, memo))
+        folder, listed = _hub_snapshot(model, allow_pickle)
+        check_checkpoint_folder(folder, model, listed, allow_pickle)
+        return Checkpoint(model, folder, None, fingerprint_path(folder, memo), allow_pickle)
     raise SelfDiscError(f"Model path {model} does not exist; pass an existing checkpoint folder or .gguf file to --model.")
 
 
-def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = ()) -> None:
-    """Fail with one sentence unless ``folder`` holds a config and safetensors weights.
+def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = (), allow_pickle: bool = False) -> None:
+    """Fail with one sentence unless ``folder`` holds a config and safetensors weights (or, with
+    ``allow_pickle``, PyTorch pickle weights).
 
     ``listed`` names more files of the checkpoint that are not in ``folder`` (a hub repository's listing),
     so that a repository with only pickled weights is named as such.
@@ -75,11 +78,14 @@ def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = ()
     if any(name.endswith(_WEIGHT_SUFFIXES) for name in present):
         return
     pickles = sorted({name for name in [*present, *listed] if _is_pickled_weights(name)})
+    if pickles and allow_pickle and any(_is_pickled_weights(name) for name in present):
+        return
     if pickles:
         shown = ", ".join(pickles[:3]) + (", ..." if len(pickles) > 3 else "")
         raise SelfDiscError(
             f"{model} has only PyTorch pickle weights ({shown}), which this tool does not load because "
-            "unpickling can run code; convert the checkpoint to safetensors and pass the converted one to --model."
+            "unpickling can run code; convert the checkpoint to safetensors, or pass --allow-pickle-weights if you "
+            "trust whoever made it."
         )
     raise SelfDiscError(
         f"{model} has a config.json but no weight files (*.safetensors); the checkpoint is incomplete."
@@ -115,15 +121,16 @@ def _is_pickled_weights(name: str) -> bool:
     return name.endswith(_PICKLE_SUFFIXES) and not is_skipped(Path(name))
 
 
-def _hub_snapshot(repo_id: str) -> tuple[Path, list[str]]:
+def _hub_snapshot(repo_id: str, allow_pickle: bool = False) -> tuple[Path, list[str]]:
     """The local snapshot folder of ``repo_id`` (from the cache, else downloaded) and the repo's file list."""
     from huggingface_hub import errors, snapshot_download
 
+    patterns = HUB_PATTERNS + (["*.bin", "*.pt", "*.pth"] if allow_pickle else [])
     offline = _hub_offline()
     local: Path | None = None
     partly = False
     try:
-        local = Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS, local_files_only=True))
+        local = Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
     except Exception as error:  # not cached, or cached incompletely: the online attempt below decides
         partly = isinstance(error, getattr(errors, "IncompleteSnapshotError", ()))
     if local is not None:
@@ -139,7 +146,7 @@ def _hub_snapshot(repo_id: str) -> tuple[Path, list[str]]:
             "local checkpoint folder or .gguf file to --model."
         )
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=HUB_PATTERNS)), _hub_listing(repo_id, online=True)
+        return Path(snapshot_download(repo_id, allow_patterns=patterns)), _hub_listing(repo_id, online=True)
     except Exception as error:
         if local is not None:  # the checks on the cached copy will say what it lacks
             return local, _hub_listing(repo_id, online=False)

@@ -164,6 +164,8 @@ class HFBackend:
             from transformers import GgufConfig
 
             extra["quantization_config"] = GgufConfig(dequantize=True)
+        elif not self.checkpoint.allow_pickle:
+            extra["use_safetensors"] = True  # never unpickle weights without --allow-pickle-weights
         spread = self.device_map or self._spread_reason()
         if spread:
             extra["device_map"] = "auto"

@@ -131,6 +131,37 @@ def test_a_local_folder_with_only_pickled_weights_is_refused(tmp_path):
     assert_one_sentence(str(error.value), r"only PyTorch pickle weights \(pytorch_model\.bin\)")
 
 
+def test_pickle_weights_load_only_with_the_opt_in(project, tmp_path):
+    """Refused without --allow-pickle-weights (a usage error that names the option); with it they load, and the
+    model is the one the safetensors fixture holds."""
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(FIXTURE, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    args = ("--limit", "3", "--samples", "2")
+    refused, _ = project.run("--model", str(folder), *args)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    said = refused.stdout.str() + refused.stderr.str()
+    assert "only PyTorch pickle weights (pytorch_model.bin)" in said
+    assert "pass --allow-pickle-weights if you trust whoever made it." in said and "Traceback" not in said
+    loaded, pickled = project.run("--model", str(folder), *args, "--allow-pickle-weights")
+    assert loaded.ret == 0, loaded.stdout.str()
+    _, safe = project.run("--model", str(FIXTURE), *args)
+    assert [q["candidates"] for q in pickled["tasks"]["arithmetic"]["questions"]] == \
+        [q["candidates"] for q in safe["tasks"]["arithmetic"]["questions"]]
+
+
+def test_beside_safetensors_a_pickle_is_never_read(tmp_path):
+    folder = tmp_path / "both"
+    shutil.copytree(FIXTURE, folder)
+    (folder / "pytorch_model.bin").write_bytes(b"not a pickle at all: reading it would fail")
+    backend = HFBackend(locate_checkpoint(str(folder)), device="cpu")
+    assert backend.model is not None  # loaded from model.safetensors alone
+
+
 def test_an_incomplete_cached_snapshot_offline_is_one_sentence(hub_cache):
     files = fixture_files()
     cache_repo(hub_cache, REPO_ID, {n: c for n, c in files.items() if n != "model.safetensors"}, listing=list(files))
