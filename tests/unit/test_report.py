@@ -340,7 +340,8 @@ ALLOWED = {"html", "head", "meta", "title", "style", "body", "header", "div", "s
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.text(min_size=1, max_size=60) | st.sampled_from(
     ["<script>window.pwned=1</script>", "\"><img src=x onerror=alert(1)>", "</pre></details><b>", "&amp;",
-     "\ud800 lone surrogate", "a\x00b\x0cc", "$x^2$ and {}"]))
+     "\ud800 lone surrogate", "a\x00b\x0cc", "$x^2$ and {}", "</td></tr></table><b>bold</b>",
+     "' onmouseover='alert(1)", "<!-- x", "long " * 4000]))
 def test_any_model_or_user_text_is_shown_as_text(text):
     doc = make_document(1, checks=[{"id": text, "name": "test_dg_diff", "task": "arithmetic", "metric": "dg_diff",
                                     "outcome": "failed", "message": text}], model=text)
