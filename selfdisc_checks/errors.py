@@ -8,3 +8,8 @@ into a clean failure without a traceback.
 
 class SelfDiscError(Exception):
     """A problem with the user's input or environment, with a message that says how to fix it."""
+
+
+class SelfDiscWarning(UserWarning):
+    """Something the run did differently from what was asked, and went on (e.g. fewer questions than
+    ``--limit``): pytest lists it in its warnings summary."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -31,6 +32,7 @@ from selfdisc_checks.records import (
     Sampling,
     TaskResult,
 )
+from selfdisc_checks.errors import SelfDiscWarning
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
@@ -60,6 +62,10 @@ def evaluate_task(
     task's candidates are graded by ``judge`` when one is given."""
     run = _Run(task, backend, cache, settings, progress or (lambda *_: None))
     examples = task.load(settings.limit)
+    if settings.limit is not None and len(examples) < settings.limit:
+        warnings.warn(SelfDiscWarning(
+            f"{task.name}: --limit {settings.limit} asks for more questions than its data holds ({len(examples)}); "
+            f"all {len(examples)} are run."), stacklevel=2)
 
     # Generation phase: N candidates per question, candidate i with seed s_q + i.
     clock = _Clock(backend)

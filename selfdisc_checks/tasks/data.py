@@ -66,10 +66,34 @@ def _load_local(path: Path, task: str, fields: tuple[str, ...]):
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as error:
+        if path.suffix.lower() == ".jsonl":
+            _name_the_bad_line(path, task)
         raise SelfDiscError(
             f"Data file {path} for task {task!r} could not be read as {builder} ({type(error).__name__}); "
             f"each record needs fields {', '.join(fields)}."
         ) from None
+
+
+def _name_the_bad_line(path: Path, task: str) -> None:
+    """Raise one sentence naming the first line of a JSON Lines file that is not a JSON object (if one is)."""
+    import json
+
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                raise SelfDiscError(
+                    f"Data file {path} for task {task!r} is not valid JSON Lines: line {number} does not parse "
+                    f"({error.msg}); fix or remove that line."
+                ) from None
+            if not isinstance(record, dict):
+                raise SelfDiscError(
+                    f"Data file {path} for task {task!r} is not valid JSON Lines: line {number} is a "
+                    f"{type(record).__name__}, not an object with the task's fields; fix or remove that line."
+                )
 
 
 # DPR's question-answer files (Karpukhin et al., 2020), e.g. ``trivia-test.qa.csv``: no header, one question

@@ -94,3 +94,31 @@ def test_unknown_task_option_in_config(pytester):
     result, _ = project.run("--model", str(FIXTURE))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "Task 'arithmetic' does not accept these options")
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"question": "q", "answer": "#### 1"}\n{broken\n', "is not valid JSON Lines: line 2 does not parse"),
+    ('{"question": "q", "answer": "#### 1"}\n\n["q", "#### 2"]\n', "is not valid JSON Lines: line 3 is a list"),
+    ("", "is empty; task 'gsm8k' needs at least one question."),
+], ids=["line-does-not-parse", "line-not-an-object", "empty"])
+def test_a_data_file_that_cannot_be_read_names_where(project, content, message):
+    (project.path / "bad.jsonl").write_text(content)
+    result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, message)
+
+
+def test_a_limit_beyond_the_data_says_so_and_runs_what_exists(project):
+    lines = [{"question": f"{a}+{a}?", "answer": f"#### {2 * a}"} for a in (1, 2, 3)]
+    (project.path / "three.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result, document = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=three.jsonl",
+                                   "--limit", "50", "--samples", "2")
+    assert len(document["tasks"]["gsm8k"]["questions"]) == 3
+    assert_one_clear_sentence(result, "gsm8k: --limit 50 asks for more questions than its data holds (3); all 3 are run.")
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_sentence(project):
+    (project.path / "a-file").write_text("not a folder")
+    result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--cache-dir", "a-file/cache")
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, "Cannot create the cache folder", "pass a writable --cache-dir")
