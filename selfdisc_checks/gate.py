@@ -79,6 +79,18 @@ def parse_thresholds(table: Any, tasks: Iterable[str]) -> dict[str, dict[str, Th
     return result
 
 
+def _in_range(where: str, metric: str, threshold: Threshold) -> Threshold:
+    """Rates live in [0, 1] and differences of rates (DG-DIFF) in [-1, 1]; a bound outside can never or
+    always hold, which is a typo (a percentage written as 50, say), not a gate."""
+    low = -1.0 if metric.startswith("dg_diff") else 0.0
+    if not low <= threshold.bound <= 1.0:
+        raise SelfDiscError(
+            f"Threshold {where} = {threshold.bound:g} is outside [{low:g}, 1] where {metric} lives; write rates as "
+            "fractions (0.5, not 50) under [tool.selfdisc.thresholds]."
+        )
+    return threshold
+
+
 def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
     if metric not in CHECKED:
         raise SelfDiscError(
@@ -88,14 +100,14 @@ def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
     if value == OFF:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Threshold(float(value), default_mode)
+        return _in_range(where, metric, Threshold(float(value), default_mode))
     side = "ceiling" if metric in CEILING_METRICS else "floor"
     if isinstance(value, dict):
         extra = set(value) - {side, "mode"}
         bound = value.get(side)
         mode = value.get("mode", default_mode)
         if not extra and isinstance(bound, (int, float)) and not isinstance(bound, bool) and mode in MODES:
-            return Threshold(float(bound), mode)
+            return _in_range(where, metric, Threshold(float(bound), mode))
     raise SelfDiscError(
         f"Threshold {where} must be a number, \"off\", or a table like {{{side} = 0.0, mode = \"point\"}} with "
         f"mode one of {', '.join(MODES)}; got {value!r}."

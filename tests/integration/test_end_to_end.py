@@ -95,7 +95,7 @@ def test_two_xdist_workers_share_one_cache_without_sampling_twice(project):
 def test_a_failing_check_says_what_was_measured_against_what(pytester):
     from conftest import Project
 
-    config = ("[tool.selfdisc.thresholds]\ns_gen = 1.01\ninvalid_rate = { ceiling = 1.0, mode = \"confident\" }\n"
+    config = ("[tool.selfdisc.thresholds]\ns_gen = 1.0\ninvalid_rate = { ceiling = 1.0, mode = \"confident\" }\n"
               "[tool.selfdisc.thresholds.arithmetic]\ndg_diff = -1.0\n")
     project = Project(pytester, config)
     result, document = project.run("--model", str(FIXTURE), "--limit", "4", "--samples", "2", "-rs")
@@ -103,7 +103,7 @@ def test_a_failing_check_says_what_was_measured_against_what(pytester):
     metrics = document["tasks"]["arithmetic"]["metrics"]
     low, high = metrics["ci"]["s_gen"]
     result.stdout.fnmatch_lines(
-        [f"*arithmetic: S_gen = {metrics['s_gen']:.3f} [[]95% CI {low:.3f}, {high:.3f}] is below the floor 1.010 "
+        [f"*arithmetic: S_gen = {metrics['s_gen']:.3f} [[]95% CI {low:.3f}, {high:.3f}] is below the floor 1.000 "
          f"(mode point, n = 4, * mixed)*",  # "[[]" is a literal "[" in fnmatch
          "*SKIPPED*arithmetic: s_disc = *; no threshold set*"]
     )
