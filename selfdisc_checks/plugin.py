@@ -189,10 +189,10 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
             raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
     if settings.judge_model:
         locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings),
-                          allow_pickle=settings.allow_pickle_weights)
+                          allow_pickle=settings.allow_pickle_weights, option="--judge-model")
     if settings.baseline_model:
         locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings),
-                          allow_pickle=settings.allow_pickle_weights)
+                          allow_pickle=settings.allow_pickle_weights, option="--baseline-model")
     return locate_checkpoint(settings.model, memo=fingerprint_memo(settings),
                              allow_pickle=settings.allow_pickle_weights) if settings.model else None
 

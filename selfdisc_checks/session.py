@@ -122,7 +122,8 @@ class EvaluationSession:
         if not s.judge_model:
             return None
         if self._judge is None:
-            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights)
+            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights,
+                                           option="--judge-model")
             if checkpoint.fingerprint == self.checkpoint.fingerprint:
                 self._judge = self.backend  # one copy of the weights serves both roles
             else:

