@@ -73,6 +73,17 @@ def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(p
     assert_one_clear_sentence(result, "Could not load the tokenizer of", "check that the checkpoint is complete")
 
 
+def test_a_tokenizer_with_no_token_to_pad_with_fails_each_check_with_one_sentence(project, fixture_copy):
+    config_path = fixture_copy / "tokenizer_config.json"
+    config = {k: v for k, v in json.loads(config_path.read_text()).items()
+              if k not in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    config_path.write_text(json.dumps(config))
+    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, "has no pad, eos, unk or bos token to pad batches with; add a pad_token to its "
+                                      "tokenizer_config.json.")
+
+
 def test_a_corrupt_cache_is_reported_and_left_in_place(project):
     cache = project.path / "cache" / FILENAME
     cache.parent.mkdir()
