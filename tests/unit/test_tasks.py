@@ -56,7 +56,7 @@ def test_gsm8k_loads_a_local_jsonl_through_datasets(tmp_path):
     "content, message",
     [
         ("", "is empty"),
-        ("{not json\n", "could not be read as json"),
+        ("{not json\n", "is not valid JSON Lines: line 1 does not parse"),
         (json.dumps({"question": "q"}) + "\n", "lacks field\\(s\\) answer"),
         (json.dumps({"question": "q", "answer": "no final line"}) + "\n", "without a final '#### <number>'"),
     ],
