@@ -3,8 +3,8 @@
 Works only from the per-question records of two ``--results-json`` files (no model). Questions are
 paired by id, so question difficulty cancels out of the difference; only questions both runs answered
 count. Runs are compared only when they measured the same thing: same task options, same protocol
-(sampling, prompt variant, token limits, demonstrations, sampler) and the same question texts and
-references. The seed may differ (independent re-sampling is the point), and so may the model.
+(sampling, prompt variant, token limits, demonstrations) and the same question texts and references.
+The seed and the sampler may differ (independent re-sampling is the point), and so may the model.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihoo
 _LIKELIHOOD = ("s_disc_likelihood", "dg_diff_likelihood")
 RESULTS_VERSION = 1
 
-# Keys that may differ between comparable runs, wherever they appear in options or protocol.
-_FREE_KEYS = frozenset({"seed"})
+# Keys that may differ between comparable runs, wherever they appear in options or protocol: the seed, and
+# the sampler (ours by version, or vLLM's), since every sampler draws exactly from the same restricted softmax
+# and so only changes which draw a candidate is, as another seed does. A baseline measured before a sampler
+# change (or on another backend) stays usable.
+_FREE_KEYS = frozenset({"seed", "sampler"})
 
 # Per-question changes smaller than this are float noise, not a flipped question.
 _EPSILON = 1e-9
@@ -223,7 +226,7 @@ _ABSENT = object()
 
 
 def _first_difference(old: Any, new: Any, path: str) -> tuple[str, Any, Any] | None:
-    """The first dotted path (in sorted key order) where two JSON values differ, ignoring seed keys."""
+    """The first dotted path (in sorted key order) where two JSON values differ, ignoring seed and sampler keys."""
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
             if key in _FREE_KEYS:

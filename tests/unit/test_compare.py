@@ -123,7 +123,6 @@ def test_invalid_pick_scores_the_worst_candidate():
         ({"generation__top_p": 0.9}, "protocol.generation.top_p"),
         ({"generation__top_k": 40}, "protocol.generation.top_k"),
         ({"generation__max_new_tokens": 512}, "protocol.generation.max_new_tokens"),
-        ({"generation__sampler": 2}, "protocol.generation.sampler"),
         ({"discrimination__prompt_variant": "paper"}, "protocol.discrimination.prompt_variant"),
         ({"discrimination__demonstrations": 0}, "protocol.discrimination.demonstrations"),
         ({"discrimination__max_new_tokens": 64}, "protocol.discrimination.max_new_tokens"),
@@ -139,6 +138,13 @@ def test_refuses_a_different_protocol_or_options(new_kwargs, field):
         compare_results(make_doc(questions), make_doc(questions, **new_kwargs))
     message = str(caught.value)
     assert message.startswith("Cannot compare: gsm8k ") and message.count(".") >= 2 and "\n" not in message
+
+
+def test_a_baseline_from_another_sampler_or_backend_stays_comparable():
+    questions = mixed_questions(20)
+    old = make_doc(questions, generation__sampler="gumbel-max/mt19937-cpu/2")
+    for sampler in ("inverse-cdf/lowbias32/3", "vllm"):
+        assert compare_results(old, make_doc(questions, generation__sampler=sampler))
 
 
 def test_refuses_different_samples_and_question_sets():
