@@ -359,13 +359,13 @@ class _Run:
         done = len(values)
         self.report(description, done, total)
 
-        def compute_batch(keys: list[str]) -> dict[str, Any]:
+        def compute_batch(keys: list[str], store_keys: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
             nonlocal done
-            if streamed:
+            if store_keys is not None:
                 key_of = {units[key]: key for key in keys}
 
                 def store(finished: dict[Any, Any]) -> None:
-                    self.cache.put_many(kind, {key_of[unit]: encode(value) for unit, value in finished.items()})
+                    store_keys({key_of[unit]: encode(value) for unit, value in finished.items()})
 
                 outputs = compute([units[key] for key in keys], store)
             else:
@@ -377,7 +377,7 @@ class _Run:
         missing = [key for key in units if key not in values]
         if size is not None:
             missing.sort(key=lambda key: -size(units[key]))  # stable: a question's candidates stay together
-        filled, computed = self.cache.resolve(kind, missing, compute_batch, batch)
+        filled, computed = self.cache.resolve(kind, missing, compute_batch, batch, streams=streamed)
         values.update(filled)
         if done < total:  # the rest came from another worker through the cache
             self.report(description, total, total)

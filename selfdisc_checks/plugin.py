@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -299,6 +299,11 @@ def check_record(report: pytest.TestReport, properties: dict[str, object]) -> di
     }
 
 
+def _fail(error: SelfDiscError) -> NoReturn:
+    """Fail the current check with the error's one sentence (not twice: no "During handling" chain)."""
+    raise pytest.fail.Exception(str(error), pytrace=False) from None
+
+
 @pytest.fixture(scope="session")
 def selfdisc_settings(pytestconfig: pytest.Config) -> Settings:
     """The resolved settings of this run."""
@@ -313,7 +318,7 @@ def selfdisc_result(pytestconfig: pytest.Config, selfdisc_task: str) -> TaskResu
         with _progress(pytestconfig) as progress:
             return state.session.result(selfdisc_task, progress)
     except SelfDiscError as error:
-        pytest.fail(str(error), pytrace=False)
+        _fail(error)
 
 
 PROPERTY_PREFIX = "selfdisc_"  # JUnit XML properties of each check: selfdisc_value, selfdisc_ci_low, ...
@@ -414,7 +419,7 @@ def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
     try:
         documents = [state.baseline_task(task) for task in state.settings.tasks]
     except SelfDiscError as error:
-        pytest.fail(str(error), pytrace=False)
+        _fail(error)
     return {**documents[0], "tasks": {name: doc["tasks"][name] for doc in documents for name in doc["tasks"]}}
 
 
@@ -437,7 +442,7 @@ def selfdisc_regression(
     try:
         baseline = state.baseline_task(task)
     except SelfDiscError as error:
-        pytest.fail(str(error), pytrace=False)
+        _fail(error)
     old_task = baseline.get("tasks", {}).get(task)
     if old_task is None:
         pytest.skip(f"{task}: the baseline {source} has no results for this task")
@@ -448,7 +453,7 @@ def selfdisc_regression(
     try:
         (change,) = compare_results(baseline, current, [selfdisc_metric], tolerance, settings.level)
     except SelfDiscError as error:
-        pytest.fail(str(error), pytrace=False)
+        _fail(error)
     low, high = change.interval
     record_properties(properties, baseline=source, baseline_value=change.old, difference=change.difference,
                       ci_low=low, ci_high=high, ci_level=change.level, upper_bound=change.upper_bound,

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import contextlib
 import os
+import shutil
 import socket
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.errors import SelfDiscError, SelfDiscWarning
 
 SCHEMA_VERSION = 2  # 2: one entry per candidate index; entries hold {text, truncated}
 FILENAME = f"selfdisc-v{SCHEMA_VERSION}.sqlite"
@@ -72,7 +75,12 @@ class Cache:
                     pid INTEGER NOT NULL, heartbeat REAL NOT NULL, PRIMARY KEY (kind, key));
                 """
             )
+            written_by = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if written_by == 0:  # new, or made before the version was stamped inside (the file name held it)
+                self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
+            if _is_write_failure(error):
+                raise write_failure(self.path, error) from None
             raise SelfDiscError(
                 f"The cache database {self.path} cannot be used ({error}); move it away or pass --cache-dir "
                 "to use another folder."
@@ -81,6 +89,18 @@ class Cache:
             raise SelfDiscError(
                 f"Cannot create the cache folder {self.path.parent} ({error.strerror}); pass a writable --cache-dir."
             ) from None
+        if written_by > SCHEMA_VERSION:
+            self._db.close()
+            raise SelfDiscError(
+                f"The cache database {self.path} was written by a newer selfdisc-checks (cache schema {written_by}; "
+                f"this version reads {SCHEMA_VERSION}); upgrade selfdisc-checks, or pass another --cache-dir."
+            )
+        newer = newer_caches(self.path.parent)
+        if newer:
+            warnings.warn(SelfDiscWarning(
+                f"The cache folder {self.path.parent} also holds {', '.join(p.name for p in newer)} from a newer "
+                f"selfdisc-checks, which this version cannot read, so it samples into {FILENAME} instead; upgrade "
+                "selfdisc-checks to reuse those candidates."), stacklevel=2)
 
     def close(self) -> None:
         self._db.close()
@@ -157,13 +177,16 @@ class Cache:
         self,
         kind: str,
         keys: list[str],
-        compute: Callable[[list[str]], dict[str, Any]],
+        compute: Callable[..., dict[str, Any]],
         batch_size: int,
         poll_seconds: float = 0.5,
+        streams: bool = False,
     ) -> tuple[dict[str, Any], list[str]]:
         """Values for all ``keys``: cached, computed here in batches, or awaited from another worker.
 
-        Returns the values and the keys this process computed.
+        A ``streams`` compute is called as ``compute(keys, store)`` and may ``store({key: value})`` each value
+        as soon as it is ready (each call is one transaction), so a crash loses only what was still computing;
+        what it stored is not written again. Returns the values and the keys this process computed.
         """
         values = self.get_many(kind, keys)
         pending = [k for k in keys if k not in values]
@@ -172,13 +195,21 @@ class Cache:
             mine, present = self.claim(kind, pending, batch_size)
             values.update(present)
             if mine:
+                stored: set[str] = set()
+
+                def store(part: dict[str, Any]) -> None:
+                    self.put_many(kind, part)
+                    stored.update(part)
+
                 try:
                     with _Heartbeat(self):
-                        results = compute(mine)
-                    self.put_many(kind, {key: results[key] for key in mine})
-                    values.update({key: results[key] for key in mine})
-                finally:
-                    self.release(kind, [k for k in mine if k not in values])
+                        results = compute(mine, store) if streams else compute(mine)
+                    self.put_many(kind, {key: results[key] for key in mine if key not in stored})
+                except BaseException:
+                    with contextlib.suppress(SelfDiscError, sqlite3.Error):  # the first error is the one to tell
+                        self.release(kind, [k for k in mine if k not in stored])
+                    raise
+                values.update({key: results[key] for key in mine})
                 computed += mine
             elif len(present) == 0:
                 time.sleep(poll_seconds)  # everything left is being computed by another worker
@@ -205,7 +236,7 @@ class Cache:
         db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), self.owner))
 
     def _transaction(self):
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 # File systems on which SQLite's WAL mode is not safe (its shared memory index needs one machine's memory).
@@ -236,6 +267,16 @@ def network_filesystem(folder: Path, mounts: str | None = None) -> str | None:
         if inside and len(point) > len(best):
             best, kind = point, fields[2]
     return kind if kind in NETWORK_FILESYSTEMS else None
+
+
+def newer_caches(folder: Path) -> list[Path]:
+    """Cache databases in ``folder`` from a later schema (``selfdisc-vN.sqlite`` with N above ours)."""
+    found = []
+    for path in sorted(Path(folder).glob("selfdisc-v*.sqlite")):
+        number = path.name[len("selfdisc-v"):-len(".sqlite")]
+        if number.isdigit() and int(number) > SCHEMA_VERSION:
+            found.append(path)
+    return found
 
 
 def machine_identity() -> str:
@@ -278,13 +319,60 @@ class _Heartbeat:
 
 
 class _Transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception, Ctrl-C included)."""
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception, Ctrl-C included). A write that fails
+    for want of space or with an I/O error leaves the database as the last commit left it, and becomes one
+    sentence that says so."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self.db, self.path = db, path
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        with _write_errors(self.path):
+            self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind, value, traceback) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+    def __exit__(self, kind, value, traceback) -> bool:
+        if kind is None:
+            try:
+                with _write_errors(self.path):
+                    self.db.execute("COMMIT")
+            except BaseException:
+                _rollback(self.db)
+                raise
+            return False
+        _rollback(self.db)
+        if isinstance(value, sqlite3.Error) and _is_write_failure(value):
+            raise write_failure(self.path, value) from None
+        return False
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    if db.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # a failed COMMIT may already have rolled back
+            db.execute("ROLLBACK")
+
+
+def _is_write_failure(error: sqlite3.Error) -> bool:
+    name = getattr(error, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or "disk is full" in str(error) or "disk I/O" in str(error)
+
+
+def write_failure(path: Path, error: BaseException) -> SelfDiscError:
+    """The sentence for a cache write that failed on the disk (full, over a file size limit, failing)."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.1f} MiB free there"
+    except OSError:
+        free = "free space unknown"
+    return SelfDiscError(
+        f"Could not write to the cache database {path} ({error}; {free}); free some space or pass a --cache-dir on "
+        "a disk with room, then rerun: every question stored before this is kept and reused."
+    )
+
+
+@contextlib.contextmanager
+def _write_errors(path: Path):
+    try:
+        yield
+    except sqlite3.Error as error:
+        if _is_write_failure(error):
+            raise write_failure(path, error) from None
+        raise

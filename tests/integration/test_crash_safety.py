@@ -4,6 +4,10 @@ partial is read, the database stays sound, and no candidate is sampled twice."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -20,11 +24,16 @@ pytestmark = pytest.mark.slow
 
 SAMPLES = 8
 LIMIT = 120
+WIDE = {**os.environ, "COLUMNS": "400"}  # pytest's short summary lines whole
+
+
+def run_args(*args: str) -> list[str]:
+    """The run every test here starts (and resumes): many small batches, so a signal lands mid-sampling."""
+    return ["--model", str(FIXTURE), "--samples", str(SAMPLES), "--batch-size", "1", "--limit", str(LIMIT), *args]
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--model", str(FIXTURE),
-            "--samples", str(SAMPLES), "--batch-size", "1", *args]
+    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *run_args(*args)]
 
 
 def stored(database: Path) -> int:
@@ -42,7 +51,7 @@ def interrupt_while_sampling(project: Project, how: signal.Signals) -> tuple[sub
     """Start a run, wait until some candidates are in the cache, send ``how``; the process's output and the
     number of candidates stored when the signal was sent."""
     database = project.path / "cache" / FILENAME
-    process = subprocess.Popen(command("--limit", str(LIMIT), "--results-json", "killed.json"), cwd=project.path,
+    process = subprocess.Popen(command("--results-json", "killed.json"), cwd=project.path,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     while stored(database) < 3 * SAMPLES and time.time() < deadline and process.poll() is None:
@@ -54,19 +63,19 @@ def interrupt_while_sampling(project: Project, how: signal.Signals) -> tuple[sub
     return subprocess.CompletedProcess(process.args, process.returncode, output), before
 
 
-def assert_sound_and_resumable(project: Project, kept_at_least: int) -> None:
-    database = project.path / "cache" / FILENAME
+def assert_sound_and_resumable(project: Project, kept_at_least: int, cache: str = "cache") -> None:
+    database = project.path / cache / FILENAME
     with sqlite3.connect(database) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     kept = stored(database)
     assert kept >= kept_at_least and kept % SAMPLES == 0, f"{kept} candidates kept: a question's set was split"
-    result, resumed = project.run(*command("--limit", str(LIMIT))[6:])
+    result, resumed = project.run(*run_args("--cache-dir", cache))
     assert result.ret == 0, result.stdout.str()
     run = resumed["tasks"]["arithmetic"]["run"]
     assert run["candidates_sampled"] == LIMIT * SAMPLES - kept  # every finished question reused
     assert run["sampled"] == LIMIT - kept // SAMPLES
     # and what was kept is exactly what an uninterrupted run samples
-    result, fresh = project.run(*command("--limit", str(LIMIT))[6:], "--cache-dir", "fresh-cache")
+    result, fresh = project.run(*run_args("--cache-dir", "fresh-cache"))
     assert [q["candidates"] for q in resumed["tasks"]["arithmetic"]["questions"]] == \
         [q["candidates"] for q in fresh["tasks"]["arithmetic"]["questions"]]
 
@@ -89,7 +98,7 @@ def test_ctrl_c_while_sampling_keeps_every_finished_question_and_says_so_in_one_
 
 def test_two_processes_sampling_overlapping_questions_share_the_work(pytester):
     project = Project(pytester, ADMIT_ANY)
-    runs = [subprocess.Popen(command("--limit", str(limit), "--results-json", f"run{k}.json"), cwd=project.path,
+    runs = [subprocess.Popen(command("--results-json", f"run{k}.json", "--limit", str(limit)), cwd=project.path,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             for k, limit in enumerate((LIMIT, LIMIT // 2))]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
@@ -100,3 +109,42 @@ def test_two_processes_sampling_overlapping_questions_share_the_work(pytester):
     assert stored(project.path / "cache" / FILENAME) == LIMIT * SAMPLES
     first, second = ([q["candidates"] for q in d["tasks"]["arithmetic"]["questions"]] for d in documents)
     assert second == first[: LIMIT // 2]  # the shared questions: the same candidates in both runs
+
+
+def full_disk(kind: str, folder: Path):
+    """How to make the disk under ``folder`` fill up: a tiny tmpfs mounted there (where this process may
+    mount: root, as in CI), or a file size limit on the run (anywhere: writes past it fail with EFBIG)."""
+    folder.mkdir()
+    if kind == "tmpfs":
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                                 capture_output=True, text=True)
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); the file-size-limit case ran")
+        return None
+
+    def limit_file_size() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing the run
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, resource.RLIM_INFINITY))
+
+    return limit_file_size
+
+
+@pytest.mark.parametrize("kind", ["file-size-limit", "tmpfs"])
+def test_a_disk_that_fills_up_stops_the_run_with_one_sentence_and_keeps_the_cache(pytester, kind):
+    project = Project(pytester, ADMIT_ANY)
+    small = project.path / "small"
+    limit = full_disk(kind, small)
+    try:
+        run = subprocess.run(command("--cache-dir", str(small)), cwd=project.path, preexec_fn=limit, env=WIDE,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        shutil.copytree(small, project.path / "kept")  # what the full disk holds, to resume from elsewhere
+    finally:
+        if kind == "tmpfs":
+            subprocess.run(["umount", str(small)], check=True)
+    assert run.returncode == pytest.ExitCode.TESTS_FAILED, run.stdout
+    assert "Traceback" not in run.stdout and "OperationalError" not in run.stdout, run.stdout
+    failures = [line for line in run.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    assert failures and all("Could not write to the cache database" in line for line in failures), run.stdout
+    assert re.search(r"\((database or disk is full|disk I/O error); [\d.]+ MiB free there\); free some space or pass "
+                     r"a --cache-dir on a disk with room, then rerun", run.stdout), run.stdout
+    assert_sound_and_resumable(project, SAMPLES, cache="kept")

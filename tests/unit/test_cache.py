@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from selfdisc_checks.store.cache import FILENAME, Cache, cache_key
-from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.errors import SelfDiscError, SelfDiscWarning
 
 BASE = {
     "kind": "candidates",
@@ -196,3 +196,69 @@ def test_this_machines_temporary_folder_is_local(tmp_path):
 
     assert network_filesystem(tmp_path) is None
     Cache(tmp_path / "new" / "folder")  # and a cache opens there
+
+
+def test_a_full_disk_keeps_what_was_stored_and_says_how_to_go_on(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put_many("candidates", {f"k{i}": ["x" * 200] for i in range(20)})
+    pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
+    cache._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+
+    def compute(keys):
+        return {key: ["y" * 4000] for key in keys}
+
+    with pytest.raises(SelfDiscError, match=r"Could not write to the cache database .*full.*MiB free there.*--cache-dir.*"
+                                            r"every question stored before this is kept") as raised:
+        cache.resolve("candidates", [f"n{i}" for i in range(40)], compute, batch_size=4)
+    assert "\n" not in str(raised.value)
+    cache.close()
+    reopened = Cache(tmp_path)
+    assert reopened._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert reopened.count("candidates") == 20 and not reopened.get_many("candidates", ["n0"])
+    assert reopened._db.execute("SELECT count(*) FROM claims").fetchone()[0] == 0  # nothing left claimed
+
+
+def test_streamed_values_are_written_once(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put_many("candidates", {"old": [1]})
+    writes = []
+    cache._db.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("INSERT OR REPLACE INTO entries") else None)
+
+    def compute(keys, store):
+        store({keys[0]: ["first"]})
+        return {key: [key] if key != keys[0] else ["first"] for key in keys}
+
+    values, computed = cache.resolve("candidates", ["a", "b", "c"], compute, batch_size=3, streams=True)
+    assert values == {"a": ["first"], "b": ["b"], "c": ["c"]} and computed == ["a", "b", "c"]
+    assert len(writes) == 3  # a once (streamed), then b and c: executemany traces each row
+
+
+def test_a_database_from_a_newer_schema_is_refused_and_left_alone(tmp_path):
+    cache = Cache(tmp_path)
+    cache.put("candidates", "k1", ["a"])
+    cache._db.execute("PRAGMA user_version = 99")
+    cache.close()
+    with pytest.raises(SelfDiscError, match=r"written by a newer selfdisc-checks \(cache schema 99; this version reads "
+                                            r"2\); upgrade selfdisc-checks, or pass another --cache-dir"):
+        Cache(tmp_path)
+    with sqlite3.connect(tmp_path / FILENAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 99
+        assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 1
+
+
+def test_a_new_database_records_its_schema_and_an_old_one_gets_it(tmp_path):
+    Cache(tmp_path).close()
+    with sqlite3.connect(tmp_path / FILENAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        db.execute("PRAGMA user_version = 0")  # as a database made before the stamp
+    Cache(tmp_path).close()
+    with sqlite3.connect(tmp_path / FILENAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+
+
+def test_a_newer_cache_file_beside_ours_is_named_in_a_warning(tmp_path):
+    (tmp_path / "selfdisc-v7.sqlite").write_bytes(b"")
+    (tmp_path / "selfdisc-v1.sqlite").write_bytes(b"")
+    with pytest.warns(SelfDiscWarning, match=r"also holds selfdisc-v7.sqlite from a newer selfdisc-checks.*samples into "
+                                             r"selfdisc-v2.sqlite instead; upgrade"):
+        Cache(tmp_path).close()
