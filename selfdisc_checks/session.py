@@ -131,6 +131,7 @@ class EvaluationSession:
 
                 self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
                                         memory_budget=_bytes(s.memory_budget), worker=self.worker)
+                self._judge.described_as = f"the judge model {checkpoint.model_id} (--judge-model)"
         return self._judge
 
     @property

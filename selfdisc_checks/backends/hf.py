@@ -78,6 +78,8 @@ class HFBackend:
         memory_budget: float | None = None, worker: str | None = None, device_map: str | None = None,
     ) -> None:
         self.checkpoint = checkpoint
+        # How messages name this model (the session says which is the judge).
+        self.described_as = checkpoint.model_id
         # "auto": spread the weights over every visible device (accelerate's device_map); None: only when they
         # do not fit the one device (see ``fits_one_device``).
         self.device_map = device_map
@@ -145,11 +147,11 @@ class HFBackend:
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             if "trust_remote_code" in str(error) and not self.trust_remote_code:
                 raise SelfDiscError(
-                    f"{self.checkpoint.model_id} needs its own Python code to load its {what}; rerun with "
+                    f"{self.described_as} needs its own Python code to load its {what}; rerun with "
                     "--trust-remote-code only if you trust that code."
                 ) from None
             raise SelfDiscError(
-                f"Could not load the {what} of {self.checkpoint.model_id} ({type(error).__name__}: {message}); "
+                f"Could not load the {what} of {self.described_as} ({type(error).__name__}: {message}); "
                 "check that the checkpoint is complete and made for transformers."
             ) from None
 
@@ -236,6 +238,8 @@ class HFBackend:
 
         def row_done(position: int, completion: Completion) -> None:
             prompt = rows[position]
+            if grouped[prompt][slot[position]] is not None:
+                return  # decoded again after a batch ran out of memory: the same text, already counted
             grouped[prompt][slot[position]] = completion
             left[prompt] -= 1
             if left[prompt] == 0 and done is not None:

@@ -180,6 +180,52 @@ def test_a_tiny_memory_budget_splits_batches_and_changes_no_candidate(backend, p
         hopeless.greedy(prompts[:2], spec)
 
 
+class DeviceMemory:
+    """A device that holds at most ``rows`` rows: a forward pass over more raises torch's own out-of-memory
+    error, but only after ``after`` passes, so it strikes mid-decoding, once some rows have finished."""
+
+    def __init__(self, model, rows: int, after: int = 0) -> None:
+        self.rows, self.after, self.passes, self.raised = rows, after, 0, 0
+        self.handle = model.register_forward_pre_hook(self, with_kwargs=True)
+
+    def __call__(self, module, args, kwargs):
+        self.passes += 1
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is not None and ids.shape[0] > self.rows and self.passes > self.after:
+            self.raised += 1
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB ({ids.shape[0]} rows)")
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+    def __enter__(self):
+        return self
+
+
+def test_running_out_of_device_memory_mid_batch_halves_it_and_changes_no_candidate(backend, prompts):
+    seeds = [[7 * i + j for j in range(4)] for i in range(len(prompts))]
+    spec = Spec(max_new_tokens=12, stop=("\n",))
+    expected = backend.sample(prompts, seeds, Sampling(1.5), spec)
+    small = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+    for after in (1, 2, 3, 4):  # 24 rows start; a few passes in, some rows (and questions) have ended
+        handed: list[tuple[int, list]] = []
+        with DeviceMemory(small.model, rows=5, after=after) as memory:
+            got = small.sample(prompts, seeds, Sampling(1.5), spec, done=lambda q, group: handed.append((q, list(group))))
+        assert memory.raised >= 1
+        assert got == expected
+        # each question handed over once, whole, with the candidates it ends with
+        assert sorted(q for q, _ in handed) == list(range(len(prompts))), (after, handed)
+        assert all(group == expected[q] for q, group in handed), (after, handed)
+
+
+def test_device_memory_that_holds_no_row_gives_one_sentence(backend, prompts):
+    none_fit = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
+    with DeviceMemory(none_fit.model, rows=0):
+        with pytest.raises(SelfDiscError, match=r"^One row of .* does not fit the memory budget \(prompt of \d+ tokens "
+                                                r"plus 12 new\); use a device with more free memory"):
+            none_fit.sample(prompts[:2], [[1, 2], [3, 4]], Sampling(1.0), Spec(max_new_tokens=12, stop=("\n",)))
+
+
 def test_waiting_questions_join_the_batch_as_rows_finish(backend, prompts):
     """With 8 rows in flight, 24 rows take about 24 x mean length / 8 steps (not 3 x the longest), and every
     candidate is what the one-batch run gives."""

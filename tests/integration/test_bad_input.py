@@ -13,7 +13,7 @@ from selfdisc_checks.store.cache import FILENAME
 
 def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None:
     output = result.stdout.str() + result.stderr.str()
-    assert "Traceback" not in output, output
+    assert "Traceback" not in output and "During handling" not in output, output
     for fragment in fragments:
         assert fragment in output, output
 
@@ -63,6 +63,19 @@ def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy)
     result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
+
+
+def test_a_judge_that_fails_to_load_fails_each_judged_check_with_one_sentence(project, fixture_copy):
+    weights = fixture_copy / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: 4096])
+    from test_judged_end_to_end import mtbench_jsonl
+
+    data = mtbench_jsonl(project.path / "question.jsonl")
+    result, _ = project.run("--model", str(FIXTURE), "--tasks", "mtbench", "--data", f"mtbench={data}",
+                            "--judge-model", str(fixture_copy), "--samples", "2")
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, f"Could not load the weights of the judge model {fixture_copy} (--judge-model",
+                              "check that the checkpoint is complete")
 
 
 def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(project, fixture_copy):
