@@ -492,11 +492,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif state.tasks_json():
         try:
             _write_outputs(state, exitstatus)
-        except SelfDiscError as error:
-            state.outputs.append(f"error: {error}")
-        except OSError as error:  # a full disk or a folder that went away: say which, the cache is untouched
-            state.outputs.append(f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
-                                 "candidates are in the cache, so a rerun writes it without sampling again.")
+        except (SelfDiscError, OSError) as error:
+            if isinstance(error, SelfDiscError):
+                state.outputs.append(f"error: {error}")
+            else:  # a full disk or a folder that went away: say which; the cache is untouched
+                state.outputs.append(f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
+                                     "candidates are in the cache, so a rerun writes it without sampling again.")
+            if session.exitstatus == pytest.ExitCode.OK:  # a gate must not pass without the outputs it asked for
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if exitstatus == pytest.ExitCode.INTERRUPTED and not state.is_worker:
         state.interrupted_with = state.session.stored_candidates()  # read before the cache closes
     state.session.close()

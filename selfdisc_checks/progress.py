@@ -250,8 +250,11 @@ class FileView(View):
         self._last = time.time()
         record = {"state": asdict(self._state) if self._state else None, "status": self._status, "at": self._last}
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, self.path)
+        try:
+            tmp.write_text(json.dumps(record))
+            os.replace(tmp, self.path)
+        except OSError:  # progress lines are a courtesy: a full disk must not fail the check (the cache says so)
+            pass
 
 
 class WorkerLines:

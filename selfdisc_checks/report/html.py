@@ -24,6 +24,7 @@ from typing import Any
 
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.plots import TrendPoint, trend_png
+from selfdisc_checks.report.results import write_atomically
 from selfdisc_checks.report.summary import (
     ARROWS,
     NAMES,
@@ -70,14 +71,14 @@ def write_report(runs: Sequence[HistoryRun], out_dir: Path, *, baseline: History
         images[task.name] = (_file_name(task.name, used), png)
     paths = []
     page = out_dir / "report.html"
-    page.write_text(render_html(report, images, max_questions), encoding="utf-8")
+    write_atomically(page, render_html(report, images, max_questions).encode("utf-8"))
     paths.append(page)
     summary = out_dir / "summary.md"
-    summary.write_text(render_markdown(report, page.name), encoding="utf-8")
+    write_atomically(summary, render_markdown(report, page.name).encode("utf-8"))
     paths.append(summary)
     for name, png in images.values():
         path = out_dir / name
-        path.write_bytes(png)
+        write_atomically(path, png)
         paths.append(path)
     return paths
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -128,17 +129,29 @@ def versions() -> dict[str, str | None]:
 
 
 def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    """Write via a temporary file and rename, so readers never see half a file. The file gets the user's
-    normal permissions (mkstemp's are owner-only)."""
+    """Write ``document`` as indented JSON, whole or not at all (see :func:`write_atomically`)."""
+    write_atomically(Path(path), (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write via a temporary file beside ``path`` and rename, so readers never see half a file and a failed
+    write (a full disk) leaves the old file as it was and no temporary file behind. The file gets the user's
+    normal permissions (mkstemp's are owner-only). An OSError names ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(error, OSError) and error.filename is None:
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
 
 
 def _interval(metrics: dict[str, Any], name: str = "dg_diff") -> str:

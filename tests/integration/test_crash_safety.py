@@ -148,3 +148,25 @@ def test_a_disk_that_fills_up_stops_the_run_with_one_sentence_and_keeps_the_cach
     assert re.search(r"\((database or disk is full|disk I/O error); [\d.]+ MiB free there\); free some space or pass "
                      r"a --cache-dir on a disk with room, then rerun", run.stdout), run.stdout
     assert_sound_and_resumable(project, SAMPLES, cache="kept")
+
+
+def test_a_disk_that_fills_up_while_the_results_are_written_leaves_no_half_file(pytester):
+    project = Project(pytester, ADMIT_ANY)
+    first = subprocess.run(command("--limit", "40", "--results-json", "results.json"), cwd=project.path,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout
+    before = (project.path / "results.json").read_bytes()
+
+    def limit_file_size() -> None:  # the cache holds every candidate, so only the results are written
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, resource.RLIM_INFINITY))
+
+    again = subprocess.run(command("--limit", "40", "--results-json", "results.json"),
+                           cwd=project.path, preexec_fn=limit_file_size, env=WIDE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=600)
+    assert "Traceback" not in again.stdout, again.stdout
+    assert again.returncode == pytest.ExitCode.TESTS_FAILED, again.stdout  # the checks passed; the output is missing
+    assert "error: could not write results.json (File too large); the candidates are in the " \
+           "cache, so a rerun writes it without sampling again." in again.stdout, again.stdout
+    assert (project.path / "results.json").read_bytes() == before  # the old file as it was
+    assert sorted(p.name for p in project.path.iterdir() if p.name.startswith(".results")) == []
