@@ -109,6 +109,7 @@ class _PluginState:
         self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
         self.outputs: list[str] = []  # what was written at the end of the session, for the summary
         self.interrupted_with: int | None = None  # candidates in the cache when Ctrl-C stopped the run
+        self.interruption_told = False  # whether pytest's exit line already says so
 
     def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
@@ -500,7 +501,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                                      "candidates are in the cache, so a rerun writes it without sampling again.")
             if session.exitstatus == pytest.ExitCode.OK:  # a gate must not pass without the outputs it asked for
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if exitstatus == pytest.ExitCode.INTERRUPTED and not state.is_worker:
+    if exitstatus == pytest.ExitCode.INTERRUPTED and not state.is_worker and state.interrupted_with is None:
         state.interrupted_with = state.session.stored_candidates()  # read before the cache closes
     state.session.close()
     if state.baseline_session is not None:
@@ -542,14 +543,32 @@ def _write_outputs(state: _PluginState, exitstatus: int) -> None:
         state.outputs.append(f"report written to {paths[0]}")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    """Ctrl-C while checks run ends the session with our one line instead of pytest's KeyboardInterrupt block
+    (the place deep inside torch where the signal landed says nothing useful)."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        state = session.config.stash.get(_STATE, None)
+        if state is None or state.is_worker:
+            raise
+        state.interrupted_with = state.session.stored_candidates()
+        state.interruption_told = True  # pytest prints the exit's message as its one line
+        raise pytest.exit.Exception(_interrupted_line(state), returncode=pytest.ExitCode.INTERRUPTED) from None
+
+
+def _interrupted_line(state: _PluginState) -> str:
+    return (f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
+            f"({state.interrupted_with} candidates); rerun the same command to continue from there.")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
     if state is None or state.is_worker:
         return
-    if exitstatus == pytest.ExitCode.INTERRUPTED and state.interrupted_with is not None:
-        terminalreporter.write_line(
-            f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
-            f"({state.interrupted_with} candidates); rerun the same command to continue from there.")
+    if exitstatus == pytest.ExitCode.INTERRUPTED and state.interrupted_with is not None and not state.interruption_told:
+        terminalreporter.write_line(_interrupted_line(state))
     tasks = state.tasks_json()
     if not tasks:
         return

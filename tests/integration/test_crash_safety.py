@@ -90,9 +90,10 @@ def test_ctrl_c_while_sampling_keeps_every_finished_question_and_says_so_in_one_
     project = Project(pytester, ADMIT_ANY)
     done, before = interrupt_while_sampling(project, signal.SIGINT)
     assert done.returncode == pytest.ExitCode.INTERRUPTED, done.stdout
-    lines = [line for line in done.stdout.splitlines() if line.startswith("[selfdisc] interrupted")]
+    lines = [line for line in done.stdout.splitlines() if "[selfdisc] interrupted" in line]
     assert len(lines) == 1 and "candidates are in the cache" in lines[0] and "rerun" in lines[0], done.stdout
-    assert "Traceback" not in done.stdout
+    # pytest's own block (where in torch the signal landed) is not shown: the line above says it all
+    assert "Traceback" not in done.stdout and "KeyboardInterrupt" not in done.stdout, done.stdout
     assert_sound_and_resumable(project, before)
 
 
