@@ -61,6 +61,13 @@ class Cache:
             )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            unwritable = _unwritable(self.path.parent)
+            if unwritable:
+                raise SelfDiscError(
+                    f"The cache folder {self.path.parent} is not writable ({unwritable}), and the cache needs to write "
+                    "even to reuse what it holds (SQLite's WAL index); pass a writable --cache-dir, or copy the "
+                    "folder to one."
+                )
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -267,6 +274,18 @@ def network_filesystem(folder: Path, mounts: str | None = None) -> str | None:
         if inside and len(point) > len(best):
             best, kind = point, fields[2]
     return kind if kind in NETWORK_FILESYSTEMS else None
+
+
+def _unwritable(folder: Path) -> str | None:
+    """Why ``folder`` cannot be written to (a read-only file system, or no permission), else None."""
+    if os.access(folder, os.W_OK | os.X_OK):  # root too gets "no" on a read-only mount
+        return None
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "a read-only file system"
+    except OSError:
+        pass
+    return "permission denied"
 
 
 def newer_caches(folder: Path) -> list[Path]:

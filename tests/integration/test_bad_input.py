@@ -158,3 +158,36 @@ def test_a_cache_folder_that_cannot_be_made_is_one_sentence(project):
     result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--cache-dir", "a-file/cache")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Cannot create the cache folder", "pass a writable --cache-dir")
+
+
+def test_a_read_only_cache_folder_is_one_sentence_and_left_alone(project):
+    """A cache on a read-only mount (tested as root with a real one) or a folder without write permission
+    (tested when not root: root may write there anyway)."""
+    import os
+    import subprocess
+
+    folder = project.path / "ro-cache"
+    folder.mkdir()
+    (folder / "kept.txt").write_text("untouched")
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True)
+        if mounted.returncode != 0:
+            pytest.skip("cannot mount here; a read-only folder is writable to root")
+        (folder / "kept.txt").write_text("untouched")
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        reason = "a read-only file system"
+    else:
+        folder.chmod(0o555)
+        reason = "permission denied"
+    try:
+        result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--cache-dir", str(folder))
+        assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+    result.assert_outcomes(errors=5)
+    assert_one_clear_sentence(result, f"The cache folder {folder} is not writable ({reason}), and the cache needs to "
+                                      "write even to reuse what it holds (SQLite's WAL index); pass a writable "
+                                      "--cache-dir, or copy the folder to one.")
