@@ -21,7 +21,7 @@ from selfdisc_checks.tasks.data import check_data_file
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
-from selfdisc_checks.report.compare import check_comparable, compare_results
+from selfdisc_checks.report.compare import check_comparable, compare_results, results_tasks
 from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.results import (
     merge_worker_task,
@@ -225,6 +225,10 @@ def load_baseline(path: str) -> dict[str, Any]:
         raise SelfDiscError(f"The baseline {path} is not JSON; pass a file written by --results-json.") from None
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
         raise SelfDiscError(f"The baseline {path} is not a results document; pass a file written by --results-json.")
+    try:
+        results_tasks(document, "baseline")  # its version and shape, before any sampling
+    except SelfDiscError as error:
+        raise SelfDiscError(f"--baseline {path}: {error}") from None
     return document
 
 

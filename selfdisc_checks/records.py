@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# The results JSON's format version: what --baseline, compare and the history accept (bumped on a change
+# that older readers would misread).
+RESULTS_VERSION = 1
+
 
 @dataclass(frozen=True)
 class DecodeSpec:

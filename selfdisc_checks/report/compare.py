@@ -17,12 +17,12 @@ from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import question_s_disc, question_s_gen
+from selfdisc_checks.records import RESULTS_VERSION
 from selfdisc_checks.statistics import paired_difference
 
 METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
 # Metrics of likelihood discrimination exist only in runs that asked for it (--discriminate ...likelihood).
 _LIKELIHOOD = ("s_disc_likelihood", "dg_diff_likelihood")
-RESULTS_VERSION = 1
 
 # Keys that may differ between comparable runs, wherever they appear in options or protocol: the seed, and
 # the sampler (ours by version, or vLLM's), since every sampler draws exactly from the same restricted softmax
@@ -84,7 +84,7 @@ def compare_results(
     chosen = _metrics(metrics)
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise SelfDiscError(f"The tolerance must be a number >= 0 (e.g. 0.01 for one point), not {tolerance}.")
-    old_tasks, new_tasks = _tasks(old, "old"), _tasks(new, "new")
+    old_tasks, new_tasks = results_tasks(old, "old"), results_tasks(new, "new")
     shared = [name for name in old_tasks if name in new_tasks]
     if not shared:
         raise IncomparableResults(
@@ -152,7 +152,7 @@ def _metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(metrics))
 
 
-def _tasks(document: Any, label: str) -> dict[str, dict]:
+def results_tasks(document: Any, label: str) -> dict[str, dict]:
     """The document's tasks, after checking that it is a results document this code understands."""
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
         raise SelfDiscError(

@@ -17,9 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from selfdisc_checks.records import Choice, PermutedChoice, TaskResult
-
-RESULTS_VERSION = 1
+from selfdisc_checks.records import RESULTS_VERSION, Choice, PermutedChoice, TaskResult
 
 
 def task_result_json(result: TaskResult) -> dict[str, Any]:

@@ -191,3 +191,13 @@ def test_a_read_only_cache_folder_is_one_sentence_and_left_alone(project):
     assert_one_clear_sentence(result, f"The cache folder {folder} is not writable ({reason}), and the cache needs to "
                                       "write even to reuse what it holds (SQLite's WAL index); pass a writable "
                                       "--cache-dir, or copy the folder to one.")
+
+
+def test_a_baseline_from_another_results_version_is_a_usage_error(project):
+    result, document = project.run("--model", str(FIXTURE), "--limit", "2", "--samples", "2")
+    document["version"] = 99
+    (project.path / "future.json").write_text(json.dumps(document))
+    result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--samples", "2", "--baseline", "future.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_sentence(result, "--baseline future.json: The baseline results have version 99, not 1; pass a "
+                                      "file written by this version of selfdisc-checks.")
