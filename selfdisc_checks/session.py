@@ -95,7 +95,7 @@ class EvaluationSession:
                 if s.ray_address:  # vLLM's tensor and pipeline parallelism across a Ray cluster
                     os.environ.setdefault("RAY_ADDRESS", s.ray_address)
                     options.setdefault("distributed_executor_backend", "ray")
-                self._backend = VLLMBackend(self.checkpoint, dtype=s.dtype,  # type: ignore[assignment]
+                self._backend = VLLMBackend(self.checkpoint, dtype=s.dtype, device=s.device,  # type: ignore[assignment]
                                             trust_remote_code=s.trust_remote_code,
                                             memory_budget=_bytes(s.memory_budget), **options)
             else:

@@ -35,7 +35,7 @@ class VLLMBackend:
 
     def __init__(
         self, checkpoint: Checkpoint, dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None, **engine_options: Any,
+        memory_budget: float | None = None, device: str = "auto", **engine_options: Any,
     ) -> None:
         try:
             import vllm
@@ -54,6 +54,12 @@ class VLLMBackend:
         self.checkpoint = checkpoint
         self.version = vllm.__version__
         self.device = "cpu" if current_platform.is_cpu() else str(current_platform.device_type)
+        if device not in ("auto", self.device, f"{self.device}:0"):
+            raise SelfDiscError(
+                f"--device {device} cannot be honoured by --backend vllm, which runs on the platform it was built for "
+                f"({self.device}) and picks its GPUs itself; drop --device (choose GPUs with CUDA_VISIBLE_DEVICES), "
+                "or use --backend hf."
+            )
         self.dtype = _resolve_dtype(dtype, self.device)
         self.trust_remote_code = trust_remote_code
         self.memory_budget = memory_budget

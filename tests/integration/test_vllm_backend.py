@@ -61,6 +61,17 @@ def test_the_backend_is_known_before_the_engine_starts(backend):
                                                                            for e in task.load(limit=3)]
 
 
+def test_a_device_vllm_cannot_use_is_one_sentence(backend):
+    from selfdisc_checks import SelfDiscError
+    from selfdisc_checks.backends.vllm import VLLMBackend
+
+    other = "cuda" if backend.device == "cpu" else "cpu"
+    with pytest.raises(SelfDiscError, match=rf"^--device {other} cannot be honoured by --backend vllm, which runs on "
+                                            rf"the platform it was built for \({backend.device}\)"):
+        VLLMBackend(locate_checkpoint(str(FIXTURE)), device=other)
+    assert VLLMBackend(locate_checkpoint(str(FIXTURE)), device=backend.device).device == backend.device
+
+
 def test_a_seed_gives_the_same_candidate_whichever_indices_are_asked_for(backend, prompts):
     sampling, spec = Sampling(1.0), DecodeSpec(8, ("\n",))
     base = [1000 * i + 7 for i in range(len(prompts))]
