@@ -7,6 +7,7 @@ results to the controller, which prints the table and writes ``--results-json`` 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -266,6 +267,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "selfdisc_task" in params:
             record_properties(item.user_properties, task=params["selfdisc_task"], metric=params.get("selfdisc_metric"))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A check skipped inside this plugin (a metric that cannot be measured, no baseline) is reported at the
+    check, not at the line of this file that raised the skip."""
+    report = yield
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3 and \
+            os.path.abspath(str(longrepr[0])) == os.path.abspath(__file__):
+        path, line = item.reportinfo()[:2]
+        report.longrepr = (os.fspath(path), (line or 0) + 1, longrepr[2])
+    return report
 
 
 class _CheckOutcomes:
