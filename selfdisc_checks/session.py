@@ -102,13 +102,16 @@ class EvaluationSession:
                 self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
                                           trust_remote_code=s.trust_remote_code,
                                           memory_budget=_bytes(s.memory_budget), worker=self.worker)
-                if self._backend.device == "cpu" and self.workers > 1:
-                    import os
-
+                if self._backend.device == "cpu":
                     import torch
 
-                    # K workers share the cores: K processes each using every core only fight over them.
-                    torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.workers))
+                    from selfdisc_checks.backends.hf import cpu_threads
+
+                    # K workers share the usable cores (a container's quota included): more threads than
+                    # cores only fight over them.
+                    threads = cpu_threads(self.workers)
+                    if threads < torch.get_num_threads():
+                        torch.set_num_threads(threads)
                 # --batch-size questions' rows decode at once; the pipeline hands over several batches' worth
                 # (pipeline.REFILL), and waiting questions join as rows finish.
                 self._backend.rows_in_flight = s.batch_size * s.samples

@@ -14,9 +14,11 @@ So the loaded model's generation config is replaced by one that keeps only its s
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,6 +55,35 @@ def resolve_device(device: str, worker: str | None = None) -> str:
         if index >= torch.cuda.device_count():
             raise SelfDiscError(f"--device {device} does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
     return device
+
+
+def usable_cpus(cgroup: str | None = None) -> int:
+    """CPUs this process may really use: those its affinity allows, capped by a cgroup CPU quota (a container
+    limited to 2 CPUs on a 64-core host sees 64 cores, and torch would start 64 threads that fight over 2).
+    ``cgroup`` is the text of cgroup v2's ``cpu.max`` ("QUOTA PERIOD" or "max PERIOD"); None reads it."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    if cgroup is None:
+        try:
+            cgroup = Path("/sys/fs/cgroup/cpu.max").read_text()
+        except OSError:
+            cgroup = ""
+    fields = cgroup.split()
+    if len(fields) == 2 and fields[0] != "max":
+        try:
+            quota, period = int(fields[0]), int(fields[1])
+        except ValueError:
+            return max(1, count)
+        if quota > 0 and period > 0:
+            count = min(count, -(-quota // period))
+    return max(1, count)
+
+
+def cpu_threads(workers: int, cgroup: str | None = None) -> int:
+    """Torch threads for each of ``workers`` processes sharing this machine's usable CPUs."""
+    return max(1, usable_cpus(cgroup) // max(1, workers))
 
 
 def fits_one_device(weight_bytes: float, free_bytes: float) -> bool:

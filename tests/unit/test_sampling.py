@@ -157,3 +157,17 @@ def test_each_xdist_worker_takes_its_own_gpu_when_there_are_several():
 
     assert [worker_gpu(f"gw{k}", 4) for k in range(6)] == [0, 1, 2, 3, 0, 1]
     assert worker_gpu("gw3", 1) is None and worker_gpu(None, 8) is None and worker_gpu("master", 2) is None
+
+
+@given(quota=st.integers(1, 10**7), period=st.integers(1, 10**6), workers=st.integers(1, 64))
+def test_threads_follow_a_containers_cpu_quota(quota, period, workers):
+    import math
+    import os
+
+    from selfdisc_checks.backends.hf import cpu_threads, usable_cpus
+
+    allowed = len(os.sched_getaffinity(0))
+    cpus = usable_cpus(f"{quota} {period}\n")
+    assert cpus == max(1, min(allowed, math.ceil(quota / period)))
+    assert usable_cpus(f"max {period}\n") == allowed == usable_cpus("") == usable_cpus("garbage here")
+    assert cpu_threads(workers, f"{quota} {period}") == max(1, cpus // workers) >= 1
