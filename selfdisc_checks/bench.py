@@ -171,9 +171,8 @@ def step_costs(model: Any, device: str, rows: int, context: int, steps: int = 8)
     alone, and the step's memory-bandwidth floor: the bytes of weights and KV cache it must read, over the
     bandwidth a large device-to-device copy reaches on this device."""
     import torch
-    from transformers import DynamicCache
 
-    from selfdisc_checks.backends.hf import _cache_argument
+    from selfdisc_checks.backends.hf import _cache_argument, _new_cache
     from selfdisc_checks.backends.sampler import SeededSampler
 
     argument = _cache_argument(model)  # "cache" in recent transformers, "past_key_values" before
@@ -192,7 +191,7 @@ def step_costs(model: Any, device: str, rows: int, context: int, steps: int = 8)
 
     with torch.inference_mode():
         ids = torch.randint(0, vocab, (rows, context + 1), device=device)
-        cache = DynamicCache(config=model.config)
+        cache = _new_cache(model)  # the decoder's own cache (room to grow in place)
         model(input_ids=ids[:, :-1], use_cache=True, logits_to_keep=1, **{argument: cache})
         length = cache.get_seq_length()
 
