@@ -300,10 +300,15 @@ class HFBackend:
                 if self.device.startswith("cuda"):
                     torch.cuda.empty_cache()
         if len(rows) == 1:
+            tokens = f"prompt of {len(self.tokenizer(prompts[rows[0]])['input_ids'])} tokens plus {spec.max_new_tokens} new"
+            if too_big:
+                raise SelfDiscError(
+                    f"One row of {self.checkpoint.model_id} does not fit the memory budget ({tokens}); use a device "
+                    "with more free memory, a larger --memory-budget, or shorter prompts."
+                )
             raise SelfDiscError(
-                f"One row of {self.checkpoint.model_id} does not fit the memory budget (prompt of "
-                f"{len(self.tokenizer(prompts[rows[0]])['input_ids'])} tokens plus {spec.max_new_tokens} new); use a "
-                "device with more free memory, a larger --memory-budget, or shorter prompts."
+                f"One row of {self.checkpoint.model_id} does not fit the device's memory ({tokens}: it ran out of "
+                "memory even alone); use a device with more free memory, or shorter prompts."
             )
         self.counters["splits"] += 1
         completions: list[Completion | None] = [None] * len(rows)

@@ -221,8 +221,9 @@ def test_running_out_of_device_memory_mid_batch_halves_it_and_changes_no_candida
 def test_device_memory_that_holds_no_row_gives_one_sentence(backend, prompts):
     none_fit = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
     with DeviceMemory(none_fit.model, rows=0):
-        with pytest.raises(SelfDiscError, match=r"^One row of .* does not fit the memory budget \(prompt of \d+ tokens "
-                                                r"plus 12 new\); use a device with more free memory"):
+        with pytest.raises(SelfDiscError, match=r"^One row of .* does not fit the device's memory \(prompt of \d+ tokens "
+                                                r"plus 12 new: it ran out of memory even alone\); use a device with more "
+                                                r"free memory, or shorter prompts\.$"):
             none_fit.sample(prompts[:2], [[1, 2], [3, 4]], Sampling(1.0), Spec(max_new_tokens=12, stop=("\n",)))
 
 
