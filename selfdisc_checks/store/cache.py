@@ -13,9 +13,9 @@ old (another machine, a hung process, or a PID reused since).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import contextlib
 import os
 import shutil
 import socket
