@@ -46,33 +46,26 @@ def locate_checkpoint(
     ``allow_pickle`` accepts checkpoints whose weights exist only as PyTorch pickles; ``option`` is the
     option the path came from (``--judge-model``, ...), named in the messages.
     """
-    try:
-        return _locate(model, memo, allow_pickle)
-    except SelfDiscError as error:
-        if option == "--model":
-            raise
-        raise SelfDiscError(str(error).replace("--model", option)) from None
-
-
-def _locate(model: str, memo: Path | None, allow_pickle: bool) -> Checkpoint:
     path = Path(model).expanduser()
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise SelfDiscError(
-                f"--model {model} is a file but not a .gguf checkpoint; pass a checkpoint folder or a .gguf file."
+                f"{option} {model} is a file but not a .gguf checkpoint; pass a checkpoint folder or a .gguf file."
             )
         return Checkpoint(model, path.parent, path.name, fingerprint_path(path, memo))
     if path.is_dir():
-        check_checkpoint_folder(path, model, allow_pickle=allow_pickle)
+        check_checkpoint_folder(path, model, allow_pickle=allow_pickle, option=option)
         return Checkpoint(model, path, None, fingerprint_path(path, memo), allow_pickle)
     if _HUB_ID.match(model) and not model.startswith("."):
-        folder, listed = _hub_snapshot(model, allow_pickle)
-        check_checkpoint_folder(folder, model, listed, allow_pickle)
+        folder, listed = _hub_snapshot(model, allow_pickle, option)
+        check_checkpoint_folder(folder, model, listed, allow_pickle, option)
         return Checkpoint(model, folder, None, fingerprint_path(folder, memo), allow_pickle)
-    raise SelfDiscError(f"Model path {model} does not exist; pass an existing checkpoint folder or .gguf file to --model.")
+    raise SelfDiscError(f"Model path {model} does not exist; pass an existing checkpoint folder or .gguf file to {option}.")
 
 
-def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = (), allow_pickle: bool = False) -> None:
+def check_checkpoint_folder(
+    folder: Path, model: str, listed: Iterable[str] = (), allow_pickle: bool = False, option: str = "--model",
+) -> None:
     """Fail with one sentence unless ``folder`` holds a config and safetensors weights (or, with
     ``allow_pickle``, PyTorch pickle weights).
 
@@ -81,7 +74,7 @@ def check_checkpoint_folder(folder: Path, model: str, listed: Iterable[str] = ()
     """
     if not (folder / "config.json").is_file():
         ggufs = sorted(folder.glob("*.gguf"))
-        hint = f" (for GGUF, pass the file itself, e.g. --model {folder / ggufs[0].name})" if ggufs else ""
+        hint = f" (for GGUF, pass the file itself, e.g. {option} {folder / ggufs[0].name})" if ggufs else ""
         raise SelfDiscError(
             f"{model} is not a Hugging Face checkpoint: it has no config.json; pass the folder that holds "
             f"config.json and the weights{hint}."
@@ -133,7 +126,7 @@ def _is_pickled_weights(name: str) -> bool:
     return name.endswith(_PICKLE_SUFFIXES) and not is_skipped(Path(name))
 
 
-def _hub_snapshot(repo_id: str, allow_pickle: bool = False) -> tuple[Path, list[str]]:
+def _hub_snapshot(repo_id: str, allow_pickle: bool = False, option: str = "--model") -> tuple[Path, list[str]]:
     """The local snapshot folder of ``repo_id`` (from the cache, else downloaded) and the repo's file list."""
     from huggingface_hub import errors, snapshot_download
 
@@ -155,7 +148,7 @@ def _hub_snapshot(repo_id: str, allow_pickle: bool = False) -> tuple[Path, list[
         raise SelfDiscError(
             f"Model {repo_id} is not a local path and {'only partly' if partly else 'not'} in the Hugging Face "
             "cache, and HF_HUB_OFFLINE is set so it cannot be downloaded; download it once online or pass a "
-            "local checkpoint folder or .gguf file to --model."
+            f"local checkpoint folder or .gguf file to {option}."
         )
     try:
         return Path(snapshot_download(repo_id, allow_patterns=patterns)), _hub_listing(repo_id, online=True)
@@ -164,7 +157,7 @@ def _hub_snapshot(repo_id: str, allow_pickle: bool = False) -> tuple[Path, list[
             return local, _hub_listing(repo_id, online=False)
         raise SelfDiscError(
             f"Model {repo_id} is not a local path and could not be fetched from the Hugging Face hub "
-            f"({type(error).__name__}); pass a local checkpoint folder or .gguf file to --model."
+            f"({type(error).__name__}); pass a local checkpoint folder or .gguf file to {option}."
         ) from None
 
 

@@ -644,9 +644,11 @@ class _Live:
     def mergeable(self) -> bool:
         """Whether rows can join: a plain dynamic cache, filled, whose per-layer keys and values we can pad and
         stack (sliding-window or other caches are left alone)."""
+        from transformers.cache_utils import DynamicLayer
+
+        plain = (DynamicLayer, _growing_layer_class())  # not their subclasses (sliding windows)
         layers = getattr(self.cache, "layers", None)
-        return bool(layers) and all(type(layer).__name__ in ("DynamicLayer", "GrowingLayer")
-                                    and getattr(layer, "is_initialized", False)
+        return bool(layers) and all(type(layer) in plain and getattr(layer, "is_initialized", False)
                                     and layer.keys is not None and layer.keys.numel() for layer in layers)
 
     def merge(self, other: _Live) -> _Live:

@@ -241,3 +241,16 @@ def test_links_outside_a_hub_cache_are_read(tmp_path):
     first = fingerprint_path(folder)
     blob.write_bytes(b"other")
     assert fingerprint_path(folder) != first
+
+
+def test_a_missing_checkpoint_is_named_by_the_option_it_came_from(tmp_path):
+    from selfdisc_checks import SelfDiscError, locate_checkpoint
+
+    missing = tmp_path / "run--model-7b"  # a path that itself holds "--model" stays as written
+    with pytest.raises(SelfDiscError) as raised:
+        locate_checkpoint(str(missing), option="--judge-model")
+    assert str(raised.value) == (f"Model path {missing} does not exist; pass an existing checkpoint folder or .gguf "
+                                 "file to --judge-model.")
+    (tmp_path / "weights.bin").write_text("x")
+    with pytest.raises(SelfDiscError, match=r"^--baseline-model .*weights.bin is a file but not a .gguf"):
+        locate_checkpoint(str(tmp_path / "weights.bin"), option="--baseline-model")
