@@ -86,7 +86,7 @@ class Cache:
             if written_by == 0:  # new, or made before the version was stamped inside (the file name held it)
                 self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as error:
-            if _is_write_failure(error):
+            if is_write_failure(error):
                 raise write_failure(self.path, error) from None
             raise SelfDiscError(
                 f"The cache database {self.path} cannot be used ({error}); move it away or pass --cache-dir "
@@ -359,7 +359,7 @@ class _Transaction:
                 raise
             return False
         _rollback(self.db)
-        if isinstance(value, sqlite3.Error) and _is_write_failure(value):
+        if isinstance(value, sqlite3.Error) and is_write_failure(value):
             raise write_failure(self.path, value) from None
         return False
 
@@ -370,7 +370,8 @@ def _rollback(db: sqlite3.Connection) -> None:
             db.execute("ROLLBACK")
 
 
-def _is_write_failure(error: sqlite3.Error) -> bool:
+def is_write_failure(error: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of space or with an I/O error (not a constraint or a lock)."""
     name = getattr(error, "sqlite_errorname", "") or ""
     return name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or "disk is full" in str(error) or "disk I/O" in str(error)
 
@@ -392,6 +393,6 @@ def _write_errors(path: Path):
     try:
         yield
     except sqlite3.Error as error:
-        if _is_write_failure(error):
+        if is_write_failure(error):
             raise write_failure(path, error) from None
         raise

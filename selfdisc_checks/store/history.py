@@ -24,6 +24,7 @@ from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
+from selfdisc_checks.store.cache import is_write_failure
 
 SCHEMA_VERSION = 1
 
@@ -156,8 +157,15 @@ class History:
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK")
             raise SelfDiscError(f"This run is already in the history {self.path} (run {self.find(document)}).") from None
-        except BaseException:  # Ctrl-C included: nothing partial stays
-            db.execute("ROLLBACK")
+        except BaseException as error:  # Ctrl-C included: nothing partial stays
+            if db.in_transaction:  # a failed COMMIT may have rolled back already
+                db.execute("ROLLBACK")
+            if isinstance(error, sqlite3.Error) and is_write_failure(error):
+                raise SelfDiscError(
+                    f"Could not write to the history {self.path} ({error}); free some space and add the run later with "
+                    "`python -m selfdisc_checks history import` from its --results-json file (nothing partial was "
+                    "added)."
+                ) from None
             raise
         return run_id
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import multiprocessing
 import sqlite3
 from copy import deepcopy
@@ -169,3 +170,17 @@ def test_history_import_refuses_a_bad_file_before_appending_any(tmp_path, capsys
 def test_report_without_a_history_says_so(tmp_path, capsys):
     assert main(["report", "--history", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "out")]) == 2
     assert "No history at" in capsys.readouterr().err
+
+
+def test_a_full_disk_adds_nothing_and_says_how_to_add_the_run_later(tmp_path):
+    with History(tmp_path / "h.sqlite") as history:
+        history.append(make_document(1))
+        pages = history._db.execute("PRAGMA page_count").fetchone()[0]
+        history._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+        big = make_document(2)
+        big["tasks"]["arithmetic"]["questions"][0]["prompts"]["generation"] = os.urandom(100_000).hex()
+        with pytest.raises(SelfDiscError, match=r"^Could not write to the history .*full.*free some space and add the "
+                                                r"run later with `python -m selfdisc_checks history import`"):
+            history.append(big)
+        assert [run.label for run in history.runs()] == ["ckpt-1"]
+    assert sqlite3.connect(tmp_path / "h.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
