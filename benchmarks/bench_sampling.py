@@ -32,8 +32,12 @@ def plain_generate(backend: HFBackend, prompts: list[str], samples: int, max_new
     config = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id)
     sampler = SeededSampler(list(range(len(rows))), Sampling(0.7))
     with torch.inference_mode():
-        model.generate(input_ids=enc["input_ids"][rows], attention_mask=enc["attention_mask"][rows],
-                       generation_config=config, logits_processor=LogitsProcessorList([sampler]))
+        model.generate(
+            input_ids=enc["input_ids"][rows],
+            attention_mask=enc["attention_mask"][rows],
+            generation_config=config,
+            logits_processor=LogitsProcessorList([sampler]),
+        )
 
 
 def timed(fn, repeats: int = 3) -> float:
@@ -67,7 +71,9 @@ def main() -> None:
 
     once = timed(lambda: backend.sample(prompts, seeds, Sampling(0.7), spec))
     plain = timed(lambda: plain_generate(backend, prompts, args.samples, args.max_new_tokens))
-    print(f"{args.questions} prompts of ~{prompt_tokens} tokens x {args.samples} samples x {args.max_new_tokens} new tokens")
+    print(
+        f"{args.questions} prompts of ~{prompt_tokens} tokens x {args.samples} samples x {args.max_new_tokens} new tokens"
+    )
     print(f"  prefix-once {once:.3f}s  plain {plain:.3f}s  ratio plain/prefix-once = {plain / once:.2f}x")
 
     with tempfile.TemporaryDirectory() as folder:

@@ -23,7 +23,6 @@ from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_disc
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.pipeline import evaluate_task
-from selfdisc_checks.report.compare import Change, IncomparableResults, compare_results
 from selfdisc_checks.records import (
     Candidate,
     Choice,
@@ -36,6 +35,7 @@ from selfdisc_checks.records import (
     Sampling,
     TaskResult,
 )
+from selfdisc_checks.report.compare import Change, IncomparableResults, compare_results
 from selfdisc_checks.scoring.numbers import extract_number
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key

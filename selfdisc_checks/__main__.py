@@ -35,17 +35,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     compare.add_argument("old", help="the baseline results JSON")
     compare.add_argument("new", help="the results JSON to check against it")
-    compare.add_argument("--metric", action="extend", nargs="+", choices=METRICS, metavar="NAME",
-                         help=f"metrics to compare (default: all of {', '.join(METRICS)})")
-    compare.add_argument("--tolerance", type=float, default=0.0,
-                         help="drop allowed before a change counts as a regression (0.01 = one point; default 0)")
+    compare.add_argument(
+        "--metric",
+        action="extend",
+        nargs="+",
+        choices=METRICS,
+        metavar="NAME",
+        help=f"metrics to compare (default: all of {', '.join(METRICS)})",
+    )
+    compare.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="drop allowed before a change counts as a regression (0.01 = one point; default 0)",
+    )
     compare.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
     compare.set_defaults(run=_compare)
 
     history = commands.add_parser("history", help="the run history (--history): import results files")
     history_commands = history.add_subparsers(dest="history_command", required=True)
     importing = history_commands.add_parser(
-        "import", help="append --results-json files to a history database",
+        "import",
+        help="append --results-json files to a history database",
         description="Append results files to the history, oldest first as given. Each run's label and timestamp "
         "come from the file (run.label, else the model id; run.started_at), or from --run-label. A file already "
         "in the history is skipped.",
@@ -56,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     importing.set_defaults(run=_import)
 
     report = commands.add_parser(
-        "report", help="write report.html, summary.md and trend plots from a history",
+        "report",
+        help="write report.html, summary.md and trend plots from a history",
         description="Render the history's runs: per task, trends of S_gen, S_disc and DG-DIFF with their "
         "intervals, the latest run against the one before it (regressions highlighted), a per-question "
         "drill-down and the flipped questions.",
@@ -64,12 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.add_argument("--history", required=True, metavar="PATH", help="the SQLite history written by --history")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and PNGs")
     report.add_argument("--last", type=int, metavar="N", help="show only the last N runs (default: all)")
-    report.add_argument("--tolerance", type=float, default=0.0,
-                        help="drop allowed before a change counts as a regression (default 0)")
+    report.add_argument(
+        "--tolerance", type=float, default=0.0, help="drop allowed before a change counts as a regression (default 0)"
+    )
     report.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
-    report.add_argument("--questions", type=int, default=200, metavar="N",
-                        help="questions per task in the drill-down: flipped, invalid and wrong picks first "
-                        "(default 200; 0: all)")
+    report.add_argument(
+        "--questions",
+        type=int,
+        default=200,
+        metavar="N",
+        help="questions per task in the drill-down: flipped, invalid and wrong picks first (default 200; 0: all)",
+    )
     report.set_defaults(run=_report)
 
     args = parser.parse_args(argv)
@@ -122,8 +139,9 @@ def _report(args: argparse.Namespace) -> int:
         runs = history.for_report(last=args.last)
     if not runs:
         raise SelfDiscError(f"The history {args.history} holds no run yet; run pytest with --history first.")
-    paths = write_report(runs, Path(args.out), level=args.level, tolerance=args.tolerance,
-                         max_questions=args.questions or None)
+    paths = write_report(
+        runs, Path(args.out), level=args.level, tolerance=args.tolerance, max_questions=args.questions or None
+    )
     for path in paths:
         print(path)
     return 0
@@ -159,8 +177,17 @@ def _render(changes: list[Change], old: str, new: str, tolerance: float, level: 
     ]
     header = ["task", "metric", "n", "old", "new", "difference", f"{percent} interval", "upper bound", "verdict"]
     rows = [
-        [c.task, c.metric, str(c.n), f"{c.old:.4f}", f"{c.new:.4f}", f"{c.difference:+.4f}",
-         f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}]", f"{c.upper_bound:+.4f}", _verdict(c)]
+        [
+            c.task,
+            c.metric,
+            str(c.n),
+            f"{c.old:.4f}",
+            f"{c.new:.4f}",
+            f"{c.difference:+.4f}",
+            f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}]",
+            f"{c.upper_bound:+.4f}",
+            _verdict(c),
+        ]
         for c in changes
     ]
     lines += _table([header, *rows])

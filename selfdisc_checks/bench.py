@@ -20,7 +20,6 @@ Prints one table. Ratios, not seconds, are what to compare across machines:
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import subprocess
 import sys
@@ -45,22 +44,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-xdist", action="store_true", help="skip the pytest -n 2 vs -n 1 comparison")
-    parser.add_argument("--rows", type=int, default=None,
-                        help="rows in flight for the decode-step row (default: 256 on GPU, 32 on CPU)")
+    parser.add_argument(
+        "--rows", type=int, default=None, help="rows in flight for the decode-step row (default: 256 on GPU, 32 on CPU)"
+    )
     parser.add_argument("--context", type=int, default=512, help="cached tokens per row for the decode-step row")
-    parser.add_argument("--llama-8b", action="store_true",
-                        help="decode-step row on a random Llama-3-8B shape (bfloat16, GPU) instead of --model")
-    parser.add_argument("--xdist-limit", type=int, default=200,
-                        help="questions per task in the -n 2 vs -n 1 runs (default 200: enough work to outweigh start-up)")
+    parser.add_argument(
+        "--llama-8b",
+        action="store_true",
+        help="decode-step row on a random Llama-3-8B shape (bfloat16, GPU) instead of --model",
+    )
+    parser.add_argument(
+        "--xdist-limit",
+        type=int,
+        default=200,
+        help="questions per task in the -n 2 vs -n 1 runs (default 200: enough work to outweigh start-up)",
+    )
     args = parser.parse_args(argv)
 
     from selfdisc_checks import Cache, HFBackend, evaluate_task, get_task, locate_checkpoint
 
     backend = HFBackend(locate_checkpoint(args.model), device=args.device)
     task = get_task(args.task, **({"data": args.data} if args.data else {}))
-    settings = Settings(model=args.model, tasks=(args.task,), limit=args.limit, samples=args.samples,
-                        batch_size=args.batch_size, device=args.device)
-    backend.model  # loading is not part of any measurement
+    settings = Settings(
+        model=args.model,
+        tasks=(args.task,),
+        limit=args.limit,
+        samples=args.samples,
+        batch_size=args.batch_size,
+        device=args.device,
+    )
+    _ = backend.model  # loading is not part of any measurement
     rows: list[tuple[str, str, str]] = []
 
     with tempfile.TemporaryDirectory() as folder:
@@ -75,16 +88,31 @@ def main(argv: list[str] | None = None) -> int:
     timing = result.timing
     rows.append(("cold run / warm-cache run", f"{cold / warm:,.0f}x", f"{cold:.2f} s vs {warm:.3f} s"))
     if timing.get("generation_s"):
-        rows.append(("discrimination / generation time", f"{timing['discrimination_s'] / timing['generation_s']:.2f}",
-                     f"{timing['discrimination_s']:.2f} s vs {timing['generation_s']:.2f} s"))
+        rows.append(
+            (
+                "discrimination / generation time",
+                f"{timing['discrimination_s'] / timing['generation_s']:.2f}",
+                f"{timing['discrimination_s']:.2f} s vs {timing['generation_s']:.2f} s",
+            )
+        )
 
     batched, single, useful, static = _sampling(backend, task, settings)
-    rows.append(("batched / question-by-question sampling", f"{single['seconds'] / batched['seconds']:.1f}x",
-                 f"{batched['candidates'] / batched['seconds']:.1f} vs {single['candidates'] / single['seconds']:.1f} "
-                 f"candidates/s; {batched['tokens'] / batched['seconds']:.0f} vs "
-                 f"{single['tokens'] / single['seconds']:.0f} tok/s"))
-    rows.append(("useful / computed row-steps", f"{useful / batched['row_steps']:.2f}",
-                 f"a static batch (generate): {useful / static:.2f} ({static:,} row-steps for {useful:,} tokens)"))
+    rows.append(
+        (
+            "batched / question-by-question sampling",
+            f"{single['seconds'] / batched['seconds']:.1f}x",
+            f"{batched['candidates'] / batched['seconds']:.1f} vs {single['candidates'] / single['seconds']:.1f} "
+            f"candidates/s; {batched['tokens'] / batched['seconds']:.0f} vs "
+            f"{single['tokens'] / single['seconds']:.0f} tok/s",
+        )
+    )
+    rows.append(
+        (
+            "useful / computed row-steps",
+            f"{useful / batched['row_steps']:.2f}",
+            f"a static batch (generate): {useful / static:.2f} ({static:,} row-steps for {useful:,} tokens)",
+        )
+    )
     if not args.no_xdist and Path(args.model).resolve() == FIXTURE.resolve():
         one, two = _xdist(args.xdist_limit)
         rows.append(("pytest -n 2 / -n 1 on two tasks (speed-up)", f"{one / two:.2f}x", f"{two:.1f} s vs {one:.1f} s"))
@@ -93,13 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     model = _random_llama_8b(backend.device) if args.llama_8b else backend.model
     cost = step_costs(model, backend.device, step_rows, args.context)
     shape = "Llama-3-8B shape, random weights" if args.llama_8b else "the model"
-    rows.append(("sampler / decode step", f"{cost['sampler_s'] / cost['step_s']:.3f}",
-                 f"{cost['sampler_s'] * 1e3:.2f} ms vs {cost['step_s'] * 1e3:.2f} ms; {step_rows} rows x "
-                 f"{cost['vocab']:,} vocabulary, {shape}"))
-    rows.append(("decode tokens/s / bandwidth floor", f"{cost['tokens_s'] / cost['floor_tokens_s']:.2f}",
-                 f"{cost['tokens_s']:,.0f} vs {cost['floor_tokens_s']:,.0f} tok/s ({cost['bytes'] / 2**30:.2f} GiB "
-                 f"read per step at {cost['bandwidth'] / 1e9:,.0f} GB/s measured; {step_rows} rows, "
-                 f"{args.context} cached tokens)"))
+    rows.append(
+        (
+            "sampler / decode step",
+            f"{cost['sampler_s'] / cost['step_s']:.3f}",
+            f"{cost['sampler_s'] * 1e3:.2f} ms vs {cost['step_s'] * 1e3:.2f} ms; {step_rows} rows x "
+            f"{cost['vocab']:,} vocabulary, {shape}",
+        )
+    )
+    rows.append(
+        (
+            "decode tokens/s / bandwidth floor",
+            f"{cost['tokens_s'] / cost['floor_tokens_s']:.2f}",
+            f"{cost['tokens_s']:,.0f} vs {cost['floor_tokens_s']:,.0f} tok/s ({cost['bytes'] / 2**30:.2f} GiB "
+            f"read per step at {cost['bandwidth'] / 1e9:,.0f} GB/s measured; {step_rows} rows, "
+            f"{args.context} cached tokens)",
+        )
+    )
 
     width = max(len(r[0]) for r in rows)
     print(f"selfdisc-checks bench: {args.model}, {args.task}, {args.limit} questions x {args.samples} samples")
@@ -125,17 +163,28 @@ def _sampling(backend: Any, task: Any, settings: Settings) -> tuple[dict, dict, 
         outputs = [backend.sample(batch, batch_seeds, sampling, spec) for batch, batch_seeds in groups]
         seconds = time.perf_counter() - started
         spent = {k: backend.counters[k] - before[k] for k in before}
-        return {"seconds": seconds, "candidates": len(texts) * settings.samples,
-                "tokens": spent["generated_tokens"], "row_steps": spent["row_steps"]}, outputs
+        return {
+            "seconds": seconds,
+            "candidates": len(texts) * settings.samples,
+            "tokens": spent["generated_tokens"],
+            "row_steps": spent["row_steps"],
+        }, outputs
 
     size = settings.batch_size
-    batched, outputs = measure([(texts[i:i + size], seeds[i:i + size]) for i in range(0, len(texts), size)])
+    batched, outputs = measure([(texts[i : i + size], seeds[i : i + size]) for i in range(0, len(texts), size)])
     single, _ = measure([([text], [row]) for text, row in zip(texts, seeds, strict=True)])
     # A static batch decodes all its rows for as many steps as its longest row takes.
-    lengths = [[len(backend.tokenizer(c.text, add_special_tokens=False)["input_ids"]) + 1 for c in group]
-               for batch in outputs for group in batch]
-    static = sum(len(batch_lengths) * max(batch_lengths) for batch_lengths in
-                 ([n for group in lengths[i:i + size] for n in group] for i in range(0, len(lengths), size)))
+    lengths = [
+        [len(backend.tokenizer(c.text, add_special_tokens=False)["input_ids"]) + 1 for c in group]
+        for batch in outputs
+        for group in batch
+    ]
+    static = sum(
+        len(batch_lengths) * max(batch_lengths)
+        for batch_lengths in (
+            [n for group in lengths[i : i + size] for n in group] for i in range(0, len(lengths), size)
+        )
+    )
     return batched, single, batched["row_steps"], max(static, batched["row_steps"])
 
 
@@ -146,8 +195,9 @@ def _xdist(limit: int) -> tuple[float, float]:  # limit: questions per task
         with tempfile.TemporaryDirectory() as folder:
             root = Path(folder)
             data = root / "sums.jsonl"
-            data.write_text("".join(f'{{"question": "{a}+{b}", "answer": {a + b}}}\n' for a in range(1, 21)
-                                    for b in range(1, 21)))
+            data.write_text(
+                "".join(f'{{"question": "{a}+{b}", "answer": {a + b}}}\n' for a in range(1, 21) for b in range(1, 21))
+            )
             (root / "pyproject.toml").write_text(
                 '[tool.selfdisc]\ncache_dir = "cache"\n'
                 '[tool.selfdisc.tasks.sums]\ndata = "sums.jsonl"\nquestion = "question"\nanswer = "answer"\n'
@@ -155,9 +205,24 @@ def _xdist(limit: int) -> tuple[float, float]:  # limit: questions per task
                 'shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]\n'
                 'stop = ["\\n"]\nmax_new_tokens = 8\n'
             )
-            command = [sys.executable, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
-                       "--tasks", "arithmetic,sums",
-                       "--limit", str(limit), "-p", "no:cacheprovider", "-q", "-n", workers]
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--pyargs",
+                "selfdisc_checks.checks",
+                "--model",
+                str(FIXTURE),
+                "--tasks",
+                "arithmetic,sums",
+                "--limit",
+                str(limit),
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-n",
+                workers,
+            ]
             started = time.perf_counter()
             done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
             seconds.append(time.perf_counter() - started)
@@ -210,8 +275,15 @@ def step_costs(model: Any, device: str, rows: int, context: int, steps: int = 8)
         block = torch.empty(2**28, dtype=torch.float32, device=device)  # 1 GiB
         copy_s = timed(lambda: block.clone())
     bandwidth = 2 * block.numel() * block.element_size() / copy_s  # read and written
-    return {"step_s": step_s, "sampler_s": sampler_s, "vocab": vocab, "bytes": weights + kv, "bandwidth": bandwidth,
-            "tokens_s": rows / step_s, "floor_tokens_s": rows / ((weights + kv) / bandwidth)}
+    return {
+        "step_s": step_s,
+        "sampler_s": sampler_s,
+        "vocab": vocab,
+        "bytes": weights + kv,
+        "bandwidth": bandwidth,
+        "tokens_s": rows / step_s,
+        "floor_tokens_s": rows / ((weights + kv) / bandwidth),
+    }
 
 
 def _random_llama_8b(device: str) -> Any:
@@ -219,8 +291,15 @@ def _random_llama_8b(device: str) -> Any:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                         num_key_value_heads=8, vocab_size=128256, max_position_embeddings=8192)
+    config = LlamaConfig(
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        vocab_size=128256,
+        max_position_embeddings=8192,
+    )
     with torch.device(device):
         model = LlamaForCausalLM(config).to(torch.bfloat16)
     return model.eval()

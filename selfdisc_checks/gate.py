@@ -25,9 +25,16 @@ MODES = ("point", "confident", "not-below")
 FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
 CEILING_METRICS = ("invalid_rate", "position_bias", "position_bias_likelihood")  # lower is better: a maximum
 CHECKED = FLOOR_METRICS + CEILING_METRICS
-LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "invalid_rate": "invalid rate",
-          "position_bias": "position bias", "s_disc_likelihood": "S_disc (likelihood)",
-          "dg_diff_likelihood": "DG-DIFF (likelihood)", "position_bias_likelihood": "position bias (likelihood)"}
+LABELS = {
+    "s_gen": "S_gen",
+    "s_disc": "S_disc",
+    "dg_diff": "DG-DIFF",
+    "invalid_rate": "invalid rate",
+    "position_bias": "position bias",
+    "s_disc_likelihood": "S_disc (likelihood)",
+    "dg_diff_likelihood": "DG-DIFF (likelihood)",
+    "position_bias_likelihood": "position bias (likelihood)",
+}
 
 
 @dataclass(frozen=True)
@@ -93,9 +100,7 @@ def _in_range(where: str, metric: str, threshold: Threshold) -> Threshold:
 
 def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
     if metric not in CHECKED:
-        raise SelfDiscError(
-            f"Threshold {where} names a metric no check reads; use one of {', '.join(CHECKED)}."
-        )
+        raise SelfDiscError(f"Threshold {where} names a metric no check reads; use one of {', '.join(CHECKED)}.")
     default_mode = DEFAULTS.get(metric, Threshold(0.0)).mode
     if value == OFF:
         return None
@@ -109,7 +114,7 @@ def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
         if not extra and isinstance(bound, (int, float)) and not isinstance(bound, bool) and mode in MODES:
             return _in_range(where, metric, Threshold(float(bound), mode))
     raise SelfDiscError(
-        f"Threshold {where} must be a number, \"off\", or a table like {{{side} = 0.0, mode = \"point\"}} with "
+        f'Threshold {where} must be a number, "off", or a table like {{{side} = 0.0, mode = "point"}} with '
         f"mode one of {', '.join(MODES)}; got {value!r}."
     )
 
@@ -118,7 +123,7 @@ def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any])
     """Decide one check from a task's metrics (estimate, ``ci`` and counts)."""
     estimate = float(metrics[metric])
     interval = metrics.get("ci", {}).get(metric)
-    low, high = (interval if interval is not None else (estimate, estimate))
+    low, high = interval if interval is not None else (estimate, estimate)
     ceiling = threshold.is_ceiling(metric)
     if threshold.mode == "point":
         deciding = estimate
@@ -129,8 +134,11 @@ def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any])
     passed = deciding <= threshold.bound if ceiling else deciding >= threshold.bound
     level = metrics.get("ci", {}).get("level")
     shown = f" [{100 * level:.0f}% CI {low:.3f}, {high:.3f}]" if interval is not None and level else ""
-    relation = ("is above the ceiling" if ceiling else "is below the floor") if not passed else (
-        "is within the ceiling" if ceiling else "clears the floor")
+    relation = (
+        ("is above the ceiling" if ceiling else "is below the floor")
+        if not passed
+        else ("is within the ceiling" if ceiling else "clears the floor")
+    )
     mixed = round(metrics.get("mixed_fraction", 0) * metrics.get("n", 0))
     message = (
         f"{task}: {LABELS[metric]} = {estimate:.3f}{shown} {relation} {threshold.bound:.3f} "

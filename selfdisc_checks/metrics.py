@@ -17,7 +17,6 @@ from typing import Any
 from selfdisc_checks.records import QuestionResult
 
 
-
 def question_s_gen(scores: Sequence[float]) -> float:
     return sum(scores) / len(scores)
 
@@ -83,7 +82,10 @@ def consensus_score(texts: Sequence[str], scores: Sequence[float]) -> float:
 
 
 def task_metrics(
-    questions: Sequence[QuestionResult], level: float = 0.95, seed: int = 0, methods: Sequence[str] = ("generate",),
+    questions: Sequence[QuestionResult],
+    level: float = 0.95,
+    seed: int = 0,
+    methods: Sequence[str] = ("generate",),
     majority_by: str = "answer",
 ) -> dict[str, Any]:
     """Every per-task metric, with standard errors, paired bootstrap intervals (at ``level``, seeded with
@@ -99,26 +101,30 @@ def task_metrics(
     judged = [c for q in everything for c in q.candidates if c.judgement is not None or c.score is None]
     extra: dict[str, Any] = {}
     if judged:
-        extra = {"unrated_questions": len(everything) - len(questions),
-                 "judge_missing_rate": sum(c.score is None for c in judged) / len(judged)}
+        extra = {
+            "unrated_questions": len(everything) - len(questions),
+            "judge_missing_rate": sum(c.score is None for c in judged) / len(judged),
+        }
     n = len(questions)
     if n == 0:
         return {"n": 0, **extra}
     gen = [question_s_gen(q.scores) for q in questions]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
-    strict = [
-        sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions
-    ]
+    strict = [sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions]
     metrics: dict[str, Any] = {
         "n": n,
         "s_gen": _mean(gen),
         "candidates_truncated_rate": _mean([_mean([float(c.truncated) for c in q.candidates]) for q in questions]),
         "oracle": _mean([max(q.scores) for q in questions]),
         "mixed_fraction": len(mixed) / n,
-        "majority": _mean([
-            consensus_score([c.text for c in q.candidates], q.scores) if majority_by == "consensus"
-            else majority_score([c.answer for c in q.candidates], q.scores) for q in questions
-        ]),
+        "majority": _mean(
+            [
+                consensus_score([c.text for c in q.candidates], q.scores)
+                if majority_by == "consensus"
+                else majority_score([c.answer for c in q.candidates], q.scores)
+                for q in questions
+            ]
+        ),
         "s_gen_strict": _mean(strict),
         "s_gen_stderr": _stderr(gen),
         "candidates_per_question": _mean([len(q.candidates) for q in questions]),
@@ -201,9 +207,7 @@ def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
     }
     if any(q.permuted for q in questions):
         picked = [[q.choice.index, *(p.choice.index for p in q.permuted)] for q in questions]
-        result["choice_consistency"] = _mean(
-            [float(None not in chosen and len(set(chosen)) == 1) for chosen in picked]
-        )
+        result["choice_consistency"] = _mean([float(None not in chosen and len(set(chosen)) == 1) for chosen in picked])
         result["s_disc_majority_ordering"] = _mean(
             [_majority_pick_score(q.scores, chosen) for q, chosen in zip(questions, picked, strict=True)]
         )
@@ -220,8 +224,12 @@ def _majority_pick_score(scores: Sequence[float], chosen: Sequence[int | None]) 
 
 
 def uncertainty(
-    questions: Sequence[QuestionResult], gen: list[float], disc: list[float], metrics: dict[str, Any],
-    level: float, seed: int,
+    questions: Sequence[QuestionResult],
+    gen: list[float],
+    disc: list[float],
+    metrics: dict[str, Any],
+    level: float,
+    seed: int,
 ) -> dict[str, Any]:
     """Intervals, the paper's test, the normalised gap and S_disc on mixed questions.
 

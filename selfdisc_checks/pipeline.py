@@ -20,6 +20,7 @@ from typing import Any
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
 from selfdisc_checks.backends.seeds import candidate_seed, orderings, sampler_family
+from selfdisc_checks.errors import SelfDiscWarning
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.records import (
     Candidate,
@@ -32,7 +33,6 @@ from selfdisc_checks.records import (
     Sampling,
     TaskResult,
 )
-from selfdisc_checks.errors import SelfDiscWarning
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.cache import Cache, cache_key
 from selfdisc_checks.tasks.base import Task
@@ -55,7 +55,11 @@ def prompt_digest(prompt: Prompt) -> str:
 
 
 def evaluate_task(
-    task: Task, backend: Backend, cache: Cache, settings: Settings, progress: Progress | None = None,
+    task: Task,
+    backend: Backend,
+    cache: Cache,
+    settings: Settings,
+    progress: Progress | None = None,
     judge: Backend | None = None,
 ) -> TaskResult:
     """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks; a judged
@@ -63,9 +67,13 @@ def evaluate_task(
     run = _Run(task, backend, cache, settings, progress or (lambda *_: None))
     examples = task.load(settings.limit)
     if settings.limit is not None and len(examples) < settings.limit:
-        warnings.warn(SelfDiscWarning(
-            f"{task.name}: --limit {settings.limit} asks for more questions than its data holds ({len(examples)}); "
-            f"all {len(examples)} are run."), stacklevel=2)
+        warnings.warn(
+            SelfDiscWarning(
+                f"{task.name}: --limit {settings.limit} asks for more questions than its data holds ({len(examples)}); "
+                f"all {len(examples)} are run."
+            ),
+            stacklevel=2,
+        )
 
     # Generation phase: N candidates per question, candidate i with seed s_q + i.
     clock = _Clock(backend)
@@ -73,22 +81,27 @@ def evaluate_task(
     completions, sampled_questions, sampled = run.candidates(gen_prompts)
     clock.lap("generation")
     if task.judged and judge is not None:
-        judge_prompts = {(ex.id, i): task.judge_prompt(ex, c.text)
-                         for ex in examples for i, c in enumerate(completions[ex.id])}
+        judge_prompts = {
+            (ex.id, i): task.judge_prompt(ex, c.text) for ex in examples for i, c in enumerate(completions[ex.id])
+        }
         verdicts = run.judgements(judge_prompts, judge)
         clock.lap("judging")
-        candidates = {ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
-                      for ex in examples}
+        candidates = {
+            ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
+            for ex in examples
+        }
     else:
         candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
 
     # Discrimination phase: the same model picks among its own candidates, greedily.
     # With --permutations K, the same question is also asked under K - 1 other orderings of its candidates.
-    orders = {ex.id: orderings(settings.seed, task.name, ex.id, settings.samples, settings.permutations)
-              for ex in examples}
+    orders = {
+        ex.id: orderings(settings.seed, task.name, ex.id, settings.samples, settings.permutations) for ex in examples
+    }
     disc_prompts = {
         (ex.id, k): task.discrimination_prompt_for(ex, [candidates[ex.id][i].text for i in order])
-        for ex in examples for k, order in enumerate(orders[ex.id])
+        for ex in examples
+        for k, order in enumerate(orders[ex.id])
     }
     methods = settings.discriminate
     outputs, discriminated = run.choices(disc_prompts) if "generate" in methods else ({}, 0)
@@ -97,36 +110,76 @@ def evaluate_task(
         label_scores, scored = run.likelihoods(disc_prompts, lead, labels)
         discriminated += scored
     clock.lap("discrimination")
-    rendered = run.rendered({**{("g", qid): p for qid, p in gen_prompts.items()},
-                             **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0}})
+    rendered = run.rendered(
+        {
+            **{("g", qid): p for qid, p in gen_prompts.items()},
+            **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0},
+        }
+    )
 
     questions = []
     for ex in examples:
-        picks = [PermutedChoice(order, _choice(task, outputs[(ex.id, k)], order, candidates[ex.id]))
-                 for k, order in enumerate(orders[ex.id])] if "generate" in methods else []
-        likely = tuple(PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
-                       for k, order in enumerate(orders[ex.id])) if "likelihood" in methods else ()
+        picks = (
+            [
+                PermutedChoice(order, _choice(task, outputs[(ex.id, k)], order, candidates[ex.id]))
+                for k, order in enumerate(orders[ex.id])
+            ]
+            if "generate" in methods
+            else []
+        )
+        likely = (
+            tuple(
+                PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
+                for k, order in enumerate(orders[ex.id])
+            )
+            if "likelihood" in methods
+            else ()
+        )
         prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
-        questions.append(QuestionResult(ex.id, ex.question, ex.reference, tuple(candidates[ex.id]),
-                                        picks[0].choice if picks else None, prompts, tuple(picks[1:]), likely))
+        questions.append(
+            QuestionResult(
+                ex.id,
+                ex.question,
+                ex.reference,
+                tuple(candidates[ex.id]),
+                picks[0].choice if picks else None,
+                prompts,
+                tuple(picks[1:]),
+                likely,
+            )
+        )
     metrics = task_metrics(questions, settings.level, settings.seed, methods, task.majority_by)
     if task.scale and metrics.get("n"):
         metrics.update(on_scale(metrics, task.scale))
     protocol = task_protocol(task, settings)
     if task.judged and judge is not None:
-        protocol["judge"] = {"fingerprint": judge.fingerprint, "same_as_model": judge.fingerprint == backend.fingerprint,
-                             **task.judge_protocol()}
-    return TaskResult(task=task.name, metrics=metrics, questions=questions,
-                      sampled=sampled_questions, discriminated=discriminated, options=task.describe(),
-                      protocol=protocol, candidates_sampled=sampled, timing=clock.record(sampled))
+        protocol["judge"] = {
+            "fingerprint": judge.fingerprint,
+            "same_as_model": judge.fingerprint == backend.fingerprint,
+            **task.judge_protocol(),
+        }
+    return TaskResult(
+        task=task.name,
+        metrics=metrics,
+        questions=questions,
+        sampled=sampled_questions,
+        discriminated=discriminated,
+        options=task.describe(),
+        protocol=protocol,
+        candidates_sampled=sampled,
+        timing=clock.record(sampled),
+    )
 
 
 def on_scale(metrics: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
     """A graded task's levels on its own scale (a 1-10 rating: low + value * (high - low)), DG-DIFF as a
     difference on that scale; the metrics themselves stay normalised to [0, 1]."""
     low, span = scale["low"], scale["high"] - scale["low"]
-    shown = {name: low + metrics[name] * span for name in ("s_gen", "s_disc", "oracle", "majority",
-                                                           "s_disc_likelihood") if name in metrics}
+    shown = {
+        name: low + metrics[name] * span
+        for name in ("s_gen", "s_disc", "oracle", "majority", "s_disc_likelihood")
+        if name in metrics
+    }
     shown.update({name: metrics[name] * span for name in ("dg_diff", "dg_diff_likelihood") if name in metrics})
     return {"scale": dict(scale), "on_scale": shown}
 
@@ -145,8 +198,12 @@ def task_protocol(task: Task, settings: Settings) -> dict[str, Any]:
 
 def sampling_record(settings: Settings) -> dict[str, Any]:
     sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
-    return {"samples": settings.samples, **sampling.describe(), "seed": settings.seed,
-            "sampler": sampler_family(settings.backend)}
+    return {
+        "samples": settings.samples,
+        **sampling.describe(),
+        "seed": settings.seed,
+        "sampler": sampler_family(settings.backend),
+    }
 
 
 def _choice(task: Task, output: Completion, order: tuple[int, ...], candidates: list[Candidate]) -> Choice:
@@ -175,17 +232,29 @@ def _likeliest(logprobs: list[float], order: tuple[int, ...]) -> Choice:
 def _judged(task: Task, example: Example, completion: Completion, verdict: Completion) -> Candidate:
     """A candidate scored by the judge's output (score None when the output holds no verdict)."""
     answer, how = task.extract(completion.text)
-    return Candidate(text=completion.text, answer=answer,
-                     score=task.read_judgement(example, completion.text, verdict.text), extraction=how,
-                     truncated=completion.truncated, judgement=verdict.text)
+    return Candidate(
+        text=completion.text,
+        answer=answer,
+        score=task.read_judgement(example, completion.text, verdict.text),
+        extraction=how,
+        truncated=completion.truncated,
+        judgement=verdict.text,
+    )
 
 
 def _score_all(task: Task, example: Example, completions: list[Completion]) -> list[Candidate]:
     scored = []
     for completion in completions:
         answer, how = task.extract(completion.text)
-        scored.append(Candidate(text=completion.text, answer=answer, score=task.score(example, completion.text),
-                                extraction=how, truncated=completion.truncated))
+        scored.append(
+            Candidate(
+                text=completion.text,
+                answer=answer,
+                score=task.score(example, completion.text),
+                extraction=how,
+                truncated=completion.truncated,
+            )
+        )
     return scored
 
 
@@ -211,10 +280,13 @@ class _Clock:
     def record(self, candidates: int) -> dict[str, Any]:
         now = getattr(self.backend, "counters", {})
         spent = {name: now.get(name, 0) - self.counters.get(name, 0) for name in ("prompt_tokens", "generated_tokens")}
-        return {"generation_s": round(self.seconds.get("generation", 0.0), 3),
-                "discrimination_s": round(self.seconds.get("discrimination", 0.0), 3),
-                **({"judging_s": round(self.seconds["judging"], 3)} if "judging" in self.seconds else {}),
-                "candidates": candidates, **spent}
+        return {
+            "generation_s": round(self.seconds.get("generation", 0.0), 3),
+            "discrimination_s": round(self.seconds.get("discrimination", 0.0), 3),
+            **({"judging_s": round(self.seconds["judging"], 3)} if "judging" in self.seconds else {}),
+            "candidates": candidates,
+            **spent,
+        }
 
 
 class _Run:
@@ -227,10 +299,17 @@ class _Run:
     def candidates(self, prompts: dict[str, Prompt]) -> tuple[dict[str, list[Completion]], int, int]:
         """Each question's N completions; also how many questions and candidates were sampled here."""
         spec, n = self.task.generation, self.settings.samples
-        common = {"kind": "candidate", "model": self.backend.fingerprint, "task": self.task.name,
-                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop)},
-                  "sampling": {**self.sampling.describe(), "sampler": self.backend.sampler}, "seed": self.settings.seed}
-        digests = {qid: prompt_digest(prompt) for qid, prompt in prompts.items()}  # once per question, not per candidate
+        common = {
+            "kind": "candidate",
+            "model": self.backend.fingerprint,
+            "task": self.task.name,
+            "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop)},
+            "sampling": {**self.sampling.describe(), "sampler": self.backend.sampler},
+            "seed": self.settings.seed,
+        }
+        digests = {
+            qid: prompt_digest(prompt) for qid, prompt in prompts.items()
+        }  # once per question, not per candidate
         units = {
             cache_key(**common, question=qid, prompt=digests[qid], index=i): (qid, i)
             for qid in prompts
@@ -242,8 +321,10 @@ class _Run:
             by_question: dict[str, list[int]] = {}
             for qid, i in batch:
                 by_question.setdefault(qid, []).append(i)
-            seeds = [[candidate_seed(self.settings.seed, self.task.name, qid, i) for i in indices]
-                     for qid, indices in by_question.items()]
+            seeds = [
+                [candidate_seed(self.settings.seed, self.task.name, qid, i) for i in indices]
+                for qid, indices in by_question.items()
+            ]
             texts = self._render_and_keep([prompts[qid] for qid in by_question])
             order = list(by_question.items())
 
@@ -252,13 +333,22 @@ class _Run:
                 store({(qid, i): c for i, c in zip(indices, completions, strict=True)})
 
             grouped = self.backend.sample(texts, seeds, self.sampling, spec, done=done)
-            found = {(qid, i): c for (qid, indices), row in zip(by_question.items(), grouped, strict=True)
-                     for i, c in zip(indices, row, strict=True)}
+            found = {
+                (qid, i): c
+                for (qid, indices), row in zip(by_question.items(), grouped, strict=True)
+                for i, c in zip(indices, row, strict=True)
+            }
             return [found[unit] for unit in batch]
 
-        values, computed = self._phase("candidate", f"{self.task.name}: sampling", units, compute,
-                                       REFILL * self.settings.batch_size * n, size=lambda unit: sizes[unit[0]],
-                                       streamed=True)
+        values, computed = self._phase(
+            "candidate",
+            f"{self.task.name}: sampling",
+            units,
+            compute,
+            REFILL * self.settings.batch_size * n,
+            size=lambda unit: sizes[unit[0]],
+            streamed=True,
+        )
         grouped: dict[str, list[Completion]] = {qid: [] for qid in prompts}
         for (qid, _), value in zip(units.values(), values, strict=True):
             grouped[qid].append(value)
@@ -268,19 +358,31 @@ class _Run:
     def choices(self, prompts: dict[tuple[str, int], Prompt]) -> tuple[dict[tuple[str, int], Completion], int]:
         """The greedy discrimination output of each (question, ordering); also how many were computed here."""
         spec = self.task.discrimination
-        common = {"kind": "choice", "model": self.backend.fingerprint, "task": self.task.name,
-                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
+        common = {
+            "kind": "choice",
+            "model": self.backend.fingerprint,
+            "task": self.task.name,
+            "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True},
+        }
         # The candidates' order is part of the prompt, so each ordering has its own key; orderings that show
         # the same texts (candidates can repeat) share one.
-        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
-                for unit, prompt in prompts.items()}
+        keys = {
+            unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+            for unit, prompt in prompts.items()
+        }
         units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
             return self.backend.greedy(self._render_and_keep([prompts[unit] for unit in batch]), spec)
 
-        values, computed = self._phase("choice", f"{self.task.name}: discriminating", units, compute,
-                                       REFILL * self.settings.batch_size, size=lambda unit: _size(prompts[unit]))
+        values, computed = self._phase(
+            "choice",
+            f"{self.task.name}: discriminating",
+            units,
+            compute,
+            REFILL * self.settings.batch_size,
+            size=lambda unit: _size(prompts[unit]),
+        )
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
@@ -289,10 +391,18 @@ class _Run:
     ) -> tuple[dict[tuple[str, int], list[float]], int]:
         """Each (question, ordering)'s label log-probabilities after the prompt and ``lead``; also how many
         were computed here."""
-        common = {"kind": "likelihood", "model": self.backend.fingerprint, "task": self.task.name, "lead": lead,
-                  "labels": labels, "scorer": LIKELIHOOD_SCORER}
-        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
-                for unit, prompt in prompts.items()}
+        common = {
+            "kind": "likelihood",
+            "model": self.backend.fingerprint,
+            "task": self.task.name,
+            "lead": lead,
+            "labels": labels,
+            "scorer": LIKELIHOOD_SCORER,
+        }
+        keys = {
+            unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+            for unit, prompt in prompts.items()
+        }
         units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[dict[str, list[float]]]:
@@ -300,8 +410,15 @@ class _Run:
             scores = self.backend.option_logprobs([text + lead for text in texts], [labels] * len(batch))
             return [{"logprobs": row} for row in scores]
 
-        values, computed = self._phase("likelihood", f"{self.task.name}: label likelihoods", units, compute,
-                                       self.settings.batch_size, encode=dict, decode=lambda v: v["logprobs"])
+        values, computed = self._phase(
+            "likelihood",
+            f"{self.task.name}: label likelihoods",
+            units,
+            compute,
+            self.settings.batch_size,
+            encode=dict,
+            decode=lambda v: v["logprobs"],
+        )
         by_key = dict(zip(units, values, strict=True))
         return {unit: by_key[key] for unit, key in keys.items()}, len(computed)
 
@@ -309,10 +426,17 @@ class _Run:
         """The judge's greedy output for each (question, candidate) grading prompt, cached under the judge's
         fingerprint (the candidate's text is in the prompt)."""
         spec, lead = self.task.judge_decoding, self.task.judge_lead
-        common = {"kind": "judgement", "judge": judge.fingerprint, "task": self.task.name, "lead": lead,
-                  "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True}}
-        keys = {unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
-                for unit, prompt in prompts.items()}
+        common = {
+            "kind": "judgement",
+            "judge": judge.fingerprint,
+            "task": self.task.name,
+            "lead": lead,
+            "decoding": {"max_new_tokens": spec.max_new_tokens, "stop": list(spec.stop), "greedy": True},
+        }
+        keys = {
+            unit: cache_key(**common, question=unit[0], prompt=prompt_digest(prompt))
+            for unit, prompt in prompts.items()
+        }
         units = _first_unit_per_key(keys)
 
         def compute(batch: list[tuple[str, int]]) -> list[Completion]:
@@ -341,13 +465,22 @@ class _Run:
         """Render with ``backend`` (default: the model under test) and keep the texts in the cache."""
         backend = backend or self.backend
         texts = [backend.render(prompt) for prompt in prompts]
-        self.cache.put_many("rendered", {self._rendered_key(p, backend): t for p, t in zip(prompts, texts, strict=True)})
+        self.cache.put_many(
+            "rendered", {self._rendered_key(p, backend): t for p, t in zip(prompts, texts, strict=True)}
+        )
         return texts
 
     def _phase(
-        self, kind: str, description: str, units: dict[str, Any], compute: Callable[[list[Any]], list[Any]],
-        batch: int, encode: Callable[[Any], dict] = asdict, decode: Callable[[dict], Any] = lambda v: Completion(**v),
-        size: Callable[[Any], int] | None = None, streamed: bool = False,
+        self,
+        kind: str,
+        description: str,
+        units: dict[str, Any],
+        compute: Callable[[list[Any]], list[Any]],
+        batch: int,
+        encode: Callable[[Any], dict] = asdict,
+        decode: Callable[[dict], Any] = lambda v: Completion(**v),
+        size: Callable[[Any], int] | None = None,
+        streamed: bool = False,
     ) -> tuple[list[Any], list[str]]:
         """Values in the order of ``units`` (key -> unit), and the keys computed by this process; ``encode``
         and ``decode`` turn a computed value into its cached JSON and back. With ``size``, what must be
@@ -359,7 +492,9 @@ class _Run:
         done = len(values)
         self.report(description, done, total)
 
-        def compute_batch(keys: list[str], store_keys: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        def compute_batch(
+            keys: list[str], store_keys: Callable[[dict[str, Any]], None] | None = None
+        ) -> dict[str, Any]:
             nonlocal done
             if store_keys is not None:
                 key_of = {units[key]: key for key in keys}

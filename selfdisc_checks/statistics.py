@@ -553,10 +553,12 @@ def _rule_fires(
         z = float(stats.norm.ppf(level))
         upper = differences.mean(axis=1) + z * differences.std(axis=1) / math.sqrt(differences.shape[1])
     else:
-        upper = np.array([
-            paired_difference(o, w, level, resamples, seed + i).upper_one_sided
-            for i, (o, w) in enumerate(zip(old, new, strict=True))
-        ])
+        upper = np.array(
+            [
+                paired_difference(o, w, level, resamples, seed + i).upper_one_sided
+                for i, (o, w) in enumerate(zip(old, new, strict=True))
+            ]
+        )
     return upper < -tolerance
 
 

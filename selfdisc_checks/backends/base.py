@@ -23,7 +23,11 @@ class Backend(Protocol):
         ...
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        self,
+        prompts: list[str],
+        seeds: list[list[int]],
+        sampling: Sampling,
+        spec: DecodeSpec,
         done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
         """For each prompt, one completion per seed, each drawn with its own seed; ``done(i, completions)`` is

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.backends.fingerprint import fingerprint_path, is_skipped
+from selfdisc_checks.errors import SelfDiscError
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Weights are loaded from safetensors only: PyTorch pickles (.bin, .pt, .pth) can run code when loaded.
@@ -21,8 +21,16 @@ _PICKLE_SUFFIXES = (".bin", ".pt", ".pth")
 # (chat_template.jinja and additional_chat_templates/*.jinja, where transformers 5 saves them) and
 # remote code (*.py, loaded only with --trust-remote-code). Pickled weights are never downloaded.
 HUB_PATTERNS = [
-    "*.json", "*.safetensors", "*.jinja", "*.model", "tokenizer.model*", "*.tiktoken", "*.txt",
-    "vocab.*", "merges.*", "*.py",
+    "*.json",
+    "*.safetensors",
+    "*.jinja",
+    "*.model",
+    "tokenizer.model*",
+    "*.tiktoken",
+    "*.txt",
+    "vocab.*",
+    "merges.*",
+    "*.py",
 ]
 
 
@@ -38,7 +46,10 @@ class Checkpoint:
 
 
 def locate_checkpoint(
-    model: str, memo: Path | None = None, allow_pickle: bool = False, option: str = "--model",
+    model: str,
+    memo: Path | None = None,
+    allow_pickle: bool = False,
+    option: str = "--model",
 ) -> Checkpoint:
     """Resolve a folder, a .gguf file, or a hub id already downloaded (or downloadable) to a Checkpoint.
 
@@ -60,11 +71,17 @@ def locate_checkpoint(
         folder, listed = _hub_snapshot(model, allow_pickle, option)
         check_checkpoint_folder(folder, model, listed, allow_pickle, option)
         return Checkpoint(model, folder, None, fingerprint_path(folder, memo), allow_pickle)
-    raise SelfDiscError(f"Model path {model} does not exist; pass an existing checkpoint folder or .gguf file to {option}.")
+    raise SelfDiscError(
+        f"Model path {model} does not exist; pass an existing checkpoint folder or .gguf file to {option}."
+    )
 
 
 def check_checkpoint_folder(
-    folder: Path, model: str, listed: Iterable[str] = (), allow_pickle: bool = False, option: str = "--model",
+    folder: Path,
+    model: str,
+    listed: Iterable[str] = (),
+    allow_pickle: bool = False,
+    option: str = "--model",
 ) -> None:
     """Fail with one sentence unless ``folder`` holds a config and safetensors weights (or, with
     ``allow_pickle``, PyTorch pickle weights).
@@ -92,9 +109,7 @@ def check_checkpoint_folder(
             "unpickling can run code; convert the checkpoint to safetensors, or pass --allow-pickle-weights if you "
             "trust whoever made it."
         )
-    raise SelfDiscError(
-        f"{model} has a config.json but no weight files (*.safetensors); the checkpoint is incomplete."
-    )
+    raise SelfDiscError(f"{model} has a config.json but no weight files (*.safetensors); the checkpoint is incomplete.")
 
 
 def parameter_count(folder: Path) -> int | None:

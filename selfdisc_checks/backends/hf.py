@@ -13,11 +13,11 @@ So the loaded model's generation config is replaced by one that keeps only its s
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import time
 from collections.abc import Callable
-import functools
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from selfdisc_checks.backends.checkpoint import Checkpoint, parameter_count
-from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.backends.rendering import render_chat, render_plain
 from selfdisc_checks.backends.seeds import SAMPLER_VERSION
+from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import Completion, DecodeSpec, Prompt, Sampling
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -54,7 +54,9 @@ def resolve_device(device: str, worker: str | None = None) -> str:
             raise SelfDiscError(f"--device {device} was asked for but CUDA is not available; use --device cpu or auto.")
         index = int(device.split(":")[1]) if ":" in device else 0
         if index >= torch.cuda.device_count():
-            raise SelfDiscError(f"--device {device} does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
+            raise SelfDiscError(
+                f"--device {device} does not exist: this machine has {torch.cuda.device_count()} GPU(s)."
+            )
     return device
 
 
@@ -106,8 +108,14 @@ class HFBackend:
     """A transformers checkpoint behind the calls the pipeline makes: render, sample, greedy, option_logprobs."""
 
     def __init__(
-        self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None, worker: str | None = None, device_map: str | None = None,
+        self,
+        checkpoint: Checkpoint,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        memory_budget: float | None = None,
+        worker: str | None = None,
+        device_map: str | None = None,
     ) -> None:
         self.checkpoint = checkpoint
         # How messages name this model (the session says which is the judge).
@@ -256,7 +264,11 @@ class HFBackend:
     # -- decoding --------------------------------------------------------------------------------
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        self,
+        prompts: list[str],
+        seeds: list[list[int]],
+        sampling: Sampling,
+        spec: DecodeSpec,
         done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
         """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j sampled with seed ``seeds[i][j]``.
@@ -282,12 +294,19 @@ class HFBackend:
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         """One greedy (plain argmax) completion per prompt."""
-        return self._generate(prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec,
-                              self.prompts_in_flight)
+        return self._generate(
+            prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec, self.prompts_in_flight
+        )
 
     def _generate(
-        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
-        width: int | None = None, row_done: Callable[[int, Completion], None] | None = None,
+        self,
+        prompts: list[str],
+        rows: list[int],
+        seeds: list[int],
+        sampling: Sampling,
+        spec: DecodeSpec,
+        width: int | None = None,
+        row_done: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion]:
         """Decode ``rows`` (indices into ``prompts``) in as few device batches as fit the memory: a batch whose
         estimate exceeds the budget, or that runs out of device memory, is halved (by prompts, then by rows)
@@ -300,7 +319,9 @@ class HFBackend:
                 if self.device.startswith("cuda"):
                     torch.cuda.empty_cache()
         if len(rows) == 1:
-            tokens = f"prompt of {len(self.tokenizer(prompts[rows[0]])['input_ids'])} tokens plus {spec.max_new_tokens} new"
+            tokens = (
+                f"prompt of {len(self.tokenizer(prompts[rows[0]])['input_ids'])} tokens plus {spec.max_new_tokens} new"
+            )
             if too_big:
                 raise SelfDiscError(
                     f"One row of {self.checkpoint.model_id} does not fit the memory budget ({tokens}); use a device "
@@ -314,8 +335,9 @@ class HFBackend:
         completions: list[Completion | None] = [None] * len(rows)
         for positions in _halves(rows):
             inner = None if row_done is None else (lambda k, c, positions=positions: row_done(positions[k], c))
-            part = self._generate(prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec,
-                                  width, inner)
+            part = self._generate(
+                prompts, [rows[p] for p in positions], [seeds[p] for p in positions], sampling, spec, width, inner
+            )
             for position, completion in zip(positions, part, strict=True):
                 completions[position] = completion
         return completions  # type: ignore[return-value]
@@ -330,8 +352,11 @@ class HFBackend:
         layers = getattr(config, "num_hidden_layers", 0) or 0
         heads = getattr(config, "num_key_value_heads", None) or getattr(config, "num_attention_heads", 0) or 0
         head_dim = getattr(config, "head_dim", None) or (
-            (getattr(config, "hidden_size", 0) or 0) // max(1, getattr(config, "num_attention_heads", 1) or 1))
-        length = cache_capacity(max(len(self.tokenizer(prompts[r])["input_ids"]) for r in set(rows)) + spec.max_new_tokens)
+            (getattr(config, "hidden_size", 0) or 0) // max(1, getattr(config, "num_attention_heads", 1) or 1)
+        )
+        length = cache_capacity(
+            max(len(self.tokenizer(prompts[r])["input_ids"]) for r in set(rows)) + spec.max_new_tokens
+        )
         item = torch.tensor([], dtype=self.dtype).element_size()
         in_flight = min(len(rows), width or len(rows))  # waiting rows hold no memory
         kv = 2 * layers * heads * head_dim * item * length * in_flight
@@ -340,8 +365,14 @@ class HFBackend:
 
     @torch.inference_mode()
     def _generate_batch(
-        self, prompts: list[str], rows: list[int], seeds: list[int], sampling: Sampling, spec: DecodeSpec,
-        width: int | None = None, row_done: Callable[[int, Completion], None] | None = None,
+        self,
+        prompts: list[str],
+        rows: list[int],
+        seeds: list[int],
+        sampling: Sampling,
+        spec: DecodeSpec,
+        width: int | None = None,
+        row_done: Callable[[int, Completion], None] | None = None,
     ) -> list[Completion]:
         from selfdisc_checks.backends.sampler import SeededSampler
 
@@ -377,8 +408,14 @@ class HFBackend:
         return completions  # type: ignore[return-value]
 
     def _decode(
-        self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec,
-        width: int | None = None, finished: Callable[[int, list[int], bool], None] | None = None,
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        index: torch.Tensor,
+        sampler: Any,
+        spec: DecodeSpec,
+        width: int | None = None,
+        finished: Callable[[int, list[int], bool], None] | None = None,
     ) -> tuple[list[list[int]], list[bool]]:
         """Decoder-only decoding that does no work for finished rows and keeps the batch full.
 
@@ -410,16 +447,25 @@ class HFBackend:
             joining = []
             # Rows join a running batch only when both caches can be spliced (a plain dynamic cache, a prompt
             # of more than one token); otherwise they wait for the batch to finish.
-            while waiting and (len(waiting[0][1]) <= room or (live is None and not joining)) and (
-                    live is None or (live.mergeable and int(mask[waiting[0][0]].sum()) > 1)):
+            while (
+                waiting
+                and (len(waiting[0][1]) <= room or (live is None and not joining))
+                and (live is None or (live.mergeable and int(mask[waiting[0][0]].sum()) > 1))
+            ):
                 joining.append(waiting.pop(0))
                 room -= len(joining[-1][1])
             if joining:
                 new = self._start(ids, mask, joining)
                 live = new if live is None else live.merge(new)
             assert live is not None
-            out = model(input_ids=live.step_input, attention_mask=live.attention, position_ids=live.positions,
-                        use_cache=True, **{argument: live.cache}, **extra)
+            out = model(
+                input_ids=live.step_input,
+                attention_mask=live.attention,
+                position_ids=live.positions,
+                use_cache=True,
+                **{argument: live.cache},
+                **extra,
+            )
             live.cache = getattr(out, "cache", None) or out.past_key_values
             chosen = sampler.choose(torch.tensor(live.rows, device=self.device), out.logits[:, -1, :])
             keep = []
@@ -451,8 +497,13 @@ class HFBackend:
         model = self.model
         cache = self._prefill(model, sub_ids, sub_mask, local) if sub_ids.shape[1] > 1 else _new_cache(model)
         attention = sub_mask[local]
-        return _Live(cache, attention, attention.sum(-1, keepdim=True) - 1, sub_ids[local][:, -1:],
-                     [row for _, rows in joining for row in rows])
+        return _Live(
+            cache,
+            attention,
+            attention.sum(-1, keepdim=True) - 1,
+            sub_ids[local][:, -1:],
+            [row for _, rows in joining for row in rows],
+        )
 
     def _generate_seq2seq(
         self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor, sampler: Any, spec: DecodeSpec
@@ -462,16 +513,23 @@ class HFBackend:
 
         model = self.model
         config = GenerationConfig(
-            do_sample=False, max_new_tokens=spec.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self._eos_ids(), stop_strings=list(spec.stop) or None,
+            do_sample=False,
+            max_new_tokens=spec.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self._eos_ids(),
+            stop_strings=list(spec.stop) or None,
             decoder_start_token_id=getattr(model.generation_config, "decoder_start_token_id", None),
         )
         encoder_output = model.get_encoder()(input_ids=ids, attention_mask=mask)
         encoder_output.last_hidden_state = encoder_output.last_hidden_state[index]
         counter = _TokenCounter(1, self._eos_ids(), self.listener)
-        output = model.generate(attention_mask=mask[index], generation_config=config, encoder_outputs=encoder_output,
-                                logits_processor=LogitsProcessorList([sampler, counter]),
-                                **({"tokenizer": self.tokenizer} if spec.stop else {}))
+        output = model.generate(
+            attention_mask=mask[index],
+            generation_config=config,
+            encoder_outputs=encoder_output,
+            logits_processor=LogitsProcessorList([sampler, counter]),
+            **({"tokenizer": self.tokenizer} if spec.stop else {}),
+        )
         counter.flush()
         generated = output[:, 1:]  # after the decoder start token
         eos = self._eos_ids()
@@ -514,7 +572,7 @@ class HFBackend:
             scores = []
             for row, tail in per_prompt:
                 # Row `row` ends just before the tail's last token; tail[j] is predicted len(tail) - j places back.
-                steps = logprobs[row][-len(tail):]
+                steps = logprobs[row][-len(tail) :]
                 scores.append(float(sum(step[token] for step, token in zip(steps, tail, strict=True))))
             result.append(scores)
         return result
@@ -528,8 +586,11 @@ class HFBackend:
             whole = self.tokenizer(prompt + label, add_special_tokens=special)["input_ids"]
             # Tokenised together, so the label's leading space merges as it would in the model's own output;
             # if that changes the prompt's last token, fall back to the label tokenised alone.
-            tails.append(whole[len(base):] if whole[:len(base)] == base and len(whole) > len(base)
-                         else self.tokenizer(label, add_special_tokens=False)["input_ids"])
+            tails.append(
+                whole[len(base) :]
+                if whole[: len(base)] == base and len(whole) > len(base)
+                else self.tokenizer(label, add_special_tokens=False)["input_ids"]
+            )
         shared = 0
         while all(len(tail) > shared + 1 for tail in tails) and len({tail[shared] for tail in tails}) == 1:
             shared += 1
@@ -553,8 +614,12 @@ class HFBackend:
         argument = _cache_argument(model)
         extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
         out = model(  # only the cache is needed: keep one position's logits, not the vocabulary at every position
-            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=positions[:, :-1],
-            use_cache=True, **{argument: _new_cache(model)}, **extra,
+            input_ids=ids[:, :-1],
+            attention_mask=mask[:, :-1],
+            position_ids=positions[:, :-1],
+            use_cache=True,
+            **{argument: _new_cache(model)},
+            **extra,
         )
         cache = getattr(out, "cache", None) or out.past_key_values
         cache.batch_select_indices(index)
@@ -604,7 +669,7 @@ class _TokenCounter:
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if self.throttled.report is not None:
-            ended = torch.isin(input_ids[:, self.start:], torch.tensor(self.eos, device=input_ids.device)).any(dim=-1)
+            ended = torch.isin(input_ids[:, self.start :], torch.tensor(self.eos, device=input_ids.device)).any(dim=-1)
             self.throttled.add((~ended).sum())
         return scores
 
@@ -635,10 +700,16 @@ class _Live:
     """The rows being decoded: their shared KV cache, attention mask (cached positions plus the step's input),
     positions, next inputs, and which original row each line is."""
 
-    def __init__(self, cache: Any, attention: torch.Tensor, positions: torch.Tensor, step_input: torch.Tensor,
-                 rows: list[int]) -> None:
+    def __init__(
+        self, cache: Any, attention: torch.Tensor, positions: torch.Tensor, step_input: torch.Tensor, rows: list[int]
+    ) -> None:
         self.cache, self.attention, self.positions, self.step_input, self.rows = (
-            cache, attention, positions, step_input, rows)
+            cache,
+            attention,
+            positions,
+            step_input,
+            rows,
+        )
 
     @property
     def mergeable(self) -> bool:
@@ -648,20 +719,32 @@ class _Live:
 
         plain = (DynamicLayer, _growing_layer_class())  # not their subclasses (sliding windows)
         layers = getattr(self.cache, "layers", None)
-        return bool(layers) and all(type(layer) in plain and getattr(layer, "is_initialized", False)
-                                    and layer.keys is not None and layer.keys.numel() for layer in layers)
+        return bool(layers) and all(
+            type(layer) in plain
+            and getattr(layer, "is_initialized", False)
+            and layer.keys is not None
+            and layer.keys.numel()
+            for layer in layers
+        )
 
     def merge(self, other: _Live) -> _Live:
         """These rows and ``other``'s in one batch: the shorter side's cache and mask are left-padded (masked
         out), so every line keeps attending to exactly its own tokens."""
         width = max(self.attention.shape[1], other.attention.shape[1])
         pads = (width - self.attention.shape[1], width - other.attention.shape[1])
-        attention = torch.cat([torch.nn.functional.pad(a.attention, (pad, 0)) for a, pad in zip((self, other), pads)])
+        attention = torch.cat(
+            [torch.nn.functional.pad(a.attention, (pad, 0)) for a, pad in zip((self, other), pads, strict=False)]
+        )
         for mine, theirs in zip(self.cache.layers, other.cache.layers, strict=True):
             mine.keys = torch.cat([_left_pad(mine.keys, pads[0]), _left_pad(theirs.keys, pads[1])])
             mine.values = torch.cat([_left_pad(mine.values, pads[0]), _left_pad(theirs.values, pads[1])])
-        return _Live(self.cache, attention, torch.cat([self.positions, other.positions]),
-                     torch.cat([self.step_input, other.step_input]), self.rows + other.rows)
+        return _Live(
+            self.cache,
+            attention,
+            torch.cat([self.positions, other.positions]),
+            torch.cat([self.step_input, other.step_input]),
+            self.rows + other.rows,
+        )
 
     def advance(self, keep: list[int], chosen: torch.Tensor) -> _Live | None:
         """After a step: keep the lines still running, feed them their new token; None when none runs."""
@@ -700,7 +783,7 @@ class _StopWatch:
     def hit(self, tokens: list[int]) -> bool:
         if not self.stops:
             return False
-        tail = self.tokenizer.decode(tokens[-self.window:], skip_special_tokens=True)
+        tail = self.tokenizer.decode(tokens[-self.window :], skip_special_tokens=True)
         return any(stop in tail for stop in self.stops)
 
 
@@ -772,9 +855,15 @@ def _growing_layer_class() -> type:
 
         def _assign(self, name: str, value: Any) -> None:
             buffer = self._buffers[name]
-            if isinstance(buffer, torch.Tensor) and isinstance(value, torch.Tensor) and value.dim() == 4 and \
-                    buffer.dim() == 4 and value.data_ptr() == buffer.data_ptr() and \
-                    value.stride() == buffer.stride() and value.shape[:2] == buffer.shape[:2]:
+            if (
+                isinstance(buffer, torch.Tensor)
+                and isinstance(value, torch.Tensor)
+                and value.dim() == 4
+                and buffer.dim() == 4
+                and value.data_ptr() == buffer.data_ptr()
+                and value.stride() == buffer.stride()
+                and value.shape[:2] == buffer.shape[:2]
+            ):
                 self._lengths[name] = value.shape[-2]  # a prefix of the buffer (a crop): keep the room
                 return
             self._buffers[name] = value

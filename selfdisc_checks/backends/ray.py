@@ -67,9 +67,16 @@ class RayBackend:
     """The Backend protocol over Ray actors; see the module docstring."""
 
     def __init__(
-        self, checkpoint: Checkpoint, device: str = "auto", dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None, address: str | None = None, actors: int | None = None,
-        rows_in_flight: int | None = None, prompts_in_flight: int | None = None,
+        self,
+        checkpoint: Checkpoint,
+        device: str = "auto",
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        memory_budget: float | None = None,
+        address: str | None = None,
+        actors: int | None = None,
+        rows_in_flight: int | None = None,
+        prompts_in_flight: int | None = None,
     ) -> None:
         try:
             import ray
@@ -92,8 +99,12 @@ class RayBackend:
         count = actors or gpus or min(2, cpus)
         share = {"num_gpus": 1} if gpus else {"num_cpus": max(1, cpus // count)}
         remote = ray.remote(_Worker)
-        options = {"device": device, "dtype": dtype, "trust_remote_code": trust_remote_code,
-                   "memory_budget": memory_budget}
+        options = {
+            "device": device,
+            "dtype": dtype,
+            "trust_remote_code": trust_remote_code,
+            "memory_budget": memory_budget,
+        }
         widths = (rows_in_flight, prompts_in_flight)
         self._actors = [remote.options(**share).remote(checkpoint, options, widths) for _ in range(count)]
         identities = self._get([actor.identity.remote() for actor in self._actors])
@@ -125,7 +136,11 @@ class RayBackend:
         return totals
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        self,
+        prompts: list[str],
+        seeds: list[list[int]],
+        sampling: Sampling,
+        spec: DecodeSpec,
         done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
         """Each actor samples its shard and streams each question back as it finishes; ``done`` hears of it
@@ -134,8 +149,9 @@ class RayBackend:
         shards = _shards(len(prompts), len(self._actors))
         streams = {
             actor.sample.options(num_returns="streaming").remote(
-                [prompts[i] for i in shard], [seeds[i] for i in shard], sampling, spec): shard
-            for actor, shard in zip(self._actors, shards)
+                [prompts[i] for i in shard], [seeds[i] for i in shard], sampling, spec
+            ): shard
+            for actor, shard in zip(self._actors, shards, strict=False)
         }
         grouped: list[list[Completion] | None] = [None] * len(prompts)
         while streams:
@@ -153,18 +169,25 @@ class RayBackend:
                 done(index, completions)
         missing = [i for i, group in enumerate(grouped) if group is None]
         if missing:
-            raise SelfDiscError(f"The Ray actors returned no candidates for {len(missing)} prompt(s); rerun to sample them.")
+            raise SelfDiscError(
+                f"The Ray actors returned no candidates for {len(missing)} prompt(s); rerun to sample them."
+            )
         return grouped  # type: ignore[return-value]
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
         shards = _shards(len(prompts), len(self._actors))
-        refs = [actor.greedy.remote([prompts[i] for i in shard], spec) for actor, shard in zip(self._actors, shards)]
+        refs = [
+            actor.greedy.remote([prompts[i] for i in shard], spec)
+            for actor, shard in zip(self._actors, shards, strict=False)
+        ]
         return [completion for part in self._get(refs) for completion in part]
 
     def option_logprobs(self, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
         shards = _shards(len(prompts), len(self._actors))
-        refs = [actor.option_logprobs.remote([prompts[i] for i in shard], [options[i] for i in shard])
-                for actor, shard in zip(self._actors, shards)]
+        refs = [
+            actor.option_logprobs.remote([prompts[i] for i in shard], [options[i] for i in shard])
+            for actor, shard in zip(self._actors, shards, strict=False)
+        ]
         return [row for part in self._get(refs) for row in part]
 
     def _get(self, refs: list[Any]) -> list[Any]:

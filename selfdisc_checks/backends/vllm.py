@@ -34,8 +34,13 @@ class VLLMBackend:
     """The Backend protocol over a vLLM engine; see the module docstring."""
 
     def __init__(
-        self, checkpoint: Checkpoint, dtype: str = "auto", trust_remote_code: bool = False,
-        memory_budget: float | None = None, device: str = "auto", **engine_options: Any,
+        self,
+        checkpoint: Checkpoint,
+        dtype: str = "auto",
+        trust_remote_code: bool = False,
+        memory_budget: float | None = None,
+        device: str = "auto",
+        **engine_options: Any,
     ) -> None:
         try:
             import vllm
@@ -85,9 +90,13 @@ class VLLMBackend:
             from vllm import LLM
 
             options: dict[str, Any] = {
-                "model": str(self.checkpoint.folder), "tokenizer": str(self.checkpoint.folder),
-                "dtype": self.dtype, "trust_remote_code": self.trust_remote_code, "seed": 0,
-                "enable_prefix_caching": True, "generation_config": "vllm",
+                "model": str(self.checkpoint.folder),
+                "tokenizer": str(self.checkpoint.folder),
+                "dtype": self.dtype,
+                "trust_remote_code": self.trust_remote_code,
+                "seed": 0,
+                "enable_prefix_caching": True,
+                "generation_config": "vllm",
             }
             if self.memory_budget is not None:
                 options["kv_cache_memory_bytes"] = int(self.memory_budget)
@@ -97,8 +106,9 @@ class VLLMBackend:
                 options["enforce_eager"] = True  # no torch.compile at start (engine_options can turn it back on)
             options.update(self.engine_options)
             started = time.perf_counter()
-            self._tell("status", f"starting vLLM {self.version} for {self.checkpoint.model_id} "
-                                 f"({self.device}, {self.dtype})")
+            self._tell(
+                "status", f"starting vLLM {self.version} for {self.checkpoint.model_id} ({self.device}, {self.dtype})"
+            )
             try:
                 self._engine = LLM(**options)
             except Exception as error:  # vLLM raises many types for a model or memory it cannot take
@@ -142,7 +152,11 @@ class VLLMBackend:
     # -- decoding ----------------------------------------------------------------------------------
 
     def sample(
-        self, prompts: list[str], seeds: list[list[int]], sampling: Sampling, spec: DecodeSpec,
+        self,
+        prompts: list[str],
+        seeds: list[list[int]],
+        sampling: Sampling,
+        spec: DecodeSpec,
         done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
         """``len(seeds[i])`` candidates for ``prompts[i]``, candidate j drawn with seed ``seeds[i][j]``: each run
@@ -179,11 +193,20 @@ class VLLMBackend:
 
         greedy = sampling.temperature <= 0
         return SamplingParams(
-            n=n, seed=None if greedy else seed, temperature=0.0 if greedy else sampling.temperature,
-            top_p=1.0 if greedy else sampling.top_p, top_k=0 if greedy else sampling.top_k,  # top_k 0: off
-            max_tokens=spec.max_new_tokens, stop=list(spec.stop) or None, ignore_eos=False,
-            skip_special_tokens=True, repetition_penalty=1.0, presence_penalty=0.0, frequency_penalty=0.0,
-            min_p=0.0, min_tokens=0,
+            n=n,
+            seed=None if greedy else seed,
+            temperature=0.0 if greedy else sampling.temperature,
+            top_p=1.0 if greedy else sampling.top_p,
+            top_k=0 if greedy else sampling.top_k,  # top_k 0: off
+            max_tokens=spec.max_new_tokens,
+            stop=list(spec.stop) or None,
+            ignore_eos=False,
+            skip_special_tokens=True,
+            repetition_penalty=1.0,
+            presence_penalty=0.0,
+            frequency_penalty=0.0,
+            min_p=0.0,
+            min_tokens=0,
         )
 
     def _tokenize(self, prompts: list[str]) -> list[list[int]]:
@@ -192,7 +215,9 @@ class VLLMBackend:
         return tokens
 
     def _generate(
-        self, requests: list[tuple[list[int], Any]], finished: Callable[[int, Any], None] | None = None,
+        self,
+        requests: list[tuple[list[int], Any]],
+        finished: Callable[[int, Any], None] | None = None,
     ) -> list[Any]:
         """Run ``requests`` (prompt token ids, params) as one batch and return their outputs in order;
         ``finished(k, output)`` hears of request k as soon as it ends (so a question's candidates reach the cache
@@ -279,7 +304,7 @@ class VLLMBackend:
                 if len(tail) == 1 and output.prompt_logprobs is None:  # the next-token logprobs of the context
                     row.append(float(output.outputs[0].logprobs[0][tail[0]].logprob))
                 else:  # the prompt's last len(tail) positions predict the tail's tokens
-                    positions = output.prompt_logprobs[-len(tail):]
+                    positions = output.prompt_logprobs[-len(tail) :]
                     row.append(float(sum(step[token].logprob for step, token in zip(positions, tail, strict=True))))
             scores.append(row)
         return scores

@@ -27,7 +27,6 @@ def test_invalid_rate(selfdisc_check):
     assert verdict.passed, verdict.message
 
 
-
 def test_position_bias(selfdisc_check):
     verdict = selfdisc_check.verdict("position_bias")
     assert verdict.passed, verdict.message

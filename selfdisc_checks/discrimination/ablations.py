@@ -90,12 +90,24 @@ class DiscriminationStyle:
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from their defaults, under their option names (for options and protocol)."""
-        values = {"discrimination_demos": self.demos, "discrimination_cot": self.cot,
-                  "label_format": self.label_format, "discrimination_mode": self.mode,
-                  "show_reasoning": self.show_reasoning, "instruction": self.instruction, "selector": self.selector}
-        defaults = {"discrimination_demos": None, "discrimination_cot": True, "label_format": "numbers",
-                    "discrimination_mode": "label", "show_reasoning": True, "instruction": None,
-                    "selector": "choose"}
+        values = {
+            "discrimination_demos": self.demos,
+            "discrimination_cot": self.cot,
+            "label_format": self.label_format,
+            "discrimination_mode": self.mode,
+            "show_reasoning": self.show_reasoning,
+            "instruction": self.instruction,
+            "selector": self.selector,
+        }
+        defaults = {
+            "discrimination_demos": None,
+            "discrimination_cot": True,
+            "label_format": "numbers",
+            "discrimination_mode": "label",
+            "show_reasoning": True,
+            "instruction": None,
+            "selector": "choose",
+        }
         return {name: value for name, value in values.items() if value != defaults[name]}
 
 
@@ -117,16 +129,22 @@ def check_style(
     ``discrimination_demos`` against the ``available`` demonstrations when that is known."""
     prefix = f"Task {task!r}:"
     demos = discrimination_demos
-    if demos is not None and (isinstance(demos, bool) or not isinstance(demos, int) or demos < 0
-                              or (available is not None and demos > available)):
+    if demos is not None and (
+        isinstance(demos, bool)
+        or not isinstance(demos, int)
+        or demos < 0
+        or (available is not None and demos > available)
+    ):
         bound = f"0 to {available} (the demonstrations it has)" if available is not None else "0 up"
         raise SelfDiscError(f"{prefix} discrimination_demos must be a whole number from {bound}, not {demos!r}.")
     for option, value in (("discrimination_cot", discrimination_cot), ("show_reasoning", show_reasoning)):
         if value is not None and not isinstance(value, bool):
             raise SelfDiscError(f"{prefix} {option} must be true or false, not {value!r}.")
-    for option, value, allowed in (("label_format", label_format, LABEL_FORMATS),
-                                   ("discrimination_mode", discrimination_mode, MODES),
-                                   ("selector", selector, SELECTORS)):
+    for option, value, allowed in (
+        ("label_format", label_format, LABEL_FORMATS),
+        ("discrimination_mode", discrimination_mode, MODES),
+        ("selector", selector, SELECTORS),
+    ):
         if value is not None and value not in allowed:
             raise SelfDiscError(f"{prefix} {option} must be {' or '.join(map(repr, allowed))}, not {value!r}.")
     if instruction is not None and not (
@@ -183,7 +201,7 @@ def instruction_text(task_instruction: str, variant: str, style: DiscriminationS
         found = closing.search(task_instruction)
         if found:
             what = found.groupdict().get("what") or "correct answer"
-            return f"{task_instruction[:found.start()]} {closing_sentence(variant, style, what)}"
+            return f"{task_instruction[: found.start()]} {closing_sentence(variant, style, what)}"
     if style.mode == "verbatim":  # an instruction without a closing sentence (arithmetic's "Which is correct?")
         return f"{task_instruction} {closing_sentence(variant, style)}"
     return task_instruction

@@ -102,9 +102,7 @@ _L_TAGGED = rf"(?:{_LTAG}{_HASH}(?:\(\s*{_LETTER}\s*\)|{_LETTER})|{_HASH}\(\s*{_
 _L_STATEMENTS = [
     re.compile(_labels(_L_LABEL), _I),
     re.compile(rf"answer\s*:\s*{_labels(_L_LABEL)}", _I),
-    re.compile(
-        rf"{_LEAD}{_DET}{_ADJ}(?:choice|option)s?(?:\s+is)?(?:\s*:\s*|\s+|(?=[(#])){_labels(_L_LABEL)}", _I
-    ),
+    re.compile(rf"{_LEAD}{_DET}{_ADJ}(?:choice|option)s?(?:\s+is)?(?:\s*:\s*|\s+|(?=[(#])){_labels(_L_LABEL)}", _I),
     re.compile(rf"{_LEAD}i(?:\s+will|'ll)?\s+(?:choose|pick|select|go\s+with)\s+{_labels(_L_LABEL)}", _I),
     re.compile(rf"{_LEAD}{_DET}{_ADJ}answer(?:\s+is\s*:?|\s*:)\s*{_labels(_L_TAGGED)}", _I),
     re.compile(
@@ -174,9 +172,7 @@ def parse_label(output: str, n_options: int) -> int | None:
     return parse_choice(output, n_options)
 
 
-def read_choice(
-    output: str, n_options: int, truncated: bool = False, *, label_format: str = "numbers"
-) -> ParsedChoice:
+def read_choice(output: str, n_options: int, truncated: bool = False, *, label_format: str = "numbers") -> ParsedChoice:
     """The full reading: the index, or the reason there is none (``truncated`` overrides other reasons)."""
     parsed = _read(output, n_options, _grammar(label_format))
     if truncated and parsed.index is None:

@@ -63,8 +63,11 @@ class DiscriminationDemo:
         if self.layout not in VARIANTS:
             raise ValueError(f"layout must be one of {', '.join(VARIANTS)}, not {self.layout!r}")
         if not self.response:
-            object.__setattr__(self, "response", worked_response(self.reasoning or "", self.chosen, self.layout,
-                                                                 self.options, DEFAULT_STYLE))
+            object.__setattr__(
+                self,
+                "response",
+                worked_response(self.reasoning or "", self.chosen, self.layout, self.options, DEFAULT_STYLE),
+            )
 
     @classmethod
     def paper(cls, question: str, options: tuple[str, ...], reasoning: str, chosen: int) -> DiscriminationDemo:
@@ -99,8 +102,11 @@ class DiscriminationDemo:
         reasoning = "\n".join(lines)
         n = len(self.options)
         reasoning = re.sub(r"\((\d+)\)", lambda m: f"({{{m[1]}}})" if 1 <= int(m[1]) <= n else m[0], reasoning)
-        reasoning = re.sub(r"\b([Oo]ptions?|[Aa]nswers?) (\d+)\b",
-                           lambda m: f"{m[1]} {{{m[2]}}}" if 1 <= int(m[2]) <= n else m[0], reasoning)
+        reasoning = re.sub(
+            r"\b([Oo]ptions?|[Aa]nswers?) (\d+)\b",
+            lambda m: f"{m[1]} {{{m[2]}}}" if 1 <= int(m[2]) <= n else m[0],
+            reasoning,
+        )
         return reasoning, chosen, layout
 
 
@@ -156,7 +162,10 @@ def label_continuations(variant: str, n_options: int, label_format: str = "numbe
 
 
 def render_options(
-    question: str, options: list[str] | tuple[str, ...], instruction: str, variant: str = "compact",
+    question: str,
+    options: list[str] | tuple[str, ...],
+    instruction: str,
+    variant: str = "compact",
     label_format: str = "numbers",
 ) -> str:
     """The user text of one discrimination turn."""
@@ -181,6 +190,7 @@ def build_discrimination_prompt(
     """A prompt whose demonstrations and query share one layout, so the model can copy the format; ``style``
     (the ablations' settings) sets the labels and how demonstrations answer."""
     fmt = style.label_format
-    shots = tuple((render_options(d.question, d.options, instruction, variant, fmt), demo_response(d, style))
-                  for d in demos)
+    shots = tuple(
+        (render_options(d.question, d.options, instruction, variant, fmt), demo_response(d, style)) for d in demos
+    )
     return Prompt(query=render_options(question, candidates, instruction, variant, fmt), shots=shots)

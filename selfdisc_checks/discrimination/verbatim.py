@@ -29,7 +29,7 @@ def written_answer(output: str, variant: str) -> str:
     """The part of ``output`` that states the chosen answer (see the module docstring)."""
     marker = _MARKERS.get(variant, _MARKERS["compact"])
     found = list(marker.finditer(output))
-    return (output[found[-1].end():] if found else output).strip()
+    return (output[found[-1].end() :] if found else output).strip()
 
 
 def read_verbatim(
@@ -61,5 +61,8 @@ def _is_label(written: str, n_options: int, label_format: str) -> bool:
     bare number may be a written-out answer)."""
     if "\n" in written.strip() or not _LABEL_SIGN.search(written):
         return False
-    return read_choice(written, max(n_options, 1), label_format=label_format).reason in (None, "out_of_range",
-                                                                                          "ambiguous")
+    return read_choice(written, max(n_options, 1), label_format=label_format).reason in (
+        None,
+        "out_of_range",
+        "ambiguous",
+    )

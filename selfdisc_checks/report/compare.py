@@ -99,8 +99,11 @@ def compare_results(
         new_questions = _questions(after, name, "new")
         pairs = [(q, new_questions[qid]) for qid, q in old_questions.items() if qid in new_questions]
         for metric in chosen:
-            missing = [label for label, side in (("old", 0), ("new", 1))
-                       if any(metric not in pair[side].values for pair in pairs)]
+            missing = [
+                label
+                for label, side in (("old", 0), ("new", 1))
+                if any(metric not in pair[side].values for pair in pairs)
+            ]
             if missing:
                 if metrics is None:
                     continue  # by default, what both runs measured
@@ -115,8 +118,13 @@ def compare_results(
 
 
 def _change(
-    task: str, metric: str, pairs: list[tuple[_Question, _Question]], tolerance: float, level: float,
-    resamples: int, seed: int,
+    task: str,
+    metric: str,
+    pairs: list[tuple[_Question, _Question]],
+    tolerance: float,
+    level: float,
+    resamples: int,
+    seed: int,
 ) -> Change:
     before = [q.values[metric] for q, _ in pairs]
     after = [q.values[metric] for _, q in pairs]
@@ -248,8 +256,9 @@ def _questions(task: dict, name: str, label: str) -> dict[str, _Question]:
     invalid); a method the run did not ask for has no values."""
     questions: dict[str, _Question] = {}
     for position, record in enumerate(task["questions"]):
-        if isinstance(record, dict) and any(isinstance(c, dict) and c.get("score", 0) is None
-                                            for c in record.get("candidates") or []):
+        if isinstance(record, dict) and any(
+            isinstance(c, dict) and c.get("score", 0) is None for c in record.get("candidates") or []
+        ):
             continue  # a candidate the judge left unscored: the question is out of the metrics, and so out of here
         try:
             qid = str(record["id"])

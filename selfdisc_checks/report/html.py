@@ -55,9 +55,15 @@ DRILL_DOWN_QUESTIONS = 200
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 
-def write_report(runs: Sequence[HistoryRun], out_dir: Path, *, baseline: HistoryRun | None = None,
-                 level: float = 0.95, tolerance: float = 0.0,
-                 max_questions: int | None = DRILL_DOWN_QUESTIONS) -> list[Path]:
+def write_report(
+    runs: Sequence[HistoryRun],
+    out_dir: Path,
+    *,
+    baseline: HistoryRun | None = None,
+    level: float = 0.95,
+    tolerance: float = 0.0,
+    max_questions: int | None = DRILL_DOWN_QUESTIONS,
+) -> list[Path]:
     """Write report.html, summary.md and one PNG per task (trend_<task>.png) into out_dir; return the paths.
     ``max_questions`` caps each task's drill-down (None: every question)."""
     out_dir = Path(out_dir)
@@ -66,8 +72,11 @@ def write_report(runs: Sequence[HistoryRun], out_dir: Path, *, baseline: History
     images: dict[str, tuple[str, bytes]] = {}
     used: set[str] = set()
     for task in report.tasks:
-        png = trend_png(task.name, [TrendPoint(run.label, run.timestamp, _metrics(data)) for run, data in task.history],
-                        baseline=_baseline_index(task))
+        png = trend_png(
+            task.name,
+            [TrendPoint(run.label, run.timestamp, _metrics(data)) for run, data in task.history],
+            baseline=_baseline_index(task),
+        )
         images[task.name] = (_file_name(task.name, used), png)
     paths = []
     page = out_dir / "report.html"
@@ -149,8 +158,10 @@ def _value_attr(value: Any) -> str:
 
 def _cell(task: str, metric: str, value: Any, text: str, css: str = "", tag: str = "span") -> str:
     classes = f' class="{css}"' if css else ""
-    return (f'<{tag}{classes} data-task="{esc(task)}" data-metric="{esc(metric)}" '
-            f'data-value="{_value_attr(value)}">{esc(text)}</{tag}>')
+    return (
+        f'<{tag}{classes} data-task="{esc(task)}" data-metric="{esc(metric)}" '
+        f'data-value="{_value_attr(value)}">{esc(text)}</{tag}>'
+    )
 
 
 def _sign_class(value: Any) -> str:
@@ -160,8 +171,10 @@ def _sign_class(value: Any) -> str:
 
 # ---- the page --------------------------------------------------------------------------------------------
 
-def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = None,
-                max_questions: int | None = DRILL_DOWN_QUESTIONS) -> str:
+
+def render_html(
+    report: Report, images: dict[str, tuple[str, bytes]] | None = None, max_questions: int | None = DRILL_DOWN_QUESTIONS
+) -> str:
     """The whole page; ``images`` maps a task to its PNG's file name and bytes (embedded as data: URIs)."""
     images = images or {}
     latest = report.latest
@@ -174,7 +187,7 @@ def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = No
         f"<title>{esc(title)}</title>",
         f"<style>{STYLE}</style></head><body>",
         _nav(report),
-        '<main>',
+        "<main>",
         _overview(report),
     ]
     for task in report.tasks:
@@ -183,8 +196,10 @@ def render_html(report: Report, images: dict[str, tuple[str, bytes]] | None = No
     if report.checks:
         parts.append(_checks(report))
     parts.append(_run_details(report))
-    parts.append('<footer>Written by selfdisc-checks. DG-DIFF = S_disc - S_gen (Jiang et al., "SELF-[IN]CORRECT", '
-                 'arXiv 2404.04298). This page runs no scripts and loads nothing from the network.</footer>')
+    parts.append(
+        '<footer>Written by selfdisc-checks. DG-DIFF = S_disc - S_gen (Jiang et al., "SELF-[IN]CORRECT", '
+        "arXiv 2404.04298). This page runs no scripts and loads nothing from the network.</footer>"
+    )
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
 
@@ -199,8 +214,10 @@ def _nav(report: Report) -> str:
     links.append('<a href="#run">Run</a>')
     state = _state(report)
     status = f'<span class="navstatus {state}"><span class="dot {state}"></span>{esc(_short_status(report))}</span>'
-    return (f'<header class="top"><div class="bar"><span class="brand">selfdisc-checks</span>'
-            f'<nav>{"".join(links)}</nav>{status}</div></header>')
+    return (
+        f'<header class="top"><div class="bar"><span class="brand">selfdisc-checks</span>'
+        f"<nav>{''.join(links)}</nav>{status}</div></header>"
+    )
 
 
 def _short_status(report: Report) -> str:
@@ -234,29 +251,44 @@ def _overview(report: Report) -> str:
         ("device", " · ".join(str(v) for v in (run.get("device"), run.get("dtype")) if v) or "–"),
         ("duration", f"{run['duration_s']:.1f} s" if number(run.get("duration_s")) is not None else "–"),
         ("versions", " · ".join(f"{k} {v}" for k, v in versions.items() if v) or "–"),
-        ("history", f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"
-                    + (f" since {when(first.timestamp)}" if len(report.runs) > 1 else ", no trend yet")),
+        (
+            "history",
+            f"{len(report.runs)} run{'s' if len(report.runs) != 1 else ''}"
+            + (f" since {when(first.timestamp)}" if len(report.runs) > 1 else ", no trend yet"),
+        ),
     ]
     if report.explicit_baseline is not None:
         base = report.explicit_baseline
-        facts.append(("baseline", base.label + (f" (#{base.run_id})" if base.run_id > 0 else "")
-                      + (f", {when(base.timestamp)}" if base.timestamp else "")))
+        facts.append(
+            (
+                "baseline",
+                base.label
+                + (f" (#{base.run_id})" if base.run_id > 0 else "")
+                + (f", {when(base.timestamp)}" if base.timestamp else ""),
+            )
+        )
     else:
         facts.append(("baseline", "per task, the nearest earlier run measured the same way"))
     wide = {"versions", "history"}  # longer facts take two columns
-    grid = "".join(f'<div{" class=wide" if k in wide else ""}><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>'
-                   for k, v in facts)
+    grid = "".join(
+        f"<div{' class=wide' if k in wide else ''}><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts
+    )
     state = _state(report)
     icon = {"fail": "✖", "warn": "▲", "ok": "✔", "info": "●"}[state]
     banner = f'<div class="banner {state}"><span class="icon">{icon}</span> {esc(status_line(report))}</div>'
-    out = ['<section id="overview">',
-           f'<h1><span class="muted">model</span> {esc(model_id(latest))}</h1>',
-           f'<dl class="facts">{grid}</dl>', banner]
+    out = [
+        '<section id="overview">',
+        f'<h1><span class="muted">model</span> {esc(model_id(latest))}</h1>',
+        f'<dl class="facts">{grid}</dl>',
+        banner,
+    ]
     if report.failing:
         out.append(_failing(report))
     out.append(_table2(report))
     if report.other_tasks:
-        out.append(f'<p class="note">Also in the history but not in this run: {esc(", ".join(report.other_tasks))}.</p>')
+        out.append(
+            f'<p class="note">Also in the history but not in this run: {esc(", ".join(report.other_tasks))}.</p>'
+        )
     out.append("</section>")
     return "\n".join(out)
 
@@ -265,9 +297,13 @@ def _failing(report: Report) -> str:
     rows = []
     for check in report.failing:
         task = check.get("task")
-        where = f' <a href="#{task_anchor(str(task))}">{esc(task)}</a>' if task in {t.name for t in report.tasks} else ""
-        rows.append(f'<li><code>{esc(check_title(check))}</code>{where}<pre class="msg">{esc(check.get("message") or "failed")}'
-                    f'</pre>{_check_numbers(check)}</li>')
+        where = (
+            f' <a href="#{task_anchor(str(task))}">{esc(task)}</a>' if task in {t.name for t in report.tasks} else ""
+        )
+        rows.append(
+            f'<li><code>{esc(check_title(check))}</code>{where}<pre class="msg">{esc(check.get("message") or "failed")}'
+            f"</pre>{_check_numbers(check)}</li>"
+        )
     return f'<div class="card failing"><h2>Failing checks</h2><ul class="checks">{"".join(rows)}</ul></div>'
 
 
@@ -302,29 +338,39 @@ def _table2(report: Report) -> str:
             n_cell += f' <span class="muted small">({int(unrated)} unscored)</span>'
         main = _triple(name, m, "")
         ci = m.get("ci", {}).get("dg_diff") if isinstance(m.get("ci"), dict) else None
-        ci_text = (f"[{show(m, 'dg_diff', ci[0])}, {show(m, 'dg_diff', ci[1])}]"
-                   if isinstance(ci, list) and len(ci) == 2 else "–")
-        cells = [f'<th scope="row"><a href="#{task_anchor(name)}">{esc(name)}</a>'
-                 f'{" <span class=tag>" + esc(unit(m)) + "</span>" if scale(m) else ""}</th>',
-                 f'<td class="num">{n_cell}</td>', f'<td class="num t2">{main}</td>',
-                 f'<td class="num">{_cell(name, "dg_diff_ci", ci, ci_text)}</td>',
-                 f'<td class="num">{_cell(name, "invalid_rate", m.get("invalid_rate"), percent(m.get("invalid_rate")))}</td>',
-                 f'<td class="num">{_cell(name, "oracle", m.get("oracle"), show(m, "oracle"))}</td>']
+        ci_text = (
+            f"[{show(m, 'dg_diff', ci[0])}, {show(m, 'dg_diff', ci[1])}]"
+            if isinstance(ci, list) and len(ci) == 2
+            else "–"
+        )
+        cells = [
+            f'<th scope="row"><a href="#{task_anchor(name)}">{esc(name)}</a>'
+            f"{' <span class=tag>' + esc(unit(m)) + '</span>' if scale(m) else ''}</th>",
+            f'<td class="num">{n_cell}</td>',
+            f'<td class="num t2">{main}</td>',
+            f'<td class="num">{_cell(name, "dg_diff_ci", ci, ci_text)}</td>',
+            f'<td class="num">{_cell(name, "invalid_rate", m.get("invalid_rate"), percent(m.get("invalid_rate")))}</td>',
+            f'<td class="num">{_cell(name, "oracle", m.get("oracle"), show(m, "oracle"))}</td>',
+        ]
         if likelihood:
             cells.append(f'<td class="num t2">{_triple(name, m, "_likelihood")}</td>')
         cells.append(f'<td class="verdicts">{_verdicts(task)}</td>')
         rows.append(f'<tr data-task="{esc(name)}">{"".join(cells)}</tr>')
     graded = any(scale(t.metrics) for t in report.tasks)
-    caption = ("Levels in % (graded tasks on their own scale, e.g. /10); DG-DIFF = S_disc - S_gen in points "
-               "(rating points when graded) with its paired bootstrap interval; p: one-sided test of DG-DIFF ≤ 0 "
-               "(McNemar on right/wrong tasks, Wilcoxon on graded ones). Arrows: ↑/↓ changed beyond the "
-               f"{level} one-sided bound against the baseline (tolerance {report.tolerance:g}), → within noise.")
+    caption = (
+        "Levels in % (graded tasks on their own scale, e.g. /10); DG-DIFF = S_disc - S_gen in points "
+        "(rating points when graded) with its paired bootstrap interval; p: one-sided test of DG-DIFF ≤ 0 "
+        "(McNemar on right/wrong tasks, Wilcoxon on graded ones). Arrows: ↑/↓ changed beyond the "
+        f"{level} one-sided bound against the baseline (tolerance {report.tolerance:g}), → within noise."
+    )
     if graded:
         caption += " Graded tasks are marked with their scale."
-    return (f'<div class="card"><h2>Results <span class="muted small">(the paper\'s Table 2 layout)</span></h2>'
-            f'<div class="scroll"><table class="results"><thead><tr>'
-            f'{"".join(f"<th class={chr(34)}{_head_class(h)}{chr(34)}>{esc(h)}</th>" for h in head)}'
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div><p class="caption">{esc(caption)}</p></div>')
+    return (
+        f'<div class="card"><h2>Results <span class="muted small">(the paper\'s Table 2 layout)</span></h2>'
+        f'<div class="scroll"><table class="results"><thead><tr>'
+        f"{''.join(f'<th class={chr(34)}{_head_class(h)}{chr(34)}>{esc(h)}</th>' for h in head)}"
+        f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div><p class="caption">{esc(caption)}</p></div>'
+    )
 
 
 def _head_class(header: str) -> str:
@@ -357,8 +403,10 @@ def _verdicts(task: TaskReport) -> str:
         change = comparison.change(metric)
         if verdict is None or change is None:
             continue
-        chips.append(f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(NAMES[metric])} {ARROWS[verdict]} '
-                     f'{esc(difference_shown(task.metrics, change.difference))}</span>')
+        chips.append(
+            f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(NAMES[metric])} {ARROWS[verdict]} '
+            f"{esc(difference_shown(task.metrics, change.difference))}</span>"
+        )
     base = comparison.baseline
     label = f'<div class="muted small">vs {esc(base.label)}</div>' if base is not None else ""
     return label + "".join(chips)
@@ -366,19 +414,25 @@ def _verdicts(task: TaskReport) -> str:
 
 # ---- one task ----------------------------------------------------------------------------------------------
 
-def _task_section(report: Report, task: TaskReport, image: tuple[str, bytes] | None,
-                  max_questions: int | None = DRILL_DOWN_QUESTIONS) -> str:
+
+def _task_section(
+    report: Report, task: TaskReport, image: tuple[str, bytes] | None, max_questions: int | None = DRILL_DOWN_QUESTIONS
+) -> str:
     m = task.metrics
-    out = [f'<section id="{task_anchor(task.name)}" class="task">',
-           f'<h2 class="task-title">{esc(task.name)} <span class="muted small">{esc(_task_line(m))}</span></h2>',
-           '<div class="card"><div class="two">']
+    out = [
+        f'<section id="{task_anchor(task.name)}" class="task">',
+        f'<h2 class="task-title">{esc(task.name)} <span class="muted small">{esc(_task_line(m))}</span></h2>',
+        '<div class="card"><div class="two">',
+    ]
     if image is not None:
         name, png = image
         data = base64.b64encode(png).decode("ascii")
         alt = f"Trend of S_gen, S_disc and DG-DIFF for {task.name}"
-        out.append(f'<figure class="trend"><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
-                   f'<figcaption>S_gen, S_disc and DG-DIFF across {_count(len(task.history), "run")} with their '
-                   f'{report.level:.0%} intervals · <a href="{esc(name)}">{esc(name)}</a></figcaption></figure>')
+        out.append(
+            f'<figure class="trend"><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
+            f"<figcaption>S_gen, S_disc and DG-DIFF across {_count(len(task.history), 'run')} with their "
+            f'{report.level:.0%} intervals · <a href="{esc(name)}">{esc(name)}</a></figcaption></figure>'
+        )
     out.append(f'<div class="side">{_comparison(task)}</div></div></div>')
     out.append(_flips(task))
     out.append(_drill_down(task, max_questions))
@@ -395,22 +449,28 @@ def _task_line(m: dict[str, Any]) -> str:
     if number(m.get("majority")) is not None:
         bits.append(f"majority {show(m, 'majority')}{unit(m)}")
     if isinstance(m.get("position_pick_rates"), list):
-        bits.append("picks by position " + "/".join(f"{100 * r:.0f}" for r in m["position_pick_rates"]
-                                                       if number(r) is not None) + " %")
+        bits.append(
+            "picks by position "
+            + "/".join(f"{100 * r:.0f}" for r in m["position_pick_rates"] if number(r) is not None)
+            + " %"
+        )
     return " · ".join(bits)
 
 
 def _comparison(task: TaskReport) -> str:
     comparison, m = task.comparison, task.metrics
     if not comparison.changes:
-        return (f'<h3>Against the baseline</h3><p class="notice">{esc(_sentence(comparison.reason or "no baseline"))}'
-                "</p>")
+        return (
+            f'<h3>Against the baseline</h3><p class="notice">{esc(_sentence(comparison.reason or "no baseline"))}</p>'
+        )
     base = comparison.baseline
     first = comparison.changes[0]
-    head = (f'<h3>Against {esc(base.label if base else "?")} <span class="muted small">'
-            f'{esc(_run_note(base))}</span></h3>'
-            f'<p class="small muted">{first.n} shared questions · {first.level:.0%} paired bootstrap · tolerance '
-            f'{first.tolerance:g}</p>')
+    head = (
+        f'<h3>Against {esc(base.label if base else "?")} <span class="muted small">'
+        f"{esc(_run_note(base))}</span></h3>"
+        f'<p class="small muted">{first.n} shared questions · {first.level:.0%} paired bootstrap · tolerance '
+        f"{first.tolerance:g}</p>"
+    )
     rows = []
     for change in comparison.changes:
         verdict = comparison.verdict(change.metric) or "steady"
@@ -420,11 +480,14 @@ def _comparison(task: TaskReport) -> str:
             f'<td class="num">{esc(show(m, change.metric, change.old))}</td>'
             f'<td class="num">{esc(show(m, change.metric, change.new))}</td>'
             f'<td class="num"><span class="delta {verdict}">{ARROWS[verdict]} '
-            f'{_cell(task.name, "change_" + change.metric, change.difference, difference_shown(m, change.difference))}'
+            f"{_cell(task.name, 'change_' + change.metric, change.difference, difference_shown(m, change.difference))}"
             f'</span><span class="muted ci">[{esc(difference_shown(m, low))}, {esc(difference_shown(m, high))}]</span></td>'
-            f'<td><span class="chip {verdict}">{esc(verdict)}</span></td></tr>')
-    return (head + '<table class="compare"><thead><tr><th>metric</th><th>baseline</th><th>latest</th>'
-            f'<th>change [CI]</th><th></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            f'<td><span class="chip {verdict}">{esc(verdict)}</span></td></tr>'
+        )
+    return (
+        head + '<table class="compare"><thead><tr><th>metric</th><th>baseline</th><th>latest</th>'
+        f"<th>change [CI]</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
 
 
 def _run_note(run: HistoryRun | None) -> str:
@@ -452,14 +515,18 @@ def _flips(task: TaskReport) -> str:
         up = "rose" if graded or not picks else "fixed (wrong → right)"
         down = "fell" if graded or not picks else "broke (right → wrong)"
         name = NAMES.get(change.metric, change.metric)
-        body = (f'<div class="flipcols"><div><h4 class="up">{esc(name)} {esc(up)}: {len(fixed)}</h4>{_links(task.name, fixed)}</div>'
-                f'<div><h4 class="down">{esc(name)} {esc(down)}: {len(broke)}</h4>{_links(task.name, broke)}</div></div>')
+        body = (
+            f'<div class="flipcols"><div><h4 class="up">{esc(name)} {esc(up)}: {len(fixed)}</h4>{_links(task.name, fixed)}</div>'
+            f'<div><h4 class="down">{esc(name)} {esc(down)}: {len(broke)}</h4>{_links(task.name, broke)}</div></div>'
+        )
         if picks:
             blocks.insert(0, body)
         else:
-            blocks.append(f'<details class="flips-more"><summary>{esc(name)}: higher on {_count(len(fixed), "question")}, '
-                          f'lower on {len(broke)}</summary>{body}</details>')
-    return (f'<div class="card"><h3>Flips against {esc(label)}</h3>{"".join(blocks)}</div>')
+            blocks.append(
+                f'<details class="flips-more"><summary>{esc(name)}: higher on {_count(len(fixed), "question")}, '
+                f"lower on {len(broke)}</summary>{body}</details>"
+            )
+    return f'<div class="card"><h3>Flips against {esc(label)}</h3>{"".join(blocks)}</div>'
 
 
 def _count(n: int, noun: str) -> str:
@@ -472,11 +539,14 @@ def _links(task: str, ids: Sequence[str]) -> str:
     links = [f'<a href="#{anchor(task, qid)}">{esc(qid)}</a>' for qid in ids]
     if len(links) <= MAX_LINKS:
         return '<p class="ids">' + " ".join(links) + "</p>"
-    return (f'<p class="ids">{" ".join(links[:MAX_LINKS])}</p><details class="flips-more"><summary>'
-            f'{len(links) - MAX_LINKS} more</summary><p class="ids">{" ".join(links[MAX_LINKS:])}</p></details>')
+    return (
+        f'<p class="ids">{" ".join(links[:MAX_LINKS])}</p><details class="flips-more"><summary>'
+        f'{len(links) - MAX_LINKS} more</summary><p class="ids">{" ".join(links[MAX_LINKS:])}</p></details>'
+    )
 
 
 # ---- the drill-down ----------------------------------------------------------------------------------------
+
 
 def shared_prefix(prompts: Sequence[str]) -> str:
     """The longest common prefix of the prompts, cut after its last line break ("" for fewer than 2)."""
@@ -484,7 +554,7 @@ def shared_prefix(prompts: Sequence[str]) -> str:
         return ""
     first, last = min(prompts), max(prompts)  # the common prefix of all is that of the extremes
     size = 0
-    for a, b in zip(first, last):
+    for a, b in zip(first, last, strict=False):
         if a != b:
             break
         size += 1
@@ -510,8 +580,12 @@ def _shown_questions(task: TaskReport, flips: dict[str, str], limit: int | None)
             return 0
         if choice and not choice.get("valid", True):
             return 1
-        if isinstance(picked, int) and 0 <= picked < len(scores) and scores[picked] is not None \
-                and scores[picked] < max(known):
+        if (
+            isinstance(picked, int)
+            and 0 <= picked < len(scores)
+            and scores[picked] is not None
+            and scores[picked] < max(known)
+        ):
             return 2
         return 3
 
@@ -535,18 +609,24 @@ def _drill_down(task: TaskReport, max_questions: int | None = DRILL_DOWN_QUESTIO
         if len(prefix) >= MIN_SHARED_PREFIX and len(texts) == len(questions):
             prefixes[phase] = prefix
     hidden = len(task.questions) - len(questions)
-    out = [f'<div class="card"><h3>Questions <span class="muted small">latest run · {len(questions)} · click one to open'
-           ' · <span class="mark-inline pick">◆ the model\'s pick</span> · <span class="mark-inline right">✓ right '
-           '(★ best when graded)</span> · fixed/broke: the pick against the baseline</span></h3>']
+    out = [
+        f'<div class="card"><h3>Questions <span class="muted small">latest run · {len(questions)} · click one to open'
+        ' · <span class="mark-inline pick">◆ the model\'s pick</span> · <span class="mark-inline right">✓ right '
+        "(★ best when graded)</span> · fixed/broke: the pick against the baseline</span></h3>"
+    ]
     if prefixes:
-        shared = "".join(f'<details class="prompt"><summary>{esc(phase)} prompt: shared prefix, {len(text):,} characters '
-                         f'(every question\'s {esc(phase)} prompt starts with it)</summary><pre>{esc(text)}</pre></details>'
-                         for phase, text in prefixes.items())
+        shared = "".join(
+            f'<details class="prompt"><summary>{esc(phase)} prompt: shared prefix, {len(text):,} characters '
+            f"(every question's {esc(phase)} prompt starts with it)</summary><pre>{esc(text)}</pre></details>"
+            for phase, text in prefixes.items()
+        )
         out.append(f'<div class="shared">{shared}</div>')
     if hidden:
-        out.append(f'<p class="muted">Showing {len(questions):,} of {len(task.questions):,} questions: every flipped '
-                   'one, then invalid picks, then wrong picks where a right candidate existed; all are in the results '
-                   'JSON and the history.</p>')
+        out.append(
+            f'<p class="muted">Showing {len(questions):,} of {len(task.questions):,} questions: every flipped '
+            "one, then invalid picks, then wrong picks where a right candidate existed; all are in the results "
+            "JSON and the history.</p>"
+        )
     if not questions:
         out.append('<p class="muted">No per-question records in this run.</p>')
     for q in questions:
@@ -585,20 +665,26 @@ def _question(task: TaskReport, q: dict[str, Any], prefixes: dict[str, str], fli
     elif picked is not None and 0 <= picked < len(scores) and scores[picked] is not None:
         score = scores[picked]
         if graded:
-            badges.append(f'<span class="badge {"good" if score == best else "bad"}">pick {esc(_score(m, score))}'
-                          f'{" (best)" if score == best else ""}</span>')
+            badges.append(
+                f'<span class="badge {"good" if score == best else "bad"}">pick {esc(_score(m, score))}'
+                f"{' (best)' if score == best else ''}</span>"
+            )
         else:
-            badges.append(f'<span class="badge {"good" if score >= 1 else "bad"}">pick '
-                          f'{"right" if score >= 1 else "wrong"}</span>')
+            badges.append(
+                f'<span class="badge {"good" if score >= 1 else "bad"}">pick '
+                f"{'right' if score >= 1 else 'wrong'}</span>"
+            )
     if None in scores:
         badges.append('<span class="badge warn">unscored</span>')
     if qid in flips:
         badges.append(f'<span class="badge {"good" if flips[qid] == "fixed" else "bad"}">{esc(flips[qid])}</span>')
     s_gen = q.get("s_gen")
-    summary = (f'<summary><code class="qid">{esc(qid)}</code><span class="qtext">{esc(_short(q.get("question")))}'
-               f'<span class="ref"> · reference {esc(_short(q.get("reference"), 40))}</span></span>'
-               f'<span class="qstats">S_gen {esc(show(m, "s_gen", s_gen) if s_gen is not None else "–")}'
-               f'{esc(unit(m)) if s_gen is not None else ""}</span>{"".join(badges)}</summary>')
+    summary = (
+        f'<summary><code class="qid">{esc(qid)}</code><span class="qtext">{esc(_short(q.get("question")))}'
+        f'<span class="ref"> · reference {esc(_short(q.get("reference"), 40))}</span></span>'
+        f'<span class="qstats">S_gen {esc(show(m, "s_gen", s_gen) if s_gen is not None else "–")}'
+        f"{esc(unit(m)) if s_gen is not None else ''}</span>{''.join(badges)}</summary>"
+    )
 
     rows = []
     for position, candidate in enumerate(candidates):
@@ -606,37 +692,53 @@ def _question(task: TaskReport, q: dict[str, Any], prefixes: dict[str, str], fli
         marks = []
         if position == picked:
             marks.append('<span class="mark pick">◆ picked</span>')
-        if score is not None and ((graded and best is not None and score == best and len(set(known)) > 1)
-                                  or (not graded and score >= 1)):
+        if score is not None and (
+            (graded and best is not None and score == best and len(set(known)) > 1) or (not graded and score >= 1)
+        ):
             marks.append(f'<span class="mark right">{"★ best" if graded else "✓ right"}</span>')
-        css = " ".join(c for c in ("picked" if position == picked else "",
-                                   "right" if score is not None and not graded and score >= 1 else "") if c)
+        css = " ".join(
+            c
+            for c in (
+                "picked" if position == picked else "",
+                "right" if score is not None and not graded and score >= 1 else "",
+            )
+            if c
+        )
         judgement = candidate.get("judgement")
-        extra = (f'<details class="judge"><summary>judge</summary><pre>{esc(judgement)}</pre></details>'
-                 if judgement else "")
+        extra = (
+            f'<details class="judge"><summary>judge</summary><pre>{esc(judgement)}</pre></details>' if judgement else ""
+        )
         flags = " · truncated" if candidate.get("truncated") else ""
         how = esc(candidate.get("extraction") or "") + flags
-        rows.append(f'<tr class="{css}"><td class="num">{position + 1}</td>'
-                    f'<td><pre class="cand">{esc(candidate.get("text"))}</pre>{extra}</td>'
-                    f'<td><code>{esc(candidate.get("answer"))}</code><div class="muted small">{how}</div></td>'
-                    f'<td class="num">{esc(_score(m, score))}</td><td>{"".join(marks)}</td></tr>')
-    body = [f'<div class="qbody"><div class="qa"><div><h4>Question</h4><pre>{esc(q.get("question"))}</pre></div>'
-            f'<div><h4>Reference</h4><pre>{esc(q.get("reference"))}</pre></div></div>',
-            '<table class="cands"><thead><tr><th class="tight">#</th><th>candidate</th><th class="tight">answer</th>'
-            '<th class="tight num">score</th><th class="tight"></th></tr>'
-            f'</thead><tbody>{"".join(rows)}</tbody></table>',
-            _choice(choice, q)]
+        rows.append(
+            f'<tr class="{css}"><td class="num">{position + 1}</td>'
+            f'<td><pre class="cand">{esc(candidate.get("text"))}</pre>{extra}</td>'
+            f'<td><code>{esc(candidate.get("answer"))}</code><div class="muted small">{how}</div></td>'
+            f'<td class="num">{esc(_score(m, score))}</td><td>{"".join(marks)}</td></tr>'
+        )
+    body = [
+        f'<div class="qbody"><div class="qa"><div><h4>Question</h4><pre>{esc(q.get("question"))}</pre></div>'
+        f"<div><h4>Reference</h4><pre>{esc(q.get('reference'))}</pre></div></div>",
+        '<table class="cands"><thead><tr><th class="tight">#</th><th>candidate</th><th class="tight">answer</th>'
+        '<th class="tight num">score</th><th class="tight"></th></tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table>",
+        _choice(choice, q),
+    ]
     prompts = q.get("prompts") if isinstance(q.get("prompts"), dict) else {}
     for phase, text in prompts.items():
         text = text if isinstance(text, str) else _plain(text)
         prefix = prefixes.get(str(phase), "")
         if prefix and text.startswith(prefix):
-            shown = (f'<span class="elided">[shared {esc(phase)} prefix, {len(prefix):,} characters, shown above the '
-                     f'questions]</span>\n{esc(text[len(prefix):])}')
+            shown = (
+                f'<span class="elided">[shared {esc(phase)} prefix, {len(prefix):,} characters, shown above the '
+                f"questions]</span>\n{esc(text[len(prefix) :])}"
+            )
         else:
             shown = esc(text)
-        body.append(f'<details class="prompt"><summary>{esc(phase)} prompt · {len(text):,} characters</summary>'
-                    f'<pre>{shown}</pre></details>')
+        body.append(
+            f'<details class="prompt"><summary>{esc(phase)} prompt · {len(text):,} characters</summary>'
+            f"<pre>{shown}</pre></details>"
+        )
     body.append("</div>")
     return f'<details class="q" id="{anchor(task.name, qid)}">{summary}{"".join(body)}</details>'
 
@@ -652,16 +754,20 @@ def _choice(choice: dict[str, Any] | None, q: dict[str, Any]) -> str:
             value = f" (stated the value {choice.get('value')})" if choice.get("value") is not None else ""
             parsed = f'<span class="badge warn">invalid: {esc(reason)}{esc(value)}</span>'
         trunc = ' <span class="badge warn">truncated</span>' if choice.get("truncated") else ""
-        out.append(f'<div class="choice"><h4>Discrimination</h4><div class="row">parsed choice {parsed}{trunc}</div>'
-                   f'<pre class="raw">{esc(choice.get("raw"))}</pre></div>')
+        out.append(
+            f'<div class="choice"><h4>Discrimination</h4><div class="row">parsed choice {parsed}{trunc}</div>'
+            f'<pre class="raw">{esc(choice.get("raw"))}</pre></div>'
+        )
     likely = q.get("likelihood")
     if isinstance(likely, dict):
         index = likely.get("index")
         logprobs = likely.get("logprobs") or []
         scores = ", ".join(f"{x:.2f}" if number(x) is not None else "?" for x in logprobs)
         pick = f"option {index + 1}" if isinstance(index, int) else "none"
-        out.append(f'<div class="choice"><h4>Likelihood discrimination</h4><div class="row">pick {esc(pick)} · label '
-                   f'log-probabilities in shown order: {esc(scores)}</div></div>')
+        out.append(
+            f'<div class="choice"><h4>Likelihood discrimination</h4><div class="row">pick {esc(pick)} · label '
+            f"log-probabilities in shown order: {esc(scores)}</div></div>"
+        )
     permuted = q.get("permuted_choices")
     if isinstance(permuted, list) and permuted:
         items = []
@@ -692,6 +798,7 @@ def _short(text: Any, size: int = 110) -> str:
 
 # ---- history, checks, run details -------------------------------------------------------------------------
 
+
 def _history(report: Report) -> str:
     tasks = [t.name for t in report.tasks]
     bases = {id(t.comparison.baseline) for t in report.tasks if t.comparison.baseline is not None}
@@ -705,20 +812,26 @@ def _history(report: Report) -> str:
             if m is None:
                 cells.append('<td class="num muted">–</td>')
                 continue
-            cells.append(f'<td class="num">{esc(show(m, "s_gen"))} → {esc(show(m, "s_disc"))} '
-                         f'(<span class="{_sign_class(m.get("dg_diff"))}">{esc(show(m, "dg_diff"))}</span>)</td>')
+            cells.append(
+                f'<td class="num">{esc(show(m, "s_gen"))} → {esc(show(m, "s_disc"))} '
+                f'(<span class="{_sign_class(m.get("dg_diff"))}">{esc(show(m, "dg_diff"))}</span>)</td>'
+            )
         model = run.document.get("model") if isinstance(run.document.get("model"), dict) else {}
         marks = []
         if run is report.latest:
             marks.append('<span class="tag">latest</span>')
         if id(run) in bases:
             marks.append('<span class="tag">baseline</span>')
-        rows.append(f'<tr class="{"latest" if run is report.latest else ""}"><td class="num">{esc(run.run_id)}</td>'
-                    f'<td>{esc(run.label)} {"".join(marks)}</td><td class="nowrap">{esc(when(run.timestamp))}</td>'
-                    f'<td><code>{esc(model.get("fingerprint") or "–")}</code></td>{"".join(cells)}</tr>')
-    return (f'<section id="history"><h2>History <span class="muted small">{len(report.runs)} runs, newest first</span></h2>'
-            f'<div class="card scroll"><table class="history"><thead><tr><th>#</th><th>label</th><th>time</th>'
-            f'<th>fingerprint</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div></section>')
+        rows.append(
+            f'<tr class="{"latest" if run is report.latest else ""}"><td class="num">{esc(run.run_id)}</td>'
+            f'<td>{esc(run.label)} {"".join(marks)}</td><td class="nowrap">{esc(when(run.timestamp))}</td>'
+            f"<td><code>{esc(model.get('fingerprint') or '–')}</code></td>{''.join(cells)}</tr>"
+        )
+    return (
+        f'<section id="history"><h2>History <span class="muted small">{len(report.runs)} runs, newest first</span></h2>'
+        f'<div class="card scroll"><table class="history"><thead><tr><th>#</th><th>label</th><th>time</th>'
+        f"<th>fingerprint</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
 
 
 def _checks(report: Report) -> str:
@@ -729,16 +842,20 @@ def _checks(report: Report) -> str:
         outcome = str(check.get("outcome") or "?")
         css = "bad" if outcome in ("failed", "error") else "good" if outcome == "passed" else "neutral"
         message = str(check.get("message") or "")
-        rows.append(f'<tr><td><span class="badge {css}">{esc(outcome)}</span></td><td><code>{esc(check_title(check))}</code></td>'
-                    f'<td>{esc(check.get("task") or "")}</td><td>{esc(check.get("metric") or "")}</td>'
-                    f'<td class="small">{_check_numbers(check)}<div>{esc(_short(message, 300))}</div></td></tr>')
+        rows.append(
+            f'<tr><td><span class="badge {css}">{esc(outcome)}</span></td><td><code>{esc(check_title(check))}</code></td>'
+            f"<td>{esc(check.get('task') or '')}</td><td>{esc(check.get('metric') or '')}</td>"
+            f'<td class="small">{_check_numbers(check)}<div>{esc(_short(message, 300))}</div></td></tr>'
+        )
     counts = {}
     for check in checks:
         counts[str(check.get("outcome"))] = counts.get(str(check.get("outcome")), 0) + 1
     line = " · ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-    return (f'<section id="checks"><h2>Checks <span class="muted small">{esc(line)}</span></h2><div class="card scroll">'
-            f'<table class="checks-table"><thead><tr><th>outcome</th><th>check</th><th>task</th><th>metric</th><th>details</th>'
-            f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div></section>')
+    return (
+        f'<section id="checks"><h2>Checks <span class="muted small">{esc(line)}</span></h2><div class="card scroll">'
+        f'<table class="checks-table"><thead><tr><th>outcome</th><th>check</th><th>task</th><th>metric</th><th>details</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+    )
 
 
 def _run_details(report: Report) -> str:
@@ -749,10 +866,13 @@ def _run_details(report: Report) -> str:
     for task in report.tasks:
         record = {k: task.data.get(k) for k in ("options", "protocol", "run") if k in task.data}
         blocks.append((f"{task.name}: options, protocol, work done", record))
-    parts = "".join(f"<details><summary>{esc(title)}</summary><pre>{esc(_json(value))}</pre></details>"
-                    for title, value in blocks)
-    return (f'<section id="run"><h2>Run details <span class="muted small">{esc(report.latest.label)}</span></h2>'
-            f'<div class="card">{parts}</div></section>')
+    parts = "".join(
+        f"<details><summary>{esc(title)}</summary><pre>{esc(_json(value))}</pre></details>" for title, value in blocks
+    )
+    return (
+        f'<section id="run"><h2>Run details <span class="muted small">{esc(report.latest.label)}</span></h2>'
+        f'<div class="card">{parts}</div></section>'
+    )
 
 
 def _json(value: Any) -> str:

@@ -15,10 +15,20 @@ from typing import Any
 
 from selfdisc_checks.report.summary import on_scale, scale, when
 
-COLOURS = {"s_gen": "#2563eb", "s_disc": "#ea580c", "s_disc_likelihood": "#ea580c", "dg_diff": "#7c3aed",
-           "dg_diff_likelihood": "#7c3aed"}
-LABELS = {"s_gen": "S_gen", "s_disc": "S_disc", "s_disc_likelihood": "S_disc (likelihood)", "dg_diff": "DG-DIFF",
-          "dg_diff_likelihood": "DG-DIFF (likelihood)"}
+COLOURS = {
+    "s_gen": "#2563eb",
+    "s_disc": "#ea580c",
+    "s_disc_likelihood": "#ea580c",
+    "dg_diff": "#7c3aed",
+    "dg_diff_likelihood": "#7c3aed",
+}
+LABELS = {
+    "s_gen": "S_gen",
+    "s_disc": "S_disc",
+    "s_disc_likelihood": "S_disc (likelihood)",
+    "dg_diff": "DG-DIFF",
+    "dg_diff_likelihood": "DG-DIFF (likelihood)",
+}
 MAX_TICKS = 12  # more run labels than this overlap; the others are thinned out (the last is always shown)
 
 
@@ -68,8 +78,16 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
     top.set_title(title, loc="left", fontsize=10, fontweight="bold", color="#0f172a", parse_math=False)
     for axis in (top, bottom):
         if axis.get_legend_handles_labels()[0]:
-            axis.legend(loc="lower right", bbox_to_anchor=(1.0, 0.98), fontsize=8, frameon=False,
-                        ncol=3, handlelength=1.6, columnspacing=1.2, borderaxespad=0.2)
+            axis.legend(
+                loc="lower right",
+                bbox_to_anchor=(1.0, 0.98),
+                fontsize=8,
+                frameon=False,
+                ncol=3,
+                handlelength=1.6,
+                columnspacing=1.2,
+                borderaxespad=0.2,
+            )
     for axis in (top, bottom):
         axis.grid(axis="y", color="#e2e8f0", linewidth=0.8)
         axis.set_axisbelow(True)
@@ -82,14 +100,27 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
             axis.axvline(baseline, color="#64748b", linestyle=":", linewidth=1.2, zorder=1)
     if baseline is not None and 0 <= baseline < len(points) - 1:
         late = baseline > len(points) / 2  # the label goes on the side with room
-        top.annotate("baseline", (baseline, 1.0), xycoords=("data", "axes fraction"), xytext=(-3 if late else 3, -10),
-                     textcoords="offset points", fontsize=7.5, color="#475569", ha="right" if late else "left")
+        top.annotate(
+            "baseline",
+            (baseline, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(-3 if late else 3, -10),
+            textcoords="offset points",
+            fontsize=7.5,
+            color="#475569",
+            ha="right" if late else "left",
+        )
     shown = _ticks(len(points))
     crowded = len(shown) > 6  # then labels only, slanted; dates fit under a few labels
     bottom.set_xticks(shown)
-    bottom.set_xticklabels([_tick(points[i], with_time=not crowded) for i in shown], fontsize=7.5, parse_math=False,
-                           rotation=30 if crowded else 0, ha="right" if crowded else "center",
-                           rotation_mode="anchor" if crowded else "default")
+    bottom.set_xticklabels(
+        [_tick(points[i], with_time=not crowded) for i in shown],
+        fontsize=7.5,
+        parse_math=False,
+        rotation=30 if crowded else 0,
+        ha="right" if crowded else "center",
+        rotation_mode="anchor" if crowded else "default",
+    )
     bottom.set_xlim(-0.5 if single else -0.3, len(points) - (0.5 if single else 0.7))
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # a label in a script the font lacks draws boxes; not worth a warning
@@ -120,17 +151,42 @@ def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], name: str, s
     colour = COLOURS[name]
     dashed = name.endswith("_likelihood")
     if single:
-        below = [max(v - lo, 0.0) for v, lo in zip(values, lows)]
-        above = [max(hi - v, 0.0) for v, hi in zip(values, highs)]
-        axis.errorbar(xs, values, yerr=[below, above], fmt="o" if not dashed else "s", color=colour, capsize=4,
-                      markersize=6, label=LABELS[name], alpha=0.7 if dashed else 1.0)
+        below = [max(v - lo, 0.0) for v, lo in zip(values, lows, strict=False)]
+        above = [max(hi - v, 0.0) for v, hi in zip(values, highs, strict=False)]
+        axis.errorbar(
+            xs,
+            values,
+            yerr=[below, above],
+            fmt="o" if not dashed else "s",
+            color=colour,
+            capsize=4,
+            markersize=6,
+            label=LABELS[name],
+            alpha=0.7 if dashed else 1.0,
+        )
         return
     axis.fill_between(xs, lows, highs, color=colour, alpha=0.08 if dashed else 0.14, linewidth=0)
-    axis.plot(xs, values, color=colour, linewidth=1.8, linestyle="--" if dashed else "-", label=LABELS[name],
-              marker="o", markersize=3.5 if len(xs) > 15 else 4.5)
+    axis.plot(
+        xs,
+        values,
+        color=colour,
+        linewidth=1.8,
+        linestyle="--" if dashed else "-",
+        label=LABELS[name],
+        marker="o",
+        markersize=3.5 if len(xs) > 15 else 4.5,
+    )
     if not math.isnan(values[-1]):  # the latest run stands out
-        axis.plot([xs[-1]], [values[-1]], marker="o", markersize=8, color=colour, markeredgecolor="white",
-                  markeredgewidth=1.5, linestyle="none")
+        axis.plot(
+            [xs[-1]],
+            [values[-1]],
+            marker="o",
+            markersize=8,
+            color=colour,
+            markeredgecolor="white",
+            markeredgewidth=1.5,
+            linestyle="none",
+        )
 
 
 def _symmetric(axis: Any) -> None:

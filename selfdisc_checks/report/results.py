@@ -9,7 +9,7 @@ import os
 import platform
 import tempfile
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,9 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
             "s_gen": sum(scores) / len(scores) if rated else None,
         }
         if q.choice is not None:
-            record["s_disc"] = (scores[q.choice.index] if q.choice.index is not None else min(scores)) if rated else None
+            record["s_disc"] = (
+                (scores[q.choice.index] if q.choice.index is not None else min(scores)) if rated else None
+            )
         record["candidates"] = [asdict(c) for c in q.candidates]
         record["choice"] = _choice_json(q.choice) if q.choice is not None else None
         record["prompts"] = dict(q.prompts)
@@ -55,15 +57,23 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
         "metrics": dict(result.metrics),
         "questions": questions,
         # What this run had to compute (all 0 when the cache held everything); summed over xdist workers.
-        "run": {"sampled": result.sampled, "candidates_sampled": result.candidates_sampled,
-                "discriminated": result.discriminated, "workers": 1},
+        "run": {
+            "sampled": result.sampled,
+            "candidates_sampled": result.candidates_sampled,
+            "discriminated": result.discriminated,
+            "workers": 1,
+        },
         "timing": dict(result.timing),
     }
 
 
 def _choice_json(choice: Choice) -> dict[str, Any]:
-    record: dict[str, Any] = {"raw": choice.raw, "index": choice.index, "valid": choice.valid,
-                              "truncated": choice.truncated}
+    record: dict[str, Any] = {
+        "raw": choice.raw,
+        "index": choice.index,
+        "valid": choice.valid,
+        "truncated": choice.truncated,
+    }
     if not choice.valid:
         record["reason"] = choice.reason
         if choice.value is not None:
@@ -101,7 +111,7 @@ def results_document(
 def run_record(started: float, finished: float, backend: dict[str, str] | None) -> dict[str, Any]:
     """When the run happened, where it ran, and the versions that shaped its numbers."""
     return {
-        "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "duration_s": round(finished - started, 3),
         "device": (backend or {}).get("device"),
         "dtype": (backend or {}).get("dtype"),
@@ -193,8 +203,18 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
     """The summary table as text (rich markup rendered for a plain terminal)."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
     likelihood = any("s_disc_likelihood" in task["metrics"] for task in tasks.values())
-    headers = ["task", "questions", "S_gen", "S_disc", "DG-DIFF (pts)", "invalid", "oracle", "right+wrong", "majority",
-               "picks by position"]
+    headers = [
+        "task",
+        "questions",
+        "S_gen",
+        "S_disc",
+        "DG-DIFF (pts)",
+        "invalid",
+        "oracle",
+        "right+wrong",
+        "majority",
+        "picks by position",
+    ]
     if likelihood:
         headers += ["S_disc (lik.)", "DG-DIFF (lik., pts)"]
         width = max(width, 180)  # two more columns; intervals must not wrap
@@ -219,13 +239,23 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
             row += [_level(m, "s_disc_likelihood"), _dg_diff(m, "dg_diff_likelihood")]
         table.add_row(*row)
     table.caption = (
-        "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
-        "interval. picks by position: % of valid picks at each shown position. right+wrong: questions "
-        "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
-    ) + (" Graded tasks (x/10) show ratings on their own scale and DG-DIFF in rating points."
-         if any(task["metrics"].get("scale") for task in tasks.values()) else "") + (" lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
-         "(--discriminate likelihood)."
-         if likelihood else "")
+        (
+            "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
+            "interval. picks by position: % of valid picks at each shown position. right+wrong: questions "
+            "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
+        )
+        + (
+            " Graded tasks (x/10) show ratings on their own scale and DG-DIFF in rating points."
+            if any(task["metrics"].get("scale") for task in tasks.values())
+            else ""
+        )
+        + (
+            " lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
+            "(--discriminate likelihood)."
+            if likelihood
+            else ""
+        )
+    )
     table.caption_justify = "left"
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)

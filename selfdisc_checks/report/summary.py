@@ -20,9 +20,15 @@ from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.compare import Change, compare_results
 
 NAMES = {
-    "s_gen": "S_gen", "s_disc": "S_disc", "dg_diff": "DG-DIFF", "s_disc_likelihood": "S_disc (lik.)",
-    "dg_diff_likelihood": "DG-DIFF (lik.)", "oracle": "oracle", "majority": "majority",
-    "invalid_rate": "invalid", "position_bias": "position bias",
+    "s_gen": "S_gen",
+    "s_disc": "S_disc",
+    "dg_diff": "DG-DIFF",
+    "s_disc_likelihood": "S_disc (lik.)",
+    "dg_diff_likelihood": "DG-DIFF (lik.)",
+    "oracle": "oracle",
+    "majority": "majority",
+    "invalid_rate": "invalid",
+    "position_bias": "position bias",
 }
 FAILED_OUTCOMES = frozenset({"failed", "error"})
 
@@ -40,7 +46,7 @@ class Comparison:
         return next((c for c in self.changes if c.metric == metric), None)
 
     def verdict(self, metric: str) -> str | None:
-        """"regressed", "improved", "steady", or None when the metric was not compared."""
+        """ "regressed", "improved", "steady", or None when the metric was not compared."""
         change = self.change(metric)
         if change is None:
             return None
@@ -135,7 +141,7 @@ def _compare(name: str, latest: HistoryRun, baseline: HistoryRun, level: float, 
 
 def _why(error: SelfDiscError) -> str:
     text = str(error)
-    return text[len("Cannot compare: "):] if text.startswith("Cannot compare: ") else text
+    return text[len("Cannot compare: ") :] if text.startswith("Cannot compare: ") else text
 
 
 def _against(name: str, latest: HistoryRun, baseline: HistoryRun, level: float, tolerance: float) -> Comparison:
@@ -147,8 +153,9 @@ def _against(name: str, latest: HistoryRun, baseline: HistoryRun, level: float, 
         return Comparison(baseline, reason=f"not comparable with {baseline.label}: {_why(error)}")
 
 
-def _nearest(name: str, latest: HistoryRun, earlier: Sequence[HistoryRun], level: float,
-             tolerance: float) -> Comparison:
+def _nearest(
+    name: str, latest: HistoryRun, earlier: Sequence[HistoryRun], level: float, tolerance: float
+) -> Comparison:
     """The nearest earlier run that measured ``name`` the same way (same protocol, options, questions)."""
     refused = None
     for run in reversed(earlier):
@@ -164,6 +171,7 @@ def _nearest(name: str, latest: HistoryRun, earlier: Sequence[HistoryRun], level
 
 
 # ---- numbers, formatted once for every view -------------------------------------------------------------
+
 
 def scale(metrics: dict[str, Any]) -> tuple[float, float, float] | None:
     """(low, high, span) of a graded task's scale, or None for right/wrong tasks."""
@@ -297,11 +305,16 @@ def markdown_code(text: str) -> str:
 def render_markdown(report: Report, report_name: str = "report.html") -> str:
     """A pull-request comment: one row per task with arrows against the baseline, then the failing checks."""
     latest = report.latest
-    lines = [f"### selfdisc-checks: {markdown_text(model_id(latest))} · run {markdown_text(latest.label)} "
-             f"({when(latest.timestamp)})", ""]
+    lines = [
+        f"### selfdisc-checks: {markdown_text(model_id(latest))} · run {markdown_text(latest.label)} "
+        f"({when(latest.timestamp)})",
+        "",
+    ]
     if report.tasks:
-        lines += ["| task | n | S_gen | S_disc | DG-DIFF | p | baseline |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        lines += [
+            "| task | n | S_gen | S_disc | DG-DIFF | p | baseline |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
     else:
         lines.append("This run holds no task results.")
     for task in report.tasks:
@@ -312,16 +325,22 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
         found = p_value(m)
         cells.append(show_p(found[1]) if found else "–")
         comparison = task.comparison
-        cells.append(markdown_text(comparison.baseline.label) if comparison.changes and comparison.baseline
-                     else markdown_text(comparison.reason or "–"))
+        cells.append(
+            markdown_text(comparison.baseline.label)
+            if comparison.changes and comparison.baseline
+            else markdown_text(comparison.reason or "–")
+        )
         lines.append("| " + " | ".join(cells) + " |")
     if report.tasks:
         units = {unit(t.metrics) for t in report.tasks}
         graded = any(scale(t.metrics) for t in report.tasks)
-        lines += ["", f"Levels in {' or '.join(sorted(units))}; DG-DIFF = S_disc - S_gen in points"
-                  f"{' (rating points when graded)' if graded else ''}. In brackets, the change against the baseline: "
-                  f"↑/↓ beyond the {report.level:.0%} one-sided bound (tolerance {report.tolerance:g}), → within "
-                  "noise; **bold**: a regression."]
+        lines += [
+            "",
+            f"Levels in {' or '.join(sorted(units))}; DG-DIFF = S_disc - S_gen in points"
+            f"{' (rating points when graded)' if graded else ''}. In brackets, the change against the baseline: "
+            f"↑/↓ beyond the {report.level:.0%} one-sided bound (tolerance {report.tolerance:g}), → within "
+            "noise; **bold**: a regression.",
+        ]
     lines += ["", status_line(report, markdown=True)]
     failing = report.failing
     if failing:
@@ -346,7 +365,7 @@ def _markdown_cell(task: TaskReport, name: str) -> str:
 
 
 def status_line(report: Report, markdown: bool = False) -> str:
-    """"All 12 checks passed" / "2 failing checks", and the regressions against the baseline."""
+    """ "All 12 checks passed" / "2 failing checks", and the regressions against the baseline."""
     failing = report.failing
     if report.checks is None:
         text = "No check outcomes recorded"
@@ -354,8 +373,15 @@ def status_line(report: Report, markdown: bool = False) -> str:
         text = f"{len(failing)} failing check{'s' if len(failing) != 1 else ''}"
     else:
         ran = [c for c in report.checks if c.get("outcome") == "passed"]
-        text = (f"All {len(ran)} checks passed" if len(ran) > 1 else "1 check passed" if ran
-                else f"No check failed ({len(report.checks)} skipped)" if report.checks else "No checks ran")
+        text = (
+            f"All {len(ran)} checks passed"
+            if len(ran) > 1
+            else "1 check passed"
+            if ran
+            else f"No check failed ({len(report.checks)} skipped)"
+            if report.checks
+            else "No checks ran"
+        )
     regressions = report.regressions
     if regressions:
         text += f" · {len(regressions)} metric{'s' if len(regressions) != 1 else ''} regressed against the baseline"

@@ -54,9 +54,7 @@ def exact_match_any(prediction: str | None, aliases: Iterable[str]) -> bool:
 
 # --- open answers ---------------------------------------------------------------------------------------
 
-_ANSWER_TAG = re.compile(
-    r"^(?:(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is\b\s*:?|:)|A\s*:)\s*", re.IGNORECASE
-)
+_ANSWER_TAG = re.compile(r"^(?:(?:the\s+)?(?:final\s+|correct\s+)?answer\s*(?:is\b\s*:?|:)|A\s*:)\s*", re.IGNORECASE)
 _EMPHASIS = re.compile(r"[*`]+")
 
 
@@ -71,7 +69,7 @@ def extract_short_answer(completion: str) -> tuple[str | None, str]:
     text = _EMPHASIS.sub("", line).strip()
     tagged = _ANSWER_TAG.match(text)
     if tagged:
-        text = text[tagged.end():]
+        text = text[tagged.end() :]
     text = text.rstrip(". \t").strip()
     if not text:
         return None, "none"

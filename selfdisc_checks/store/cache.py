@@ -43,7 +43,10 @@ class Cache:
     """Entries of a few kinds (``candidate``, ``choice``, ``rendered``) keyed by :func:`cache_key` digests."""
 
     def __init__(
-        self, directory: Path, refresh_before: float | None = None, stale_after: float = 300.0,
+        self,
+        directory: Path,
+        refresh_before: float | None = None,
+        stale_after: float = 300.0,
         heartbeat_every: float = 30.0,
     ) -> None:
         self.path = Path(directory) / FILENAME
@@ -104,10 +107,14 @@ class Cache:
             )
         newer = newer_caches(self.path.parent)
         if newer:
-            warnings.warn(SelfDiscWarning(
-                f"The cache folder {self.path.parent} also holds {', '.join(p.name for p in newer)} from a newer "
-                f"selfdisc-checks, which this version cannot read, so it samples into {FILENAME} instead; upgrade "
-                "selfdisc-checks to reuse those candidates."), stacklevel=2)
+            warnings.warn(
+                SelfDiscWarning(
+                    f"The cache folder {self.path.parent} also holds {', '.join(p.name for p in newer)} from a newer "
+                    f"selfdisc-checks, which this version cannot read, so it samples into {FILENAME} instead; upgrade "
+                    "selfdisc-checks to reuse those candidates."
+                ),
+                stacklevel=2,
+            )
 
     def close(self) -> None:
         self._db.close()
@@ -204,7 +211,7 @@ class Cache:
             if mine:
                 stored: set[str] = set()
 
-                def store(part: dict[str, Any]) -> None:
+                def store(part: dict[str, Any], stored: set[str] = stored) -> None:
                     self.put_many(kind, part)
                     stored.update(part)
 
@@ -247,9 +254,27 @@ class Cache:
 
 
 # File systems on which SQLite's WAL mode is not safe (its shared memory index needs one machine's memory).
-NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "lustre", "gpfs", "ceph",
-                       "glusterfs", "beegfs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.glusterfs",
-                       "fuse.cephfs", "fuse.juicefs"}
+NETWORK_FILESYSTEMS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ncpfs",
+    "afs",
+    "9p",
+    "lustre",
+    "gpfs",
+    "ceph",
+    "glusterfs",
+    "beegfs",
+    "fuse.sshfs",
+    "fuse.s3fs",
+    "fuse.gcsfuse",
+    "fuse.glusterfs",
+    "fuse.cephfs",
+    "fuse.juicefs",
+}
 
 
 def network_filesystem(folder: Path, mounts: str | None = None) -> str | None:
@@ -292,7 +317,7 @@ def newer_caches(folder: Path) -> list[Path]:
     """Cache databases in ``folder`` from a later schema (``selfdisc-vN.sqlite`` with N above ours)."""
     found = []
     for path in sorted(Path(folder).glob("selfdisc-v*.sqlite")):
-        number = path.name[len("selfdisc-v"):-len(".sqlite")]
+        number = path.name[len("selfdisc-v") : -len(".sqlite")]
         if number.isdigit() and int(number) > SCHEMA_VERSION:
             found.append(path)
     return found

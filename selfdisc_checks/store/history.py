@@ -18,7 +18,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS records (
 _APPEND_ONLY = [
     f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table} "
     f"BEGIN SELECT RAISE(ABORT, 'the selfdisc history is append-only'); END;"
-    for table in ("runs", "metrics", "questions", "records") for verb in ("update", "delete")
+    for table in ("runs", "metrics", "questions", "records")
+    for verb in ("update", "delete")
 ]
 
 
@@ -86,7 +87,9 @@ class History:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if self.path.is_dir():
-            raise SelfDiscError(f"--history {self.path} is a folder; pass a file path such as {self.path}/history.sqlite.")
+            raise SelfDiscError(
+                f"--history {self.path} is a folder; pass a file path such as {self.path}/history.sqlite."
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
@@ -131,32 +134,57 @@ class History:
         model = document["model"]
         label = label or run.get("label") or str(model.get("id", "?"))
         timestamp = timestamp or run.get("started_at") or _utc_now()
-        slim = {**document, "tasks": {name: {k: v for k, v in task.items() if k != "questions"}
-                                      for name, task in document["tasks"].items()}}
+        slim = {
+            **document,
+            "tasks": {
+                name: {k: v for k, v in task.items() if k != "questions"} for name, task in document["tasks"].items()
+            },
+        }
         db = self._db
         db.execute("BEGIN IMMEDIATE")  # one writer at a time; readers go on
         try:
             cursor = db.execute(
                 "INSERT INTO runs (label, timestamp, model_id, fingerprint, settings, versions, digest, document, "
                 "appended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (label, timestamp, str(model.get("id", "?")), str(model.get("fingerprint", "?")),
-                 json.dumps(document.get("settings", {}), sort_keys=True),
-                 json.dumps(run.get("versions", {}), sort_keys=True), document_digest(document),
-                 json.dumps(slim, ensure_ascii=False), _utc_now()),
+                (
+                    label,
+                    timestamp,
+                    str(model.get("id", "?")),
+                    str(model.get("fingerprint", "?")),
+                    json.dumps(document.get("settings", {}), sort_keys=True),
+                    json.dumps(run.get("versions", {}), sort_keys=True),
+                    document_digest(document),
+                    json.dumps(slim, ensure_ascii=False),
+                    _utc_now(),
+                ),
             )
             run_id = int(cursor.lastrowid)
             for name, task in document["tasks"].items():
                 db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", _metric_rows(run_id, name, task))
                 questions = task.get("questions", [])
-                db.executemany("INSERT INTO questions VALUES (?, ?, ?, ?, ?, ?, ?)",
-                               [(run_id, name, position, str(q.get("id")), q.get("s_gen"), q.get("s_disc"),
-                                 (q.get("choice") or {}).get("index")) for position, q in enumerate(questions)])
+                db.executemany(
+                    "INSERT INTO questions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            run_id,
+                            name,
+                            position,
+                            str(q.get("id")),
+                            q.get("s_gen"),
+                            q.get("s_disc"),
+                            (q.get("choice") or {}).get("index"),
+                        )
+                        for position, q in enumerate(questions)
+                    ],
+                )
                 blob = zlib.compress(json.dumps(questions, ensure_ascii=False).encode(), 6)
                 db.execute("INSERT INTO records VALUES (?, ?, ?)", (run_id, name, blob))
             db.execute("COMMIT")
         except sqlite3.IntegrityError:
             db.execute("ROLLBACK")
-            raise SelfDiscError(f"This run is already in the history {self.path} (run {self.find(document)}).") from None
+            raise SelfDiscError(
+                f"This run is already in the history {self.path} (run {self.find(document)})."
+            ) from None
         except BaseException as error:  # Ctrl-C included: nothing partial stays
             if db.in_transaction:  # a failed COMMIT may have rolled back already
                 db.execute("ROLLBACK")
@@ -213,4 +241,4 @@ def _metric_rows(run_id: int, task: str, result: dict[str, Any]) -> list[tuple[A
 
 
 def _utc_now() -> str:
-    return datetime.fromtimestamp(time.time(), timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(time.time(), UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -25,10 +25,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.tasks.base import Task
@@ -84,11 +85,15 @@ def _builtin_tasks() -> dict[str, RegisteredTask]:
     from selfdisc_checks.tasks.triviaqa import TriviaQATask
     from selfdisc_checks.tasks.truthfulqa import TruthfulQATask
 
-    builtins = (("arithmetic", ArithmeticTask), ("commonsenseqa", CommonsenseQATask), ("gsm8k", GSM8KTask),
-                ("mtbench", MTBenchTask), ("triviaqa", TriviaQATask), ("truthfulqa", TruthfulQATask))
-    return {
-        name: RegisteredTask(name, "the built-in tasks", lambda cls=cls: cls, user=False) for name, cls in builtins
-    }
+    builtins = (
+        ("arithmetic", ArithmeticTask),
+        ("commonsenseqa", CommonsenseQATask),
+        ("gsm8k", GSM8KTask),
+        ("mtbench", MTBenchTask),
+        ("triviaqa", TriviaQATask),
+        ("truthfulqa", TruthfulQATask),
+    )
+    return {name: RegisteredTask(name, "the built-in tasks", lambda cls=cls: cls, user=False) for name, cls in builtins}
 
 
 def _check_factory(value: Any, origin: str) -> TaskFactory:
@@ -98,8 +103,9 @@ def _check_factory(value: Any, origin: str) -> TaskFactory:
                 f"{origin} names the class {value.__name__}, which is not a selfdisc_checks Task subclass."
             )
         if inspect.isabstract(value):
-            raise SelfDiscError(f"{origin} names the abstract class {value.__name__}; implement load, prompt and "
-                                "discrimination_demos.")
+            raise SelfDiscError(
+                f"{origin} names the abstract class {value.__name__}; implement load, prompt and discrimination_demos."
+            )
         return value
     if not callable(value):
         raise SelfDiscError(f"{origin} is neither a Task subclass nor a function returning a Task, but {value!r}.")
@@ -148,8 +154,10 @@ def module_tasks(module_name: str, base: Path | None = None) -> dict[str, Regist
         hint = ""
         # The hint is for the module itself (or its package) missing, not for a dependency it imports.
         if isinstance(error, ModuleNotFoundError) and f"{module_name}.".startswith(f"{error.name}."):
-            hint = ("; install it, or put it in the folder of pyproject.toml (or on sys.path, e.g. with "
-                    "pythonpath under [tool.pytest.ini_options])")
+            hint = (
+                "; install it, or put it in the folder of pyproject.toml (or on sys.path, e.g. with "
+                "pythonpath under [tool.pytest.ini_options])"
+            )
         raise SelfDiscError(
             f"Task module {module_name!r} from task_modules in [tool.selfdisc] could not be imported "
             f"({type(error).__name__}: {error}){hint}."
@@ -166,8 +174,12 @@ def module_tasks(module_name: str, base: Path | None = None) -> dict[str, Regist
         exposed = {
             value.name: value
             for value in vars(module).values()
-            if inspect.isclass(value) and issubclass(value, Task) and value.__module__ == module.__name__
-            and not inspect.isabstract(value) and isinstance(value.name, str) and value.name
+            if inspect.isclass(value)
+            and issubclass(value, Task)
+            and value.__module__ == module.__name__
+            and not inspect.isabstract(value)
+            and isinstance(value.name, str)
+            and value.name
         }
     if not exposed:
         raise SelfDiscError(
@@ -185,8 +197,11 @@ def _import(module_name: str, base: Path | None) -> Any:
     except ModuleNotFoundError as error:
         top = module_name.split(".", 1)[0]
         folder = str(base.resolve()) if base is not None else None
-        if error.name != top or folder is None or folder in sys.path or not (
-            (base / top).is_dir() or (base / f"{top}.py").is_file()
+        if (
+            error.name != top
+            or folder is None
+            or folder in sys.path
+            or not ((base / top).is_dir() or (base / f"{top}.py").is_file())
         ):
             raise
         sys.path.append(folder)
@@ -202,7 +217,10 @@ def declarative_tasks(definitions: Mapping[str, Any], base: Path | None = None) 
     found = {}
     for name, value in definitions.items():
         definition = value if isinstance(value, TaskDefinition) else parse_definition(name, value, base or Path.cwd())
-        factory = (lambda definition=definition: lambda **options: DeclarativeTask(definition, **options))
+
+        def factory(definition: TaskDefinition = definition) -> Callable[..., Task]:
+            return lambda **options: DeclarativeTask(definition, **options)
+
         found[name] = RegisteredTask(name, f"[tool.selfdisc.tasks.{name}]", factory, user=False)
     return found
 
@@ -235,7 +253,10 @@ def task_names(task_modules: Iterable[str] = (), task_definitions: Mapping[str, 
 
 
 def get_task(
-    name: str, *, task_modules: Iterable[str] = (), task_definitions: Mapping[str, Any] | None = None,
+    name: str,
+    *,
+    task_modules: Iterable[str] = (),
+    task_definitions: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> Task:
     """The task called ``name``, built with ``options`` (e.g. ``get_task("gsm8k", data="test.jsonl")``);
@@ -250,4 +271,3 @@ def _check_name(name: str, origin: str) -> None:
     from selfdisc_checks.tasks.declarative import check_task_name
 
     check_task_name(name, origin)
-

@@ -12,8 +12,7 @@ from typing import Any
 
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.records import Example, Prompt
-from selfdisc_checks.records import DecodeSpec
+from selfdisc_checks.records import DecodeSpec, Example, Prompt
 from selfdisc_checks.tasks.base import Task
 
 
@@ -110,8 +109,9 @@ class ArithmeticTask(Task):
             draw += 1
             if example.question not in seen:
                 seen.add(example.question)
-                examples.append(Example(id=f"test-{len(examples)}", question=example.question,
-                                        reference=example.reference))
+                examples.append(
+                    Example(id=f"test-{len(examples)}", question=example.question, reference=example.reference)
+                )
         return examples
 
     def prompt(self, example: Example) -> Prompt:

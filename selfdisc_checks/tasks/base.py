@@ -71,8 +71,10 @@ class Task(ABC):
     ) -> None:
         """Apply the protocol options (None keeps the task's default); the ablation options are described in
         ``discrimination.ablations``."""
-        for option, value in (("generation_max_tokens", generation_max_tokens),
-                              ("discrimination_max_tokens", discrimination_max_tokens)):
+        for option, value in (
+            ("generation_max_tokens", generation_max_tokens),
+            ("discrimination_max_tokens", discrimination_max_tokens),
+        ):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise SelfDiscError(f"Task {self.name!r}: {option} must be a positive integer, not {value!r}.")
         if generation_max_tokens is not None:
@@ -86,9 +88,15 @@ class Task(ABC):
                 f"{', '.join(self.instructions)}."
             )
         self.discrimination_prompt = variant
-        ablations = {"discrimination_demos": discrimination_demos, "discrimination_cot": discrimination_cot,
-                     "label_format": label_format, "discrimination_mode": discrimination_mode,
-                     "show_reasoning": show_reasoning, "instruction": instruction, "selector": selector}
+        ablations = {
+            "discrimination_demos": discrimination_demos,
+            "discrimination_cot": discrimination_cot,
+            "label_format": label_format,
+            "discrimination_mode": discrimination_mode,
+            "show_reasoning": show_reasoning,
+            "instruction": instruction,
+            "selector": selector,
+        }
         available = None
         if discrimination_demos is not None:
             try:  # a task whose demonstrations need state set after set_protocol is checked when prompted
@@ -106,8 +114,9 @@ class Task(ABC):
     @property
     def discrimination_instruction(self) -> str:
         """The instruction the model reads: the prompt variant's, worded as the ablation options ask."""
-        return instruction_text(self.instructions[self.discrimination_prompt], self.discrimination_prompt,
-                                self.discrimination_style)
+        return instruction_text(
+            self.instructions[self.discrimination_prompt], self.discrimination_prompt, self.discrimination_style
+        )
 
     @abstractmethod
     def load(self, limit: int | None = None) -> list[Example]:
@@ -146,8 +155,12 @@ class Task(ABC):
         else:
             options = [self.final_answer_text(text) for text in completions]
         return build_discrimination_prompt(
-            example.question, options, self.shown_demos(), self.discrimination_instruction,
-            self.discrimination_prompt, style,
+            example.question,
+            options,
+            self.shown_demos(),
+            self.discrimination_instruction,
+            self.discrimination_prompt,
+            style,
         )
 
     def read_discrimination(
@@ -158,8 +171,9 @@ class Task(ABC):
         see ``discrimination.verbatim``)."""
         style = self.discrimination_style
         if style.mode == "verbatim":
-            return read_verbatim(output, shown_answers, self.extract, self.discrimination_prompt, truncated,
-                                 style.label_format)
+            return read_verbatim(
+                output, shown_answers, self.extract, self.discrimination_prompt, truncated, style.label_format
+            )
         return read_choice(output, len(shown_answers), truncated, label_format=style.label_format)
 
     def label_continuations(self, n_options: int) -> tuple[str, list[str]]:

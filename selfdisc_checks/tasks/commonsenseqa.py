@@ -35,16 +35,31 @@ def format_question(stem: str, choices: dict[str, str]) -> str:
 
 # Questions written for this project in CommonsenseQA's style, answer letters spread over A-E.
 _SHOTS = (
-    ("Where would you keep milk so that it stays cold?",
-     {"A": "cupboard", "B": "refrigerator", "C": "oven", "D": "backpack", "E": "mailbox"}, "B"),
-    ("What does a person usually do when they feel tired at night?",
-     {"A": "run a marathon", "B": "eat breakfast", "C": "go to sleep", "D": "paint a fence", "E": "buy a car"}, "C"),
-    ("If you want to cross a wide river without getting wet, what could you use?",
-     {"A": "bridge", "B": "towel", "C": "umbrella", "D": "ladder", "E": "blanket"}, "A"),
-    ("Where are you likely to find many books that you can borrow?",
-     {"A": "bakery", "B": "gym", "C": "garage", "D": "library", "E": "swimming pool"}, "D"),
-    ("What would someone put on their feet before going for a run?",
-     {"A": "gloves", "B": "a scarf", "C": "earrings", "D": "a hat", "E": "running shoes"}, "E"),
+    (
+        "Where would you keep milk so that it stays cold?",
+        {"A": "cupboard", "B": "refrigerator", "C": "oven", "D": "backpack", "E": "mailbox"},
+        "B",
+    ),
+    (
+        "What does a person usually do when they feel tired at night?",
+        {"A": "run a marathon", "B": "eat breakfast", "C": "go to sleep", "D": "paint a fence", "E": "buy a car"},
+        "C",
+    ),
+    (
+        "If you want to cross a wide river without getting wet, what could you use?",
+        {"A": "bridge", "B": "towel", "C": "umbrella", "D": "ladder", "E": "blanket"},
+        "A",
+    ),
+    (
+        "Where are you likely to find many books that you can borrow?",
+        {"A": "bakery", "B": "gym", "C": "garage", "D": "library", "E": "swimming pool"},
+        "D",
+    ),
+    (
+        "What would someone put on their feet before going for a run?",
+        {"A": "gloves", "B": "a scarf", "C": "earrings", "D": "a hat", "E": "running shoes"},
+        "E",
+    ),
 )
 
 _PLANT = format_question(
@@ -54,8 +69,13 @@ _PLANT = format_question(
 _PLANT_OPTIONS = ("A. basement", "C. windowsill", "B. closet")
 _COLD = format_question(
     "What might someone do to keep warm on a cold day?",
-    {"A": "wear a coat", "B": "open the windows", "C": "eat ice cream", "D": "take a cold shower",
-     "E": "sit in the shade"},
+    {
+        "A": "wear a coat",
+        "B": "open the windows",
+        "C": "eat ice cream",
+        "D": "take a cold shower",
+        "E": "sit in the shade",
+    },
 )
 _COLD_OPTIONS = ("C. eat ice cream", "E. sit in the shade", "C. eat ice cream", "A. wear a coat")
 
@@ -97,8 +117,8 @@ class CommonsenseQATask(Task):
     instructions = {
         "paper": (
             "Check each candidate answer against the question and common sense, and decide which one is the "
-            "best answer. End with the line \"Therefore, the final choice is:\" followed by a line \"### <number "
-            "of the correct answer>\"."
+            'best answer. End with the line "Therefore, the final choice is:" followed by a line "### <number '
+            'of the correct answer>".'
         ),
         "compact": "Which option answers the question correctly? Give the option number on the last line.",
     }
@@ -119,8 +139,11 @@ class CommonsenseQATask(Task):
         from selfdisc_checks.tasks.data import load_records
 
         rows = load_records(
-            self.data, hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT), fields=("id", "question", "choices", "answerKey"),
-            task=self.name, limit=limit,
+            self.data,
+            hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT),
+            fields=("id", "question", "choices", "answerKey"),
+            task=self.name,
+            limit=limit,
         )
         where = self.data or HUB_ID
         examples = [self._example(row, index, where) for index, row in enumerate(rows)]
@@ -152,12 +175,14 @@ class CommonsenseQATask(Task):
         if not all(isinstance(text, str) and text.strip() for text in texts):
             raise bad("has an empty option text")
         key = row["answerKey"]
-        options = {label.upper(): " ".join(text.split()) for label, text in zip(labels, texts)}
+        options = {label.upper(): " ".join(text.split()) for label, text in zip(labels, texts, strict=False)}
         if not isinstance(key, str) or key.strip().upper() not in options:
             raise bad(f"has answerKey {key!r}, which is not one of its labels (the hub's test split has none)")
         identifier = row["id"] if row["id"] not in (None, "") else f"row-{index}"
         return Example(
-            id=str(identifier), question=format_question(stem, options), reference=key.strip().upper(),
+            id=str(identifier),
+            question=format_question(stem, options),
+            reference=key.strip().upper(),
             meta={"choices": options, "stem": stem.strip()},
         )
 

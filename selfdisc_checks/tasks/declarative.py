@@ -32,9 +32,10 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from selfdisc_checks.discrimination.parse import format_label
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo, paper_response
@@ -52,8 +53,19 @@ from selfdisc_checks.tasks.base import Task
 METRICS = ("numeric", "exact", "exact_any", "choice")
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-KEYS = ("data", "config", "split", "question", "answer", "choices", "metric", "prompt", "shots", "stop",
-        "max_new_tokens")
+KEYS = (
+    "data",
+    "config",
+    "split",
+    "question",
+    "answer",
+    "choices",
+    "metric",
+    "prompt",
+    "shots",
+    "stop",
+    "max_new_tokens",
+)
 REQUIRED = ("data", "question", "answer", "metric")
 DEFAULT_SPLIT = "test"
 # Enough for a worked solution on numeric tasks; a short answer, letter or alias needs far fewer.
@@ -116,7 +128,7 @@ def parse_definition(name: str, table: Any, base: Path) -> TaskDefinition:
     if metric not in METRICS:
         raise SelfDiscError(f"{where} metric {metric!r} is not one of {', '.join(METRICS)}.")
     if "choices" in table and metric != "choice":
-        raise SelfDiscError(f"{where} choices (a field of options) needs metric \"choice\", not {metric!r}.")
+        raise SelfDiscError(f'{where} choices (a field of options) needs metric "choice", not {metric!r}.')
     prompt = table.get("prompt", DEFAULT_PROMPT)
     if "{question}" not in prompt:
         raise SelfDiscError(
@@ -133,7 +145,7 @@ def parse_definition(name: str, table: Any, base: Path) -> TaskDefinition:
     if not local and not _HUB_ID.match(data):
         raise SelfDiscError(
             f"{where} data {data!r} is neither a file ending in {', '.join(DATA_SUFFIXES)} nor a hub id like "
-            "\"org/name\"."
+            '"org/name".'
         )
     if local:
         for key in ("config", "split"):
@@ -142,9 +154,7 @@ def parse_definition(name: str, table: Any, base: Path) -> TaskDefinition:
         data = str(base / Path(data).expanduser())
 
     stop = table.get("stop")
-    if stop is not None and (
-        not isinstance(stop, list) or not all(isinstance(item, str) and item for item in stop)
-    ):
+    if stop is not None and (not isinstance(stop, list) or not all(isinstance(item, str) and item for item in stop)):
         raise SelfDiscError(f"{where} stop must be a list of non-empty strings, not {stop!r}.")
     max_new_tokens = table.get("max_new_tokens")
     if max_new_tokens is not None and (
@@ -328,7 +338,7 @@ class DeclarativeTask(Task):
         "compact": "Which option answers the question correctly? Give the option number on the last line.",
         "paper": (
             "Check each candidate answer against the question and decide which one is correct. End with the "
-            "line \"Therefore, the final choice is:\" followed by a line \"### <number of the correct answer>\"."
+            'line "Therefore, the final choice is:" followed by a line "### <number of the correct answer>".'
         ),
     }
 
@@ -345,8 +355,11 @@ class DeclarativeTask(Task):
         self.set_protocol(**protocol)
         path = self.data_path
         if path is not None and not path.is_file():
-            how = (f"check --data {self.name}=PATH" if self.data_override is not None
-                   else f"fix data under [tool.selfdisc.tasks.{self.name}] (paths are relative to pyproject.toml)")
+            how = (
+                f"check --data {self.name}=PATH"
+                if self.data_override is not None
+                else f"fix data under [tool.selfdisc.tasks.{self.name}] (paths are relative to pyproject.toml)"
+            )
             raise SelfDiscError(f"Data file {path} for task {self.name!r} does not exist; {how}.")
 
     @property
@@ -359,8 +372,14 @@ class DeclarativeTask(Task):
         d = self.definition
         path = self.data_path
         where = str(path) if path is not None else f"hub:{d.data}/{d.config or '-'}/{d.split}"
-        options = {"data": where, "question": d.question, "answer": d.answer, "metric": d.metric,
-                   "prompt": d.prompt, "shots": len(d.shots)}
+        options = {
+            "data": where,
+            "question": d.question,
+            "answer": d.answer,
+            "metric": d.metric,
+            "prompt": d.prompt,
+            "shots": len(d.shots),
+        }
         if d.choices:
             options["choices"] = d.choices
         return {**options, **super().describe()}
@@ -371,8 +390,9 @@ class DeclarativeTask(Task):
         d = self.definition
         paths = [d.question, d.answer] + ([d.choices] if d.choices else [])
         columns = tuple(dict.fromkeys(path if "." not in path else path.split(".", 1)[0] for path in paths))
-        rows = load_records(self.data_path, hub=(d.data, d.config, d.split), fields=columns, task=self.name,
-                            limit=limit)
+        rows = load_records(
+            self.data_path, hub=(d.data, d.config, d.split), fields=columns, task=self.name, limit=limit
+        )
         where = self.data_path or d.data
         examples = []
         for index, row in enumerate(rows):
@@ -398,16 +418,21 @@ class DeclarativeTask(Task):
                 meta["aliases"] = [str(a) for a in ([answer] if isinstance(answer, str) else answer)]
             if choices:
                 meta["choices"] = [str(c) for c in choices]
-            examples.append(Example(id=f"row-{index}", question=format_question(question, meta.get("choices", [])),
-                                    reference=reference, meta=meta))
+            examples.append(
+                Example(
+                    id=f"row-{index}",
+                    question=format_question(question, meta.get("choices", [])),
+                    reference=reference,
+                    meta=meta,
+                )
+            )
         return examples
 
     def query(self, question: str) -> str:
         return self.query_template.replace("{question}", question)
 
     def prompt(self, example: Example) -> Prompt:
-        shots = tuple((self.query(format_question(q, choices)), answer)
-                      for q, answer, choices in self.definition.shots)
+        shots = tuple((self.query(format_question(q, choices)), answer) for q, answer, choices in self.definition.shots)
         return Prompt(query=self.query(example.question), shots=shots, answer_prefix=self.answer_prefix)
 
     def extract(self, completion: str) -> tuple[str | None, str]:
@@ -436,7 +461,7 @@ class DeclarativeTask(Task):
     def discrimination_demos(self) -> list[DiscriminationDemo]:
         shots = self.definition.shots
         demos = []
-        for position, (question, answer, choices) in zip((1, 0), shots[:2] if len(shots) >= 2 else ()):
+        for position, (question, answer, choices) in zip((1, 0), shots[:2] if len(shots) >= 2 else (), strict=False):
             wrong = self._wrong_answer(question, answer, choices)
             if wrong is None:
                 continue
@@ -458,8 +483,12 @@ class DeclarativeTask(Task):
         """A wrong option for a demonstration: another shot's answer the metric scores wrong (for ``choice``,
         another letter)."""
         d = self.definition
-        probe = Example("demo", question, reference_for(d.metric, answer, len(choices) or None),
-                        {"aliases": [answer]} if d.metric == "exact_any" else {})
+        probe = Example(
+            "demo",
+            question,
+            reference_for(d.metric, answer, len(choices) or None),
+            {"aliases": [answer]} if d.metric == "exact_any" else {},
+        )
         if d.metric == "choice":
             return "A" if probe.reference != "A" else "B"
         for _, other, _ in d.shots:

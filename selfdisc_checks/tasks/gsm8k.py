@@ -91,7 +91,9 @@ _DEMOS = {
             _SHEEP, _SHEEP_OPTIONS, "Option {2} multiplies the pens by the sheep per pen and subtracts correctly.", 1
         ),
         DiscriminationDemo.compact(
-            _TICKETS, _TICKET_OPTIONS, "Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option {3}.",
+            _TICKETS,
+            _TICKET_OPTIONS,
+            "Child tickets cost half of $8, so the total is 24 + 8 = 32, as in option {3}.",
             2,
         ),
     ),
@@ -110,8 +112,8 @@ class GSM8KTask(Task):
     instructions = {
         "paper": (
             "Check how each candidate answer was reached, step by step, and decide which one is correct. "
-            "End with the line \"Therefore, the final choice is:\" followed by a line \"### <number of the "
-            "correct answer>\"."
+            'End with the line "Therefore, the final choice is:" followed by a line "### <number of the '
+            'correct answer>".'
         ),
         "compact": "Which option answers the question correctly? Give the option number on the last line.",
     }

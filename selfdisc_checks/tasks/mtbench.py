@@ -66,19 +66,25 @@ _ADVICE_OPTIONS = (
 _DEMOS = {
     "paper": (
         DiscriminationDemo.paper(
-            _WRITING, _WRITING_OPTIONS,
+            _WRITING,
+            _WRITING_OPTIONS,
             "Option {1} is not two sentences and lacks warmth. Option {3} does not invite anyone. Option {2} is two "
-            "sentences, gives the time and place, and is inviting.", 1,
+            "sentences, gives the time and place, and is inviting.",
+            1,
         ),
         DiscriminationDemo.paper(
-            _MATH, _MATH_OPTIONS,
+            _MATH,
+            _MATH_OPTIONS,
             "The area of a rectangle is length times width. Option {1} adds the sides and option {2} computes the "
-            "perimeter. Option {3} multiplies: 8 * 5 = 40.", 2,
+            "perimeter. Option {3} multiplies: 8 * 5 = 40.",
+            2,
         ),
         DiscriminationDemo.paper(
-            _ADVICE, _ADVICE_OPTIONS,
+            _ADVICE,
+            _ADVICE_OPTIONS,
             "Option {2} gives no tip. Option {3} is wrong: caffeine keeps you awake. Option {1} is a practical, "
-            "correct tip with a reason.", 0,
+            "correct tip with a reason.",
+            0,
         ),
     ),
     "compact": (
@@ -105,14 +111,19 @@ class MTBenchTask(Task):
     instructions = {
         "paper": (
             "Check each candidate answer for correctness, helpfulness and completeness, and decide which one "
-            "answers the question best. End with the line \"Therefore, the final choice is:\" followed by a line "
-            "\"### <number of the best answer>\"."
+            'answers the question best. End with the line "Therefore, the final choice is:" followed by a line '
+            '"### <number of the best answer>".'
         ),
         "compact": "Which option answers the question best? Give the option number on the last line.",
     }
 
-    def __init__(self, data: str | Path | None = None, judge_prompts: str | Path | None = None,
-                 judge_style: str = "explain", **protocol: Any) -> None:
+    def __init__(
+        self,
+        data: str | Path | None = None,
+        judge_prompts: str | Path | None = None,
+        judge_style: str = "explain",
+        **protocol: Any,
+    ) -> None:
         self.data = Path(data) if data is not None else None
         self.judge_style = check_judge_style(judge_style, self.name)
         if judge_style == "verdict-first":  # the judge continues "Rating: [[": the rating comes first, nothing else
@@ -129,8 +140,13 @@ class MTBenchTask(Task):
     def load(self, limit: int | None = None) -> list[Example]:
         from selfdisc_checks.tasks.data import load_records
 
-        rows = load_records(self.data, hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT), fields=("question_id", "category", "turns"),
-                            task=self.name, limit=limit)
+        rows = load_records(
+            self.data,
+            hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT),
+            fields=("question_id", "category", "turns"),
+            task=self.name,
+            limit=limit,
+        )
         examples = []
         for index, row in enumerate(rows):
             turns = row.get("turns")
@@ -140,10 +156,14 @@ class MTBenchTask(Task):
                     "of one or two questions."
                 )
             references = [str(r) for r in (row.get("reference") or []) if r]
-            examples.append(Example(
-                id=f"mtbench-{row['question_id']}", question=str(turns[0]), reference=references[0] if references else "",
-                meta={"category": str(row["category"]), "reference": references[0] if references else None},
-            ))
+            examples.append(
+                Example(
+                    id=f"mtbench-{row['question_id']}",
+                    question=str(turns[0]),
+                    reference=references[0] if references else "",
+                    meta={"category": str(row["category"]), "reference": references[0] if references else None},
+                )
+            )
         return examples
 
     def prompt(self, example: Example) -> Prompt:
@@ -180,8 +200,13 @@ class MTBenchTask(Task):
 
     def judge_protocol(self) -> dict[str, Any]:
         source = f"fastchat:{self.judge_prompts.name}" if self.judge_prompts else "selfdisc single-answer v1"
-        return {"prompt": source, "verdict": "[[rating]] 1-10", "style": self.judge_style, "lead": self.judge_lead,
-                "max_new_tokens": self.judge_decoding.max_new_tokens}
+        return {
+            "prompt": source,
+            "verdict": "[[rating]] 1-10",
+            "style": self.judge_style,
+            "lead": self.judge_lead,
+            "max_new_tokens": self.judge_decoding.max_new_tokens,
+        }
 
 
 def _fastchat_templates(path: Path) -> dict[str, tuple[str, str]]:
@@ -202,5 +227,7 @@ def _fastchat_templates(path: Path) -> dict[str, tuple[str, str]]:
             ) from None
     missing = [name for name in ("single-v1", "single-math-v1") if name not in templates]
     if missing:
-        raise SelfDiscError(f"{path} lacks the judge prompt(s) {', '.join(missing)}; use FastChat's judge_prompts.jsonl.")
+        raise SelfDiscError(
+            f"{path} lacks the judge prompt(s) {', '.join(missing)}; use FastChat's judge_prompts.jsonl."
+        )
     return templates

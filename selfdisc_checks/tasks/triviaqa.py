@@ -85,8 +85,8 @@ class TriviaQATask(Task):
     instructions = {
         "paper": (
             "Check each candidate answer against what you know about the question and decide which one is "
-            "correct. End with the line \"Therefore, the final choice is:\" followed by a line \"### <number of "
-            "the correct answer>\"."
+            'correct. End with the line "Therefore, the final choice is:" followed by a line "### <number of '
+            'the correct answer>".'
         ),
         "compact": "Which option answers the question correctly? Give the option number on the last line.",
     }
@@ -115,7 +115,10 @@ class TriviaQATask(Task):
         from selfdisc_checks.tasks.data import load_records
 
         rows = load_records(
-            self.data, hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT), fields=("question", "answer"), task=self.name,
+            self.data,
+            hub=(HUB_ID, HUB_CONFIG, HUB_SPLIT),
+            fields=("question", "answer"),
+            task=self.name,
             limit=limit,
         )
         where = self.data or HUB_ID
@@ -137,8 +140,7 @@ class TriviaQATask(Task):
                 )
             identifier = row.get("question_id") or f"row-{index}"
             examples.append(
-                Example(id=str(identifier), question=question, reference=value or aliases[0],
-                        meta={"aliases": aliases})
+                Example(id=str(identifier), question=question, reference=value or aliases[0], meta={"aliases": aliases})
             )
         return examples
 
@@ -151,9 +153,12 @@ class TriviaQATask(Task):
         # DPR has no canonical value: the reference shown is the first alias that normalisation leaves
         # something of (not '+-*/' for "Arithmetic"); every alias scores.
         return [
-            Example(id=f"dpr-{row['row']}", question=row["question"],
-                    reference=next((a for a in row["answers"] if normalize_answer(a)), row["answers"][0]),
-                    meta={"aliases": list(row["answers"])})
+            Example(
+                id=f"dpr-{row['row']}",
+                question=row["question"],
+                reference=next((a for a in row["answers"] if normalize_answer(a)), row["answers"][0]),
+                meta={"aliases": list(row["answers"])},
+            )
             for row in rows
         ]
 

@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-_TRAMPOLINE = ("import os, sys\n"
-               "os.dup2(int(sys.argv[1]), 3)\n"
-               "os.dup2(int(sys.argv[2]), 4)\n"
-               "os.execv(sys.argv[3], sys.argv[3:])\n")
+_TRAMPOLINE = (
+    "import os, sys\nos.dup2(int(sys.argv[1]), 3)\nos.dup2(int(sys.argv[2]), 4)\nos.execv(sys.argv[3], sys.argv[3:])\n"
+)
 
 
 def find_chromium() -> str | None:
@@ -48,8 +47,9 @@ class BrowserError(RuntimeError):
 class Browser:
     """One headless Chromium with one page, driven synchronously. Use as a context manager."""
 
-    def __init__(self, executable: str | None = None, *, width: int = 1280, height: int = 900,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, executable: str | None = None, *, width: int = 1280, height: int = 900, timeout: float = 30.0
+    ) -> None:
         executable = executable or find_chromium()
         if executable is None:
             raise BrowserError("no Chromium found; install it (Debian: apt-get install chromium) or set $CHROMIUM")
@@ -67,16 +67,31 @@ class Browser:
         child_write = fcntl.fcntl(from_browser_write, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_browser_read)
         os.close(from_browser_write)
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-                 f"--user-data-dir={self._profile.name}", "--no-first-run", "--no-default-browser-check",
-                 "--disable-extensions", "--disable-background-networking", "--disable-sync",
-                 "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", f"--window-size={width},{height}",
-                 "about:blank"]
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--remote-debugging-pipe",
+            f"--user-data-dir={self._profile.name}",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--hide-scrollbars",
+            "--mute-audio",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ]
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _TRAMPOLINE, str(child_read), str(child_write), executable, *flags],
-                pass_fds=(child_read, child_write), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE)
+                pass_fds=(child_read, child_write),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         finally:
             os.close(child_read)
             os.close(child_write)
@@ -86,12 +101,15 @@ class Browser:
         self.session = ""
         try:
             target = self.send("Target.createTarget", {"url": "about:blank"}, session=None)["targetId"]
-            self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True},
-                                     session=None)["sessionId"]
+            self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True}, session=None)[
+                "sessionId"
+            ]
             for domain in ("Page", "Runtime", "Log"):
                 self.send(f"{domain}.enable")
-            self.send("Emulation.setDeviceMetricsOverride",
-                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            )
         except BaseException:
             self.close()
             raise
@@ -136,8 +154,14 @@ class Browser:
             self.console.append({"level": entry.get("level"), "text": entry.get("text"), "source": entry.get("source")})
         self._events.append(message)
 
-    def send(self, method: str, params: dict[str, Any] | None = None, *, session: str | None | bool = True,
-             timeout: float | None = None) -> dict[str, Any]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        session: str | None | bool = True,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Run one command and return its result (on the page's session unless ``session=None``)."""
         self._next_id += 1
         message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
@@ -186,12 +210,13 @@ class Browser:
 
     def evaluate(self, expression: str) -> Any:
         """The JSON value of a JavaScript expression in the page (awaiting it if it is a promise)."""
-        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                "awaitPromise": True})
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True})
         if "exceptionDetails" in result:
             details = result["exceptionDetails"]
-            raise BrowserError(f"evaluating {expression[:80]!r}: "
-                               f"{details.get('exception', {}).get('description') or details.get('text')}")
+            raise BrowserError(
+                f"evaluating {expression[:80]!r}: "
+                f"{details.get('exception', {}).get('description') or details.get('text')}"
+            )
         return result.get("result", {}).get("value")
 
     def screenshot(self, path: Path, *, full_page: bool = True) -> Path:
@@ -199,8 +224,10 @@ class Browser:
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
         data = self.send("Page.captureScreenshot", params, timeout=max(self.timeout, 60))["data"]
         path = Path(path)
         path.write_bytes(base64.b64decode(data))

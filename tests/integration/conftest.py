@@ -28,7 +28,7 @@ class Project:
             pytester.makepyfile(test_regression=REGRESSION)
         if likelihood:
             pytester.makepyfile(test_likelihood=LIKELIHOOD)
-        pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{config}")
+        pytester.makefile(".toml", pyproject=f'[tool.selfdisc]\ncache_dir = "cache"\n{config}')
 
     def run(self, *args: str, results: str = "results.json") -> tuple[pytest.RunResult, dict | None]:
         result = self.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--results-json", results, *args)
@@ -39,8 +39,10 @@ class Project:
         return result, document
 
 
-ADMIT_ANY = ("[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n"
-             "position_bias = 1.0\ns_disc_likelihood = 0.0\ndg_diff_likelihood = -1.0\nposition_bias_likelihood = 1.0\n")
+ADMIT_ANY = (
+    "[tool.selfdisc.thresholds]\ns_gen = 0.0\ns_disc = 0.0\ndg_diff = -1.0\ninvalid_rate = 1.0\n"
+    "position_bias = 1.0\ns_disc_likelihood = 0.0\ndg_diff_likelihood = -1.0\nposition_bias_likelihood = 1.0\n"
+)
 
 
 @pytest.fixture

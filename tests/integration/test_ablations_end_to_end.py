@@ -11,8 +11,10 @@ ARGS = ("--model", str(FIXTURE), "--limit", "4")
 def configure(project, **options) -> None:
     """Rewrite the project's pyproject with these [tool.selfdisc.task_options.arithmetic] options."""
     table = "".join(f"{name} = {value}\n" for name, value in options.items())
-    project.pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{ADMIT_ANY}"
-                                                 f"[tool.selfdisc.task_options.arithmetic]\n{table}")
+    project.pytester.makefile(
+        ".toml",
+        pyproject=f'[tool.selfdisc]\ncache_dir = "cache"\n{ADMIT_ANY}[tool.selfdisc.task_options.arithmetic]\n{table}',
+    )
 
 
 def discrimination_prompts(document) -> list[str]:
@@ -32,12 +34,14 @@ def test_each_ablation_rediscriminates_cached_candidates_and_is_recorded(project
     assert task["protocol"]["discrimination"]["label_format"] == "letters"
     assert task["protocol"]["discrimination"]["demonstrations"] == 0
     assert task["options"]["label_format"] == "letters" and task["options"]["discrimination_demos"] == 0
-    for before, after, question in zip(discrimination_prompts(plain), discrimination_prompts(letters),
-                                       task["questions"], strict=True):
+    for before, after, question in zip(
+        discrimination_prompts(plain), discrimination_prompts(letters), task["questions"], strict=True
+    ):
         assert before != after and "(1) " in before and "(A) " in after and "(1) " not in after
         assert after.count("Question:") == 1  # no demonstration left
-        assert [c["text"] for c in question["candidates"]] in ([c["text"] for c in q["candidates"]]
-                                                                for q in plain["tasks"]["arithmetic"]["questions"])
+        assert [c["text"] for c in question["candidates"]] in (
+            [c["text"] for c in q["candidates"]] for q in plain["tasks"]["arithmetic"]["questions"]
+        )
 
     configure(project, discrimination_mode='"verbatim"', selector='"consistency"')
     _, verbatim = project.run(*ARGS)
@@ -55,5 +59,7 @@ def test_each_ablation_rediscriminates_cached_candidates_and_is_recorded(project
 def test_a_bad_ablation_option_is_refused_with_one_sentence(project):
     configure(project, discrimination_demos=2)
     result, _ = project.run(*ARGS)
-    assert "Task 'arithmetic': discrimination_demos must be a whole number from 0 to 1 (the demonstrations it has), " \
-           "not 2." in result.stdout.str() + result.stderr.str()
+    assert (
+        "Task 'arithmetic': discrimination_demos must be a whole number from 0 to 1 (the demonstrations it has), "
+        "not 2." in result.stdout.str() + result.stderr.str()
+    )

@@ -20,14 +20,18 @@ def test_a_log_shows_loading_and_progress_lines_while_it_runs(project):
     out = result.stdout.str()
     assert f"[selfdisc] loading {FIXTURE} (cpu, float32)" in out
     assert f"[selfdisc] loaded {FIXTURE} in " in out
-    result.stdout.fnmatch_lines([
-        "[[]selfdisc[]] arithmetic: sampling 0/16 candidates (0%) · 0:00 elapsed · ETA ?",
-        "[[]selfdisc[]] arithmetic: sampling 16/16 candidates (100%) · * tok/s · * elapsed",
-        "[[]selfdisc[]] arithmetic: discriminating 4/4 prompts (100%) · * tok/s · * elapsed",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "[[]selfdisc[]] arithmetic: sampling 0/16 candidates (0%) · 0:00 elapsed · ETA ?",
+            "[[]selfdisc[]] arithmetic: sampling 16/16 candidates (100%) · * tok/s · * elapsed",
+            "[[]selfdisc[]] arithmetic: discriminating 4/4 prompts (100%) · * tok/s · * elapsed",
+        ]
+    )
     assert "Loading weights" not in out + result.stderr.str()  # transformers' own bar stays out of the log
     again = project.pytester.runpytest_subprocess(*ARGS)  # all cached: says so, loads nothing
-    again.stdout.fnmatch_lines(["[[]selfdisc[]] arithmetic: sampling 16/16 candidates (100%), 16 cached · 0:00 elapsed"])
+    again.stdout.fnmatch_lines(
+        ["[[]selfdisc[]] arithmetic: sampling 16/16 candidates (100%), 16 cached · 0:00 elapsed"]
+    )
     assert "[selfdisc] loading" not in again.stdout.str()
 
 
@@ -65,19 +69,24 @@ def test_a_failing_check_is_recorded_with_its_reason(pytester):
     assert result.ret == 1
     (check,) = [c for c in document["checks"] if c["name"] == "test_generation_accuracy"]
     assert check["outcome"] == "failed" and "is below the floor 0.990" in check["message"]
-    failure = next(case for case in ET.parse(project.path / "junit.xml").getroot().iter("testcase")
-                   if case.get("name") == "test_generation_accuracy[arithmetic]").find("failure")
+    failure = next(
+        case
+        for case in ET.parse(project.path / "junit.xml").getroot().iter("testcase")
+        if case.get("name") == "test_generation_accuracy[arithmetic]"
+    ).find("failure")
     assert "is below the floor 0.990" in failure.get("message")
 
 
 def test_history_keeps_whole_runs_and_the_report_reads_it(project):
     history = project.path / "runs.sqlite"
     for label, seed in (("rev-a", "1"), ("rev-b", "2")):
-        result = project.pytester.runpytest_subprocess(*ARGS, "--seed", seed, "--history", "runs.sqlite",
-                                                       "--run-label", label, "--report-dir", f"report-{label}")
+        result = project.pytester.runpytest_subprocess(
+            *ARGS, "--seed", seed, "--history", "runs.sqlite", "--run-label", label, "--report-dir", f"report-{label}"
+        )
         assert result.ret == 0
-    result.stdout.fnmatch_lines(["run 2 appended to the history runs.sqlite (2 runs)",
-                                 "report written to report-rev-b/report.html"])
+    result.stdout.fnmatch_lines(
+        ["run 2 appended to the history runs.sqlite (2 runs)", "report written to report-rev-b/report.html"]
+    )
     db = sqlite3.connect(history)
     assert db.execute("SELECT label FROM runs ORDER BY id").fetchall() == [("rev-a",), ("rev-b",)]
     assert db.execute("SELECT COUNT(*) FROM questions").fetchone() == (8,)
@@ -86,8 +95,9 @@ def test_history_keeps_whole_runs_and_the_report_reads_it(project):
 
     # A run in which a task could not be evaluated is not a whole run: the history does not take it.
     (project.path / "bad.jsonl").write_text('{"question": "1+1"}\n')
-    result = project.pytester.runpytest_subprocess(*ARGS, "--tasks", "arithmetic,gsm8k", "--data", "gsm8k=bad.jsonl",
-                                                   "--history", "runs.sqlite")
+    result = project.pytester.runpytest_subprocess(
+        *ARGS, "--tasks", "arithmetic,gsm8k", "--data", "gsm8k=bad.jsonl", "--history", "runs.sqlite"
+    )
     result.stdout.fnmatch_lines(["not added to the history runs.sqlite: gsm8k could not be evaluated*"])
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
 
@@ -96,13 +106,30 @@ def test_history_keeps_whole_runs_and_the_report_reads_it(project):
     import sys
 
     out = project.path / "nightly"
-    done = subprocess.run([sys.executable, "-m", "selfdisc_checks", "report", "--history", str(history), "--out", str(out)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "selfdisc_checks", "report", "--history", str(history), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert (out / "report.html").exists() and (out / "summary.md").read_text().strip()
     result, document = project.run(*ARGS[2:], "--seed", "3")
     (project.path / "r3.json").write_text(json.dumps(document))
-    done = subprocess.run([sys.executable, "-m", "selfdisc_checks", "history", "import", "--history", str(history),
-                           str(project.path / "r3.json"), "--run-label", "imported"], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "selfdisc_checks",
+            "history",
+            "import",
+            "--history",
+            str(history),
+            str(project.path / "r3.json"),
+            "--run-label",
+            "imported",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0 and "appended as run 3" in done.stdout, done.stderr
     assert db.execute("SELECT label FROM runs WHERE id = 3").fetchone() == ("imported",)

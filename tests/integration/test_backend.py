@@ -41,12 +41,16 @@ def test_prefix_cached_sampling_equals_plain_generate(backend, prompts):
     tokenizer, model = backend.tokenizer, backend.model
     encoded = tokenizer(prompts[:2], return_tensors="pt", padding=True)
     rows = torch.tensor([0, 0, 0, 1, 1, 1])
-    config = GenerationConfig(do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = GenerationConfig(
+        do_sample=False, max_new_tokens=8, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id
+    )
     length = encoded["input_ids"].shape[1]
     sampler = SeededSampler([1, 2, 3, 4, 5, 6], Sampling(0.9))
     output = model.generate(
-        input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
-        generation_config=config, logits_processor=LogitsProcessorList([sampler]),
+        input_ids=encoded["input_ids"][rows],
+        attention_mask=encoded["attention_mask"][rows],
+        generation_config=config,
+        logits_processor=LogitsProcessorList([sampler]),
     )
     plain = tokenizer.batch_decode(output[:, length:], skip_special_tokens=True)
     assert [c.text for group in cached for c in group] == plain
@@ -56,7 +60,9 @@ def test_temperature_changes_and_seeds_reproduce(backend, prompts):
     a = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.7), SPEC)
     assert a == backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.7), SPEC)
     greedy = backend.sample(prompts[:3], [[1, 2, 3, 4]] * 3, Sampling(0.0), SPEC)
-    assert all(len({c.text for c in group}) == 1 for group in greedy)  # temperature 0: every candidate is the greedy one
+    assert all(
+        len({c.text for c in group}) == 1 for group in greedy
+    )  # temperature 0: every candidate is the greedy one
     assert greedy[0][0] == backend.greedy(prompts[:1], SPEC)[0]
 
 
@@ -99,8 +105,12 @@ def test_completions_say_whether_the_token_limit_cut_them(backend, prompts):
 
 def test_loaded_model_keeps_only_special_token_ids_of_its_generation_config(backend):
     config = backend.model.generation_config.to_diff_dict()
-    assert set(config) - {"transformers_version"} <= {"eos_token_id", "pad_token_id", "bos_token_id",
-                                                      "decoder_start_token_id"}
+    assert set(config) - {"transformers_version"} <= {
+        "eos_token_id",
+        "pad_token_id",
+        "bos_token_id",
+        "decoder_start_token_id",
+    }
 
 
 def _continuation_logprob(backend, prompt: str, continuation: str) -> float:
@@ -119,7 +129,7 @@ def test_label_logprobs_equal_a_plain_forward_pass(backend):
     lead, labels = task.label_continuations(4)
     assert (lead, labels) == ("", ["(1)", "(2)", "(3)", "(4)"])
     scores = backend.option_logprobs(texts, [labels] * 3)
-    for text, row in zip(texts, scores):
+    for text, row in zip(texts, scores, strict=False):
         # The labels share "(" and differ in the digit: the score is the digit's log-probability after "(".
         expected = [_continuation_logprob(backend, text + "(", str(i)) for i in range(1, 5)]
         assert row == pytest.approx(expected, abs=1e-4)
@@ -152,13 +162,22 @@ def test_finished_rows_leave_the_batch_and_change_no_candidate(backend, prompts)
     tokenizer, model = backend.tokenizer, backend.model
     encoded = tokenizer(prompts, return_tensors="pt", padding=True)
     rows = torch.arange(len(prompts)).repeat_interleave(4)
-    config = GenerationConfig(do_sample=False, max_new_tokens=12, pad_token_id=tokenizer.pad_token_id,
-                              eos_token_id=tokenizer.eos_token_id, stop_strings=["\n"])
+    config = GenerationConfig(
+        do_sample=False,
+        max_new_tokens=12,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        stop_strings=["\n"],
+    )
     sampler = SeededSampler([seed for group in seeds for seed in group], Sampling(1.5))
-    output = model.generate(input_ids=encoded["input_ids"][rows], attention_mask=encoded["attention_mask"][rows],
-                            generation_config=config, logits_processor=LogitsProcessorList([sampler]),
-                            tokenizer=tokenizer)
-    generated = output[:, encoded["input_ids"].shape[1]:]
+    output = model.generate(
+        input_ids=encoded["input_ids"][rows],
+        attention_mask=encoded["attention_mask"][rows],
+        generation_config=config,
+        logits_processor=LogitsProcessorList([sampler]),
+        tokenizer=tokenizer,
+    )
+    generated = output[:, encoded["input_ids"].shape[1] :]
     plain = [text.split("\n")[0] for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
     assert [c.text for group in ours for c in group] == plain
     # generate decodes every row until the last one ends; here a row costs only its own steps.
@@ -210,7 +229,13 @@ def test_running_out_of_device_memory_mid_batch_halves_it_and_changes_no_candida
     for after in (1, 2, 3, 4):  # 24 rows start; a few passes in, some rows (and questions) have ended
         handed: list[tuple[int, list]] = []
         with DeviceMemory(small.model, rows=5, after=after) as memory:
-            got = small.sample(prompts, seeds, Sampling(1.5), spec, done=lambda q, group: handed.append((q, list(group))))
+            got = small.sample(
+                prompts,
+                seeds,
+                Sampling(1.5),
+                spec,
+                done=lambda q, group, handed=handed: handed.append((q, list(group))),
+            )
         assert memory.raised >= 1
         assert got == expected
         # each question handed over once, whole, with the candidates it ends with
@@ -221,9 +246,12 @@ def test_running_out_of_device_memory_mid_batch_halves_it_and_changes_no_candida
 def test_device_memory_that_holds_no_row_gives_one_sentence(backend, prompts):
     none_fit = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
     with DeviceMemory(none_fit.model, rows=0):
-        with pytest.raises(SelfDiscError, match=r"^One row of .* does not fit the device's memory \(prompt of \d+ tokens "
-                                                r"plus 12 new: it ran out of memory even alone\); use a device with more "
-                                                r"free memory, or shorter prompts\.$"):
+        with pytest.raises(
+            SelfDiscError,
+            match=r"^One row of .* does not fit the device's memory \(prompt of \d+ tokens "
+            r"plus 12 new: it ran out of memory even alone\); use a device with more "
+            r"free memory, or shorter prompts\.$",
+        ):
             none_fit.sample(prompts[:2], [[1, 2], [3, 4]], Sampling(1.0), Spec(max_new_tokens=12, stop=("\n",)))
 
 
@@ -238,8 +266,10 @@ def test_waiting_questions_join_the_batch_as_rows_finish(backend, prompts):
     assert refill.sample(prompts, seeds, Sampling(1.5), spec) == together
     chunks = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu")
     for start in range(0, len(prompts), 2):  # the same 8 rows at a time, without joining
-        assert chunks.sample(prompts[start:start + 2], seeds[start:start + 2], Sampling(1.5), spec) == \
-            together[start:start + 2]
+        assert (
+            chunks.sample(prompts[start : start + 2], seeds[start : start + 2], Sampling(1.5), spec)
+            == together[start : start + 2]
+        )
     assert refill.counters["row_steps"] == chunks.counters["row_steps"]
     assert refill.counters["steps"] < chunks.counters["steps"], (refill.counters, chunks.counters)
     refill.prompts_in_flight = 2
@@ -251,7 +281,9 @@ def test_weights_spread_over_devices_give_the_same_candidates(backend, prompts):
     they compute; on this machine accelerate places everything on the CPU."""
     seeds = [[3 * i + j for j in range(4)] for i in range(3)]
     spread = HFBackend(locate_checkpoint(str(FIXTURE)), device="cpu", device_map="auto")
-    assert spread.sample(prompts[:3], seeds, Sampling(0.9), SPEC) == backend.sample(prompts[:3], seeds, Sampling(0.9), SPEC)
+    assert spread.sample(prompts[:3], seeds, Sampling(0.9), SPEC) == backend.sample(
+        prompts[:3], seeds, Sampling(0.9), SPEC
+    )
     assert spread.describe()["device"] == "spread: cpu" and backend.describe()["device"] == "cpu"
 
 
@@ -297,6 +329,7 @@ def test_an_interrupted_call_keeps_the_questions_that_finished(tmp_path):
             stored.append(i)
             if len(stored) == 3:
                 raise KeyboardInterrupt
+
         return real(prompts, seeds, sampling, spec, done=relay)
 
     backend.sample = interrupted

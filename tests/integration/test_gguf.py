@@ -24,7 +24,9 @@ SPECIALS = 4  # <pad> <s> </s> <unk>, then one token per character
 
 def llama_cpp_permute(weight, heads: int):
     """llama.cpp's q/k row order (rotary pairs interleaved); transformers' GGUF loader reverses it."""
-    return weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    return (
+        weight.reshape(heads, 2, weight.shape[0] // heads // 2, *weight.shape[1:]).swapaxes(1, 2).reshape(weight.shape)
+    )
 
 
 def write_gguf(checkpoint: Path, path: Path) -> None:
@@ -58,7 +60,9 @@ def write_gguf(checkpoint: Path, path: Path) -> None:
     writer.add_vocab_size(len(tokens))
     writer.add_tokenizer_model("gpt2")
     writer.add_token_list([t if i < SPECIALS else "".join(spell[b] for b in t.encode()) for i, t in enumerate(tokens)])
-    writer.add_token_types([gguf.TokenType.CONTROL if i < SPECIALS else gguf.TokenType.NORMAL for i in range(len(tokens))])
+    writer.add_token_types(
+        [gguf.TokenType.CONTROL if i < SPECIALS else gguf.TokenType.NORMAL for i in range(len(tokens))]
+    )
     writer.add_token_scores([0.0] * len(tokens))
     writer.add_pad_token_id(vocab["<pad>"])
     writer.add_bos_token_id(vocab["<s>"])

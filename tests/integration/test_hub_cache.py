@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 from huggingface_hub.utils import filter_repo_objects
+from test_model_families import CHAT_TEMPLATE
 
 from conftest import FIXTURE, assert_checks_ran
-from test_model_families import CHAT_TEMPLATE
 from selfdisc_checks import HFBackend, Prompt, SelfDiscError, locate_checkpoint
 from selfdisc_checks.backends.checkpoint import HUB_PATTERNS
 from selfdisc_checks.backends.fingerprint import fingerprint_path
@@ -109,8 +109,12 @@ def test_a_cached_repo_with_only_pickled_weights_is_refused(hub_cache):
     cache_repo(hub_cache, REPO_ID, files)
     with pytest.raises(SelfDiscError) as error:
         locate_checkpoint(REPO_ID)
-    assert_one_sentence(str(error.value), r"only PyTorch pickle weights \(pytorch_model\.bin\)", "can run code",
-                        "convert the checkpoint to safetensors")
+    assert_one_sentence(
+        str(error.value),
+        r"only PyTorch pickle weights \(pytorch_model\.bin\)",
+        "can run code",
+        "convert the checkpoint to safetensors",
+    )
 
 
 def test_pickled_weights_the_hub_listing_shows_are_named(hub_cache):
@@ -150,8 +154,9 @@ def test_pickle_weights_load_only_with_the_opt_in(project, tmp_path):
     loaded, pickled = project.run("--model", str(folder), *args, "--allow-pickle-weights")
     assert loaded.ret == 0, loaded.stdout.str()
     _, safe = project.run("--model", str(FIXTURE), *args)
-    assert [q["candidates"] for q in pickled["tasks"]["arithmetic"]["questions"]] == \
-        [q["candidates"] for q in safe["tasks"]["arithmetic"]["questions"]]
+    assert [q["candidates"] for q in pickled["tasks"]["arithmetic"]["questions"]] == [
+        q["candidates"] for q in safe["tasks"]["arithmetic"]["questions"]
+    ]
 
 
 def test_beside_safetensors_a_pickle_is_never_read(tmp_path):
@@ -180,7 +185,9 @@ def test_an_unknown_repo_offline_fails_fast_with_one_sentence(hub_cache, monkeyp
         locate_checkpoint("org/unknown")
     assert time.monotonic() - start < 10
     assert_one_sentence(
-        str(error.value), "org/unknown is not a local path and not in the Hugging Face cache", "HF_HUB_OFFLINE",
+        str(error.value),
+        "org/unknown is not a local path and not in the Hugging Face cache",
+        "HF_HUB_OFFLINE",
         "pass a local checkpoint folder",
     )
 
@@ -196,11 +203,30 @@ def test_an_unknown_repo_offline_end_to_end_has_no_traceback(project, hub_cache)
 
 def test_the_download_patterns_fetch_what_from_pretrained_reads_and_no_pickles():
     repo = [
-        "config.json", "generation_config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors",
-        "model-00002-of-00002.safetensors", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-        "chat_template.jinja", "additional_chat_templates/tool_use.jinja", "tokenizer.model", "tokenizer.model.v3",
-        "spiece.model", "vocab.json", "merges.txt", "vocab.txt", "qwen.tiktoken", "modeling_custom.py",
-        "pytorch_model.bin", "model.pt", "optimizer.pt", "model.gguf", ".gitattributes", "README.md",
+        "config.json",
+        "generation_config.json",
+        "model.safetensors.index.json",
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "chat_template.jinja",
+        "additional_chat_templates/tool_use.jinja",
+        "tokenizer.model",
+        "tokenizer.model.v3",
+        "spiece.model",
+        "vocab.json",
+        "merges.txt",
+        "vocab.txt",
+        "qwen.tiktoken",
+        "modeling_custom.py",
+        "pytorch_model.bin",
+        "model.pt",
+        "optimizer.pt",
+        "model.gguf",
+        ".gitattributes",
+        "README.md",
     ]
     fetched = set(filter_repo_objects(repo, allow_patterns=HUB_PATTERNS))
     assert fetched == set(repo[:18])

@@ -19,8 +19,23 @@ pytestmark = pytest.mark.slow
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (non-editable) install of this repository into a private folder, as `pip install PATH` makes."""
     target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return target
 
 
@@ -43,8 +58,19 @@ def test_the_installed_checks_run_in_a_repository_with_no_test_file(installed, t
     where = _run(repo, installed, "-c", "import selfdisc_checks.checks as c; print(c.__file__)")
     assert where.stdout.strip().startswith(str(installed)), where  # the installed copy, not this checkout
 
-    result = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
-                  "-p", "no:cacheprovider", "-rA")
+    result = _run(
+        repo,
+        installed,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "selfdisc_checks.checks",
+        "--model",
+        str(FIXTURE),
+        "-p",
+        "no:cacheprovider",
+        "-rA",
+    )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "PASSED test_model.py::test_generation_accuracy[arithmetic]" in out
@@ -58,8 +84,18 @@ def test_the_installed_checks_run_in_a_repository_with_no_test_file(installed, t
 
 def test_a_failing_installed_check_fails_the_run_with_its_reason(installed, tmp_path):
     repo = _user_repo(tmp_path / "strict-repo", "s_gen = 0.99\n")
-    result = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE),
-                  "-p", "no:cacheprovider")
+    result = _run(
+        repo,
+        installed,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "selfdisc_checks.checks",
+        "--model",
+        str(FIXTURE),
+        "-p",
+        "no:cacheprovider",
+    )
     assert result.returncode == 1, result.stdout
     assert "FAILED test_model.py::test_generation_accuracy[arithmetic]" in result.stdout
     assert "arithmetic: S_gen = " in result.stdout and "below the floor 0.990" in result.stdout

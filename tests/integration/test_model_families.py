@@ -46,8 +46,14 @@ def t5_checkpoint(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(FIXTURE)
     torch.manual_seed(0)
     config = T5Config(
-        vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
     folder = tmp_path / "t5"
@@ -89,5 +95,5 @@ def test_checkpoint_code_never_runs_without_opt_in(fixture_copy, tmp_path):
     backend = HFBackend(locate_checkpoint(str(fixture_copy)))
     backend.render(Prompt(query="Q: 1+1="))  # the tokenizer needs no checkpoint code
     with pytest.raises(SelfDiscError, match="needs its own Python code.*rerun with --trust-remote-code"):
-        backend.model
+        _ = backend.model
     assert not marker.exists()

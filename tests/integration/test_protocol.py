@@ -16,8 +16,14 @@ from conftest import ADMIT_ANY, FIXTURE, assert_checks_ran
 
 # Settings several popular instruct checkpoints ship; each would change what sampling and greedy mean.
 LEAKY = {
-    "repetition_penalty": 3.0, "no_repeat_ngram_size": 1, "top_k": 2, "top_p": 0.5, "temperature": 0.1,
-    "do_sample": True, "min_new_tokens": 3, "suppress_tokens": [5, 6],
+    "repetition_penalty": 3.0,
+    "no_repeat_ngram_size": 1,
+    "top_k": 2,
+    "top_p": 0.5,
+    "temperature": 0.1,
+    "do_sample": True,
+    "min_new_tokens": 3,
+    "suppress_tokens": [5, 6],
 }
 
 
@@ -45,8 +51,9 @@ def test_a_checkpoints_generation_config_does_not_leak_in(project, fixture_copy)
     _, copied = project.run("--model", str(fixture_copy), *args)
     assert copied["model"]["fingerprint"] != original["model"]["fingerprint"]  # so nothing came from the cache
     assert copied["tasks"]["arithmetic"]["run"]["candidates_sampled"] == 36
-    for ours, theirs in zip(copied["tasks"]["arithmetic"]["questions"], original["tasks"]["arithmetic"]["questions"],
-                            strict=True):
+    for ours, theirs in zip(
+        copied["tasks"]["arithmetic"]["questions"], original["tasks"]["arithmetic"]["questions"], strict=True
+    ):
         assert [c["text"] for c in ours["candidates"]] == [c["text"] for c in theirs["candidates"]]
         assert ours["choice"] == theirs["choice"]
 
@@ -56,8 +63,9 @@ def test_more_samples_later_samples_only_the_new_candidates(project):
     _, eight = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "8")
     run = eight["tasks"]["arithmetic"]["run"]
     assert run["candidates_sampled"] == 6 * 4 and run["sampled"] == 6, run
-    for small, large in zip(four["tasks"]["arithmetic"]["questions"], eight["tasks"]["arithmetic"]["questions"],
-                            strict=True):
+    for small, large in zip(
+        four["tasks"]["arithmetic"]["questions"], eight["tasks"]["arithmetic"]["questions"], strict=True
+    ):
         assert large["candidates"][:4] == small["candidates"]
         assert len(large["candidates"]) == 8
     _, again = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "2")
@@ -79,8 +87,14 @@ def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
     generation, discrimination = task["protocol"]["generation"], task["protocol"]["discrimination"]
     assert generation["max_new_tokens"] == 8 and generation["stop"] == ["\n"] and generation["shots"] == 2
     assert generation["top_k"] == 5 and generation["top_p"] == 1.0 and generation["temperature"] == 0.7
-    assert discrimination == {"max_new_tokens": 8, "stop": ["\n"], "demonstrations": 1, "prompt_variant": "compact",
-                              "decoding": "greedy", "orderings": 1}
+    assert discrimination == {
+        "max_new_tokens": 8,
+        "stop": ["\n"],
+        "demonstrations": 1,
+        "prompt_variant": "compact",
+        "decoding": "greedy",
+        "orderings": 1,
+    }
     assert document["settings"]["top_k"] == 5
     for question in task["questions"]:
         prompts = question["prompts"]
@@ -92,8 +106,19 @@ def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
 
 def test_results_file_gets_normal_permissions(project):
     # Project.run removes its results file after reading it; this run keeps it.
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "2",
-                                                   "--samples", "2", "--results-json", "out/kept.json", "-rs")
+    result = project.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--model",
+        str(FIXTURE),
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--results-json",
+        "out/kept.json",
+        "-rs",
+    )
     assert_checks_ran(result)
     umask = os.umask(0)
     os.umask(umask)
@@ -106,14 +131,16 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
 
     args = ("--limit", "40", "-rA")
     baseline = project.path / "baseline.json"
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), *args,
-                                                   "--results-json", "baseline.json")
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--model", str(FIXTURE), *args, "--results-json", "baseline.json"
+    )
     assert baseline.exists()
     measured = f"{json.loads(baseline.read_text())['tasks']['arithmetic']['metrics']['s_gen']:.3f}"
     # Another seed: an independent run of the same model must not look like a regression.
     result, _ = project.run("--model", str(FIXTURE), *args, "--baseline", str(baseline), "--seed", "7")
-    result.stdout.fnmatch_lines(["*PASSED*test_no_regression[[]arithmetic-s_gen]*",
-                                 "*PASSED*test_no_regression[[]arithmetic-dg_diff]*"])
+    result.stdout.fnmatch_lines(
+        ["*PASSED*test_no_regression[[]arithmetic-s_gen]*", "*PASSED*test_no_regression[[]arithmetic-dg_diff]*"]
+    )
     assert "FAILED" not in result.stdout.str()
 
     weights = fixture_copy / "model.safetensors"
@@ -125,19 +152,23 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
     save_file(tensors, weights, metadata={"format": "pt"})
     result, document = project.run("--model", str(fixture_copy), *args, "--baseline", str(baseline))
     assert document["tasks"]["arithmetic"]["metrics"]["s_gen"] < 0.3
-    result.stdout.fnmatch_lines([
-        f"*arithmetic: S_gen regressed against the baseline {baseline}: {measured} -> *, difference -0.* "
-        "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
-        "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*arithmetic: S_gen regressed against the baseline {baseline}: {measured} -> *, difference -0.* "
+            "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
+            "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
+        ]
+    )
 
     # The same comparison with the baseline checkpoint evaluated in this session (candidates from the cache).
     result, _ = project.run("--model", str(fixture_copy), *args, "--baseline-model", str(FIXTURE))
-    result.stdout.fnmatch_lines([
-        f"*arithmetic: S_gen regressed against the baseline {FIXTURE}: {measured} -> *, difference -0.* "
-        "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
-        "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"*arithmetic: S_gen regressed against the baseline {FIXTURE}: {measured} -> *, difference -0.* "
+            "[[]95% CI -0.*, -0.*], one-sided upper bound -0.* vs tolerance -0.000 (n = 40 shared questions;*",
+            "*FAILED*test_no_regression[[]arithmetic-s_gen]*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*SKIPPED*arithmetic: S_disc (likelihood) not measured in this run*"])
     # And a checkpoint against itself holds, sampled once for both roles.
     result, document = project.run("--model", str(FIXTURE), *args, "--baseline-model", str(FIXTURE))
@@ -148,19 +179,35 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
 
 def test_an_incomparable_baseline_is_refused_with_the_difference(regression_project):
     project = regression_project
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
-                                                   "--results-json", "old.json")
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4", "--results-json", "old.json"
+    )
     # Refused before any sampling, as a usage error naming the difference.
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
-                                                   "--baseline", "old.json", "--temperature", "1.0")
+    result = project.pytester.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--model",
+        str(FIXTURE),
+        "--limit",
+        "4",
+        "--baseline",
+        "old.json",
+        "--temperature",
+        "1.0",
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --baseline old.json: Cannot compare: arithmetic protocol.generation.temperature "
-                                 "differs (0.7 vs 1.0)*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --baseline old.json: Cannot compare: arithmetic protocol.generation.temperature differs (0.7 vs 1.0)*"]
+    )
     # Other questions (another task seed: seeds may differ, questions may not) are refused the same way.
-    project.pytester.makefile(".toml", pyproject=f"[tool.selfdisc]\ncache_dir = \"cache\"\n{ADMIT_ANY}"
-                                                 "[tool.selfdisc.task_options.arithmetic]\nseed = 5\n")
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4",
-                                                   "--baseline", "old.json")
+    project.pytester.makefile(
+        ".toml",
+        pyproject=f'[tool.selfdisc]\ncache_dir = "cache"\n{ADMIT_ANY}'
+        "[tool.selfdisc.task_options.arithmetic]\nseed = 5\n",
+    )
+    result = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4", "--baseline", "old.json"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*Cannot compare: arithmetic question 'test-0' question differs*"])
 
@@ -188,8 +235,9 @@ def test_permutations_report_pick_rates_by_position(project):
 
 def test_likelihood_discrimination_beside_the_generated_label(likelihood_project):
     project = likelihood_project
-    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--discriminate", "generate,likelihood",
-                                   "--permutations", "2", "-rA")
+    result, document = project.run(
+        "--model", str(FIXTURE), "--limit", "12", "--discriminate", "generate,likelihood", "--permutations", "2", "-rA"
+    )
     result.assert_outcomes(passed=8)
     task = document["tasks"]["arithmetic"]
     m = task["metrics"]
@@ -209,15 +257,22 @@ def test_likelihood_discrimination_beside_the_generated_label(likelihood_project
             matched += 1
             assert picked["index"] == question["choice"]["index"], question
     assert matched >= 6
-    result.stdout.fnmatch_lines(["*S_disc (lik.)*DG-DIFF (lik., pts)*",
-                                 f"*arithmetic*{100 * m['dg_diff_likelihood']:+.1f} [[]*",
-                                 "*PASSED*test_likelihood_dg_diff[[]arithmetic]*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*S_disc (lik.)*DG-DIFF (lik., pts)*",
+            f"*arithmetic*{100 * m['dg_diff_likelihood']:+.1f} [[]*",
+            "*PASSED*test_likelihood_dg_diff[[]arithmetic]*",
+        ]
+    )
 
     # Likelihood alone: its scores come from the cache, and the generated-label checks say they were not asked.
-    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--discriminate", "likelihood",
-                                   "--permutations", "2", "-rs")
+    result, document = project.run(
+        "--model", str(FIXTURE), "--limit", "12", "--discriminate", "likelihood", "--permutations", "2", "-rs"
+    )
     result.assert_outcomes(passed=4, skipped=4)
-    result.stdout.fnmatch_lines(["*arithmetic: S_disc not measured: --discriminate likelihood does not include generate*"])
+    result.stdout.fnmatch_lines(
+        ["*arithmetic: S_disc not measured: --discriminate likelihood does not include generate*"]
+    )
     alone = document["tasks"]["arithmetic"]
     assert alone["run"]["discriminated"] == 0 and alone["run"]["sampled"] == 0
     assert "s_disc" not in alone["metrics"] and alone["metrics"]["s_disc_likelihood"] == m["s_disc_likelihood"]

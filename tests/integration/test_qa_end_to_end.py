@@ -10,19 +10,47 @@ from conftest import FIXTURE
 
 def test_triviaqa_and_commonsenseqa_run_from_local_files(project):
     trivia = project.path / "trivia.jsonl"
-    trivia.write_text("".join(json.dumps({
-        "question": f"What is {a}+{b}?", "question_id": f"tq{a}",
-        "answer": {"value": str(a + b), "aliases": [str(a + b)], "normalized_aliases": [str(a + b)]},
-    }) + "\n" for a, b in ((3, 4), (2, 2), (5, 1))))
+    trivia.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question": f"What is {a}+{b}?",
+                    "question_id": f"tq{a}",
+                    "answer": {"value": str(a + b), "aliases": [str(a + b)], "normalized_aliases": [str(a + b)]},
+                }
+            )
+            + "\n"
+            for a, b in ((3, 4), (2, 2), (5, 1))
+        )
+    )
     dpr = project.path / "trivia-test.qa.csv"
     dpr.write_text('What is 6+1?\t["7", "seven"]\n"""Quoted"" question: 2+3?"\t["5"]\n')
     csqa = project.path / "csqa.jsonl"
-    csqa.write_text("".join(json.dumps({
-        "id": f"c{i}", "question": f"Which is {i}+1?", "question_concept": "sum",
-        "choices": {"label": list("ABCDE"), "text": [str(i + d) for d in range(5)]}, "answerKey": "B",
-    }) + "\n" for i in range(3)))
-    result, document = project.run("--model", str(FIXTURE), "--tasks", "triviaqa,commonsenseqa",
-                                   "--data", f"triviaqa={trivia}", "--data", f"commonsenseqa={csqa}")
+    csqa.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "id": f"c{i}",
+                    "question": f"Which is {i}+1?",
+                    "question_concept": "sum",
+                    "choices": {"label": list("ABCDE"), "text": [str(i + d) for d in range(5)]},
+                    "answerKey": "B",
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
+    result, document = project.run(
+        "--model",
+        str(FIXTURE),
+        "--tasks",
+        "triviaqa,commonsenseqa",
+        "--data",
+        f"triviaqa={trivia}",
+        "--data",
+        f"commonsenseqa={csqa}",
+    )
     for name in ("triviaqa", "commonsenseqa"):
         task = document["tasks"][name]
         assert task["metrics"]["n"] == 3 and task["options"]["data"].endswith((".jsonl",))

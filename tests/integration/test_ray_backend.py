@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'selfdisc-checks[ray]')")
 
-from conftest import FIXTURE, Project, ADMIT_ANY  # noqa: E402
+from conftest import ADMIT_ANY, FIXTURE, Project  # noqa: E402
 from selfdisc_checks import HFBackend, Sampling, get_task, locate_checkpoint  # noqa: E402
 from selfdisc_checks.records import DecodeSpec  # noqa: E402
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from browser import Browser, find_chromium
 from safetensors.torch import load_file, save_file
 
-from browser import Browser, find_chromium
 from conftest import FIXTURE, Project
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.html import anchor, write_report
@@ -21,13 +21,17 @@ from selfdisc_checks.report.summary import p_value, percent, show, show_p
 
 INJECTED = "<script>window.pwned=1</script>"
 # The repository's own thresholds: the weakened copy fails some of them.
-CONFIG = ('[tool.selfdisc.thresholds]\ns_gen = 0.3\ns_disc = 0.3\ndg_diff = { floor = -0.05, mode = "not-below" }\n'
-          "invalid_rate = 0.1\n")
+CONFIG = (
+    '[tool.selfdisc.thresholds]\ns_gen = 0.3\ns_disc = 0.3\ndg_diff = { floor = -0.05, mode = "not-below" }\n'
+    "invalid_rate = 0.1\n"
+)
 ARGS = ("--limit", "6", "--samples", "4")
 
 # Skipped on a workstation without Chromium; in CI (.ci/run installs it) a missing browser is a failure.
-needs_chromium = pytest.mark.skipif(find_chromium() is None and os.environ.get("CI") != "true",
-                                    reason="Chromium is not installed (apt-get install chromium, or set $CHROMIUM)")
+needs_chromium = pytest.mark.skipif(
+    find_chromium() is None and os.environ.get("CI") != "true",
+    reason="Chromium is not installed (apt-get install chromium, or set $CHROMIUM)",
+)
 
 
 def weaken(checkpoint: Path) -> None:
@@ -76,21 +80,29 @@ def test_the_report_opens_in_chromium_with_its_plots_numbers_and_no_script(pytes
 
     with Browser() as browser:
         browser.open((out / "report.html").as_uri())
-        images = browser.evaluate("[...document.images].map(i => ({w: i.naturalWidth, h: i.naturalHeight, "
-                                  "done: i.complete, src: i.src.slice(0, 22)}))")
-        cells = browser.evaluate("[...document.querySelectorAll('table.results [data-metric]')].map(e => "
-                                 "({task: e.dataset.task, metric: e.dataset.metric, value: e.dataset.value, "
-                                 "text: e.textContent}))")
+        images = browser.evaluate(
+            "[...document.images].map(i => ({w: i.naturalWidth, h: i.naturalHeight, "
+            "done: i.complete, src: i.src.slice(0, 22)}))"
+        )
+        cells = browser.evaluate(
+            "[...document.querySelectorAll('table.results [data-metric]')].map(e => "
+            "({task: e.dataset.task, metric: e.dataset.metric, value: e.dataset.value, "
+            "text: e.textContent}))"
+        )
         pwned = browser.evaluate("typeof window.pwned")
-        candidate = browser.evaluate(f"document.querySelector('#{anchor('arithmetic', latest['tasks']['arithmetic']['questions'][0]['id'])} "
-                                     "pre.cand').textContent")
+        candidate = browser.evaluate(
+            f"document.querySelector('#{anchor('arithmetic', latest['tasks']['arithmetic']['questions'][0]['id'])} "
+            "pre.cand').textContent"
+        )
         scripts = browser.evaluate("document.scripts.length")
         banner = browser.evaluate("document.querySelector('.banner').textContent")
         failing_shown = browser.evaluate("document.querySelectorAll('.failing li').length")
         comparison = browser.evaluate("document.querySelector('#task-arithmetic .side').textContent")
         links = browser.evaluate("[...document.querySelectorAll('a[href^=\"#\"]')].map(a => a.getAttribute('href'))")
-        missing = browser.evaluate("[...document.querySelectorAll('a[href^=\"#\"]')].map(a => a.getAttribute('href'))"
-                                   ".filter(h => !document.getElementById(decodeURIComponent(h.slice(1))))")
+        missing = browser.evaluate(
+            "[...document.querySelectorAll('a[href^=\"#\"]')].map(a => a.getAttribute('href'))"
+            ".filter(h => !document.getElementById(decodeURIComponent(h.slice(1))))"
+        )
         shot = browser.screenshot(tmp_path / "report.png")
         browser.screenshot(tmp_path / "report-top.png", full_page=False)
         errors = browser.errors()

@@ -14,7 +14,7 @@ import pytest
 from conftest import ADMIT_ANY, FIXTURE, Project, assert_checks_ran
 
 # The README's worked example ("Tasks of your own"): these two files and the command below, as written there (the test adds only -p no:cacheprovider and -rs).
-README_PYPROJECT = r'''[tool.selfdisc.tasks.sums]               # defines the task "sums" and runs it
+README_PYPROJECT = r"""[tool.selfdisc.tasks.sums]               # defines the task "sums" and runs it
 data = "sums.jsonl"                       # relative to this file; or a hub id like "org/name"
 question = "question"                     # the field holding the question
 answer = "answer"                         # the field holding the answer
@@ -33,7 +33,7 @@ s_disc = 0.25
 dg_diff = { floor = -0.25, mode = "not-below" }
 invalid_rate = 0.25
 position_bias = 1.0                       # the tiny fixture always picks the same position
-'''
+"""
 README_DATA = """{"question": "2-7", "answer": -5}
 {"question": "9+2", "answer": 11}
 {"question": "0+8", "answer": 8}
@@ -43,7 +43,16 @@ README_DATA = """{"question": "2-7", "answer": -5}
 {"question": "3+1", "answer": 4}
 {"question": "7*5", "answer": 35}
 """
-README_COMMAND = ("--pyargs", "selfdisc_checks.checks", "--model", str(FIXTURE), "--limit", "8", "--results-json", "results.json")
+README_COMMAND = (
+    "--pyargs",
+    "selfdisc_checks.checks",
+    "--model",
+    str(FIXTURE),
+    "--limit",
+    "8",
+    "--results-json",
+    "results.json",
+)
 
 # A Python task: the arithmetic task restricted to one operator (its prompts are the ones the fixture learned).
 USER_MODULE = '''
@@ -132,14 +141,22 @@ def test_a_declarative_task_runs_the_five_checks_from_pyproject_alone(pytester):
 @pytest.mark.parametrize(
     "table, message",
     [
-        ("[tool.selfdisc.tasks.sums]\ndata = \"sums.jsonl\"\nquestion = \"question\"\nanswer = \"answer\"\n",
-         "[tool.selfdisc.tasks.sums] lacks metric; a task defined there needs data, question, answer and metric."),
-        ("[tool.selfdisc.tasks.sums]\ndata = \"gone.jsonl\"\nquestion = \"q\"\nanswer = \"a\"\nmetric = \"exact\"\n",
-         "for task 'sums' does not exist; fix data under [tool.selfdisc.tasks.sums]"),
-        ("[tool.selfdisc.tasks.arithmetic]\nterms = 3\n",
-         "[tool.selfdisc.tasks.arithmetic] redefines the registered task 'arithmetic'"),
-        ("task_modules = [\"missing_tasks\"]\n",
-         "Task module 'missing_tasks' from task_modules in [tool.selfdisc] could not be imported"),
+        (
+            '[tool.selfdisc.tasks.sums]\ndata = "sums.jsonl"\nquestion = "question"\nanswer = "answer"\n',
+            "[tool.selfdisc.tasks.sums] lacks metric; a task defined there needs data, question, answer and metric.",
+        ),
+        (
+            '[tool.selfdisc.tasks.sums]\ndata = "gone.jsonl"\nquestion = "q"\nanswer = "a"\nmetric = "exact"\n',
+            "for task 'sums' does not exist; fix data under [tool.selfdisc.tasks.sums]",
+        ),
+        (
+            "[tool.selfdisc.tasks.arithmetic]\nterms = 3\n",
+            "[tool.selfdisc.tasks.arithmetic] redefines the registered task 'arithmetic'",
+        ),
+        (
+            'task_modules = ["missing_tasks"]\n',
+            "Task module 'missing_tasks' from task_modules in [tool.selfdisc] could not be imported",
+        ),
     ],
     ids=["missing-key", "missing-file", "redefined-built-in", "missing-module"],
 )
@@ -156,13 +173,18 @@ def test_a_broken_entry_point_stops_only_the_runs_that_use_it(pytester, monkeypa
     project = Project(pytester, 'tasks = ["broken"]\n' + ADMIT_ANY)
     result, _ = project.run("--model", str(FIXTURE))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert_no_traceback(result, "Task entry point broken = user_tasks_gone:make (group selfdisc_checks.tasks) could "
-                                "not be loaded (ModuleNotFoundError: No module named 'user_tasks_gone').")
-    (pytester.path / "pyproject.toml").write_text(textwrap.dedent("""\
+    assert_no_traceback(
+        result,
+        "Task entry point broken = user_tasks_gone:make (group selfdisc_checks.tasks) could "
+        "not be loaded (ModuleNotFoundError: No module named 'user_tasks_gone').",
+    )
+    (pytester.path / "pyproject.toml").write_text(
+        textwrap.dedent("""\
         [tool.selfdisc]
         cache_dir = "cache"
         [tool.selfdisc.thresholds]
         dg_diff = "off"
-    """))
+    """)
+    )
     result, _ = project.run("--model", str(FIXTURE), "--limit", "1", "--co")  # another task: collected, not refused
     assert result.ret == 0, result.stdout.str()

@@ -57,8 +57,9 @@ def test_the_backend_is_known_before_the_engine_starts(backend):
     assert backend.sampler == f"vllm-{vllm.__version__}/seeded" != local.sampler  # never the same candidates
     assert backend.describe() == {"device": "cpu", "dtype": "float32", "backend": f"vllm {vllm.__version__}"}
     task = get_task("arithmetic")
-    assert [backend.render(task.prompt(e)) for e in task.load(limit=3)] == [local.render(task.prompt(e))
-                                                                           for e in task.load(limit=3)]
+    assert [backend.render(task.prompt(e)) for e in task.load(limit=3)] == [
+        local.render(task.prompt(e)) for e in task.load(limit=3)
+    ]
 
 
 def test_a_device_vllm_cannot_use_is_one_sentence(backend):
@@ -66,8 +67,11 @@ def test_a_device_vllm_cannot_use_is_one_sentence(backend):
     from selfdisc_checks.backends.vllm import VLLMBackend
 
     other = "cuda" if backend.device == "cpu" else "cpu"
-    with pytest.raises(SelfDiscError, match=rf"^--device {other} cannot be honoured by --backend vllm, which runs on "
-                                            rf"the platform it was built for \({backend.device}\)"):
+    with pytest.raises(
+        SelfDiscError,
+        match=rf"^--device {other} cannot be honoured by --backend vllm, which runs on "
+        rf"the platform it was built for \({backend.device}\)",
+    ):
         VLLMBackend(locate_checkpoint(str(FIXTURE)), device=other)
     assert VLLMBackend(locate_checkpoint(str(FIXTURE)), device=backend.device).device == backend.device
 
@@ -76,8 +80,13 @@ def test_a_seed_gives_the_same_candidate_whichever_indices_are_asked_for(backend
     sampling, spec = Sampling(1.0), DecodeSpec(8, ("\n",))
     base = [1000 * i + 7 for i in range(len(prompts))]
     heard: dict[int, list[Completion]] = {}
-    every = backend.sample(prompts, [[s + j for j in range(6)] for s in base], sampling, spec,
-                           done=lambda i, completions: heard.setdefault(i, list(completions)))
+    every = backend.sample(
+        prompts,
+        [[s + j for j in range(6)] for s in base],
+        sampling,
+        spec,
+        done=lambda i, completions: heard.setdefault(i, list(completions)),
+    )
     assert heard == dict(enumerate(every))  # each question reported once, with its candidates in order
     assert all(len(row) == 6 for row in every)
     assert len({c.text for row in every for c in row}) > len(prompts)  # really sampled: the seeds differ
@@ -85,7 +94,8 @@ def test_a_seed_gives_the_same_candidate_whichever_indices_are_asked_for(backend
     assert backend.sample(prompts, [[s + 4] for s in base], sampling, spec) == [row[4:5] for row in every]
     assert backend.sample(prompts, [[s + 2, s + 3] for s in base], sampling, spec) == [row[2:4] for row in every]
     assert backend.sample(prompts, [[s + 5, s + 1, s] for s in base], sampling, spec) == [
-        [row[5], row[1], row[0]] for row in every]
+        [row[5], row[1], row[0]] for row in every
+    ]
     # Questions in another batch (fewer of them, other prompts beside them) change nothing.
     assert backend.sample(prompts[2:3], [[base[2] + j for j in range(6)]], sampling, spec) == every[2:3]
     # And a second identical call gives the same candidates.

@@ -27,17 +27,25 @@ from selfdisc_checks.tasks.mtbench import MTBenchTask
 from selfdisc_checks.tasks.triviaqa import TriviaQATask
 from selfdisc_checks.tasks.truthfulqa import TruthfulQATask
 
-CLASSES = {"arithmetic": ArithmeticTask, "gsm8k": GSM8KTask, "truthfulqa": TruthfulQATask, "mtbench": MTBenchTask,
-           "triviaqa": TriviaQATask, "commonsenseqa": CommonsenseQATask}
-VARIANTS = [("arithmetic", "compact")] + [(name, variant) for name in CLASSES if name != "arithmetic"
-                                          for variant in ("paper", "compact")]
+CLASSES = {
+    "arithmetic": ArithmeticTask,
+    "gsm8k": GSM8KTask,
+    "truthfulqa": TruthfulQATask,
+    "mtbench": MTBenchTask,
+    "triviaqa": TriviaQATask,
+    "commonsenseqa": CommonsenseQATask,
+}
+VARIANTS = [("arithmetic", "compact")] + [
+    (name, variant) for name in CLASSES if name != "arithmetic" for variant in ("paper", "compact")
+]
 CANDIDATES = ["The total is 4 * 3 = 12.\n#### 12", "B. bank", "It passes through.\n\nSecond line  ", "  "]
 EXAMPLE = Example("q-1", "How many apples are left?", "12", meta={"choices": {"A": "river", "B": "bank", "C": "shop"}})
 # The default prompts of every built-in task and variant, pinned before the ablations existed: the cache keys
 # (prompt digests) and the fixture checkpoint's trained behaviour depend on them.
 DEFAULT_PIN = "02cdeb4410bd609a97f0dfc20e7b356143edcb9f7ba5377917c4e14f2c950bfb"
-ALL_DEFAULTS = dict(discrimination_cot=True, label_format="numbers", discrimination_mode="label",
-                    show_reasoning=True, selector="choose")
+ALL_DEFAULTS = dict(
+    discrimination_cot=True, label_format="numbers", discrimination_mode="label", show_reasoning=True, selector="choose"
+)
 
 
 def build(name: str, variant: str | None = None, **options):
@@ -58,9 +66,13 @@ def prompt_of(task, candidates=CANDIDATES):
 
 
 def test_default_prompts_match_the_pin():
-    record = {f"{name}:{variant}": {"prompt": asdict(prompt_of(build(name, variant))),
-                                    "likelihood": list(build(name, variant).label_continuations(4))}
-              for name, variant in VARIANTS}
+    record = {
+        f"{name}:{variant}": {
+            "prompt": asdict(prompt_of(build(name, variant))),
+            "likelihood": list(build(name, variant).label_continuations(4)),
+        }
+        for name, variant in VARIANTS
+    }
     assert hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest() == DEFAULT_PIN
 
 
@@ -77,7 +89,8 @@ def test_defaults_given_explicitly_change_nothing(name, variant):
 
 def test_worked_demonstrations_render_their_former_responses():
     assert GSM8KTask(discrimination_prompt="compact").discrimination_demos()[0].response == (
-        "Option 2 multiplies the pens by the sheep per pen and subtracts correctly.\nAnswer: (2)")
+        "Option 2 multiplies the pens by the sheep per pen and subtracts correctly.\nAnswer: (2)"
+    )
     assert ArithmeticTask().discrimination_demos()[0].response == "(2)"
     assert TriviaQATask().discrimination_demos()[1].response.startswith("Answers (1) and (4), Aldous Huxley")
 
@@ -128,8 +141,11 @@ def test_demos_shows_the_first_ones(name, variant):
 
 @pytest.mark.parametrize("value", [-1, 3, True, 1.0, "2"])
 def test_demos_out_of_range_is_refused(value):
-    with pytest.raises(SelfDiscError, match=r"^Task 'gsm8k': discrimination_demos must be a whole number from 0 to 2 "
-                                            r"\(the demonstrations it has\), not .*\.$"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"^Task 'gsm8k': discrimination_demos must be a whole number from 0 to 2 "
+        r"\(the demonstrations it has\), not .*\.$",
+    ):
         GSM8KTask(discrimination_demos=value)
 
 
@@ -141,8 +157,10 @@ def test_without_cot_demonstrations_state_only_the_choice(name, variant):
     task = build(name, variant, discrimination_cot=False)
     for demo, (_, response) in zip(task.discrimination_demos(), prompt_of(task).shots, strict=True):
         label = demo.chosen + 1
-        expected = {"paper": f"Therefore, the final choice is:\n### {label}",
-                    "compact": f"Answer: ({label})" if demo.reasoning else f"({label})"}[variant]
+        expected = {
+            "paper": f"Therefore, the final choice is:\n### {label}",
+            "compact": f"Answer: ({label})" if demo.reasoning else f"({label})",
+        }[variant]
         assert response == expected
 
 
@@ -158,7 +176,7 @@ def test_letters_label_options_demonstrations_and_likelihood(name, variant):
         assert re.search(r"^\(A\) ", user, re.MULTILINE)
         if response is not None:
             assert not re.search(r"\(\d\)|[Oo]ptions? \d|### \d", response), response
-    for demo, (user, response) in zip(task.discrimination_demos(), prompt.shots, strict=True):
+    for demo, (_user, response) in zip(task.discrimination_demos(), prompt.shots, strict=True):
         assert parse_choice(response, len(demo.options), label_format="letters") == demo.chosen
         assert parse_choice(response, len(demo.options)) is None
     lead, labels = task.label_continuations(3)
@@ -216,19 +234,27 @@ def test_verbatim_matches_the_first_shown_candidate_with_the_written_answer():
     assert task.read_discrimination("I cannot tell.", ["3", "24"]).reason == "no_match"
     assert task.read_discrimination("  \n", ["3"]).reason == "empty"
     assert task.read_discrimination("Therefore, the final choice is:\nThe farmer", ["3"], truncated=True).reason == (
-        "truncated")
+        "truncated"
+    )
     assert task.read_discrimination("Therefore, the final choice is:\n#### 3", ["3"], truncated=True).index == 0
 
 
 @pytest.mark.parametrize("output", ["(4)", "Option 4", "### 4", "Answer: (4)", "The final choice is (4)"])
 def test_verbatim_does_not_read_a_label_as_the_answer(output):
     task = ArithmeticTask(discrimination_mode="verbatim")
-    assert task.read_discrimination(output, ["4", "5"]) == read_verbatim(output, ["4", "5"], task.extract) == (
-        read_verbatim(output, ["4", "5"], task.extract, "compact", False, "numbers"))
+    assert (
+        task.read_discrimination(output, ["4", "5"])
+        == read_verbatim(output, ["4", "5"], task.extract)
+        == (read_verbatim(output, ["4", "5"], task.extract, "compact", False, "numbers"))
+    )
     assert task.read_discrimination(output, ["4", "5"]).reason == "no_match"
     assert task.read_discrimination("4", ["5", "4"]).index == 1  # a bare number may be the answer itself
-    assert ArithmeticTask(discrimination_mode="verbatim", label_format="letters").read_discrimination(
-        "(B)", ["4", "5"]).reason == "no_match"
+    assert (
+        ArithmeticTask(discrimination_mode="verbatim", label_format="letters")
+        .read_discrimination("(B)", ["4", "5"])
+        .reason
+        == "no_match"
+    )
 
 
 def test_verbatim_reads_after_the_last_marker():
@@ -276,7 +302,8 @@ def test_named_instructions_close_with_the_layouts_sentence(name):
     paper, compact = GSM8KTask(instruction=name), GSM8KTask(instruction=name, discrimination_prompt="compact")
     assert paper.discrimination_instruction == (
         f'{INSTRUCTIONS[name]} End with the line "Therefore, the final choice is:" followed by a line "### <number '
-        'of the correct answer>".')
+        'of the correct answer>".'
+    )
     assert compact.discrimination_instruction == f"{INSTRUCTIONS[name]} Give the option number on the last line."
     letters = GSM8KTask(instruction=name, discrimination_prompt="compact", label_format="letters")
     assert letters.discrimination_instruction.endswith("Give the option letter on the last line.")
@@ -291,16 +318,21 @@ def test_a_custom_instruction_is_used_as_written():
 
 @pytest.mark.parametrize("value", ["expert", "", 3])
 def test_an_unknown_instruction_name_is_refused(value):
-    with pytest.raises(SelfDiscError, match=r"^Task 'gsm8k': instruction must be one of plain, stepwise, grader or a "
-                                            r"custom sentence of several words, not .*\.$"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"^Task 'gsm8k': instruction must be one of plain, stepwise, grader or a "
+        r"custom sentence of several words, not .*\.$",
+    ):
         GSM8KTask(instruction=value)
 
 
 def test_the_tasks_own_instruction_adapts_its_closing_sentence():
     assert TruthfulQATask(label_format="letters").discrimination_instruction.endswith(
-        '"### <letter of the best answer>".')
+        '"### <letter of the best answer>".'
+    )
     assert GSM8KTask(discrimination_mode="verbatim").discrimination_instruction.endswith(
-        'followed by the correct answer, copied out in full.')
+        "followed by the correct answer, copied out in full."
+    )
     assert ArithmeticTask(label_format="letters").discrimination_instruction == "Which is correct?"
 
 
@@ -314,11 +346,14 @@ def test_consistency_asks_for_the_majority_without_demonstrations(name, variant)
     assert prompt.shots == () and task.protocol()["discrimination"]["demonstrations"] == 0
     assert prompt.query.endswith(task.discrimination_instruction)
     assert task.discrimination_instruction.startswith(CONSISTENCY_INSTRUCTION)
-    closing = {"paper": '"### <number of the most consistent answer>".',
-               "compact": "Give the option number on the last line."}[variant]
+    closing = {
+        "paper": '"### <number of the most consistent answer>".',
+        "compact": "Give the option number on the last line.",
+    }[variant]
     assert task.discrimination_instruction.endswith(closing)
     assert build(name, variant, selector="consistency", discrimination_demos=0).discrimination_instruction == (
-        task.discrimination_instruction)
+        task.discrimination_instruction
+    )
 
 
 def test_consistency_refuses_demonstrations_and_another_instruction():
@@ -328,11 +363,14 @@ def test_consistency_refuses_demonstrations_and_another_instruction():
         GSM8KTask(selector="consistency", instruction="plain")
 
 
-@pytest.mark.parametrize("option, value, allowed", [
-    ("label_format", "roman", "'numbers' or 'letters'"),
-    ("discrimination_mode", "copy", "'label' or 'verbatim'"),
-    ("selector", "vote", "'choose' or 'consistency'"),
-])
+@pytest.mark.parametrize(
+    "option, value, allowed",
+    [
+        ("label_format", "roman", "'numbers' or 'letters'"),
+        ("discrimination_mode", "copy", "'label' or 'verbatim'"),
+        ("selector", "vote", "'choose' or 'consistency'"),
+    ],
+)
 def test_choices_are_checked(option, value, allowed):
     with pytest.raises(SelfDiscError, match=rf"^Task 'triviaqa': {option} must be {allowed}, not '{value}'\.$"):
         TriviaQATask(**{option: value})
@@ -349,7 +387,9 @@ def test_switches_must_be_booleans(option):
 
 def question(answers, index, scores=None):
     scores = scores or [1.0 if a == "2" else 0.0 for a in answers]
-    candidates = tuple(Candidate(f"t{i}", a, s, "strict") for i, (a, s) in enumerate(zip(answers, scores)))
+    candidates = tuple(
+        Candidate(f"t{i}", a, s, "strict") for i, (a, s) in enumerate(zip(answers, scores, strict=False))
+    )
     return QuestionResult("q", "?", "2", candidates, Choice("raw", index))
 
 
@@ -375,18 +415,47 @@ def test_majority_agreement_is_reported_for_answer_votes_only():
 # --- letter labels in the parser -----------------------------------------------------------------------------
 
 LETTER_VALID = [
-    ("B", 1), ("(B)", 1), ("### B", 1), ("###B", 1), ("### (B)", 1), ("**B**", 1), ("B.", 1), ("Answer: B", 1),
-    ("Answer: (B)", 1), ("Option B", 1), ("Option (B)", 1), ("OPTION B", 1), ("The answer is (B).", 1),
-    ("The final answer is option B.", 1), ("The final choice is B", 1), ("Therefore, the final choice is:\n### B", 1),
-    ("I choose option B", 1), ("I choose (B)", 1), ("My choice is B", 1), ("Choice: B", 1),
-    ("Option B, i.e. (B)", 1), ("Option (B) is correct.", 1), ("A", 0), ("### D", 3),
+    ("B", 1),
+    ("(B)", 1),
+    ("### B", 1),
+    ("###B", 1),
+    ("### (B)", 1),
+    ("**B**", 1),
+    ("B.", 1),
+    ("Answer: B", 1),
+    ("Answer: (B)", 1),
+    ("Option B", 1),
+    ("Option (B)", 1),
+    ("OPTION B", 1),
+    ("The answer is (B).", 1),
+    ("The final answer is option B.", 1),
+    ("The final choice is B", 1),
+    ("Therefore, the final choice is:\n### B", 1),
+    ("I choose option B", 1),
+    ("I choose (B)", 1),
+    ("My choice is B", 1),
+    ("Choice: B", 1),
+    ("Option B, i.e. (B)", 1),
+    ("Option (B) is correct.", 1),
+    ("A", 0),
+    ("### D", 3),
 ]
 LETTER_INVALID = [
-    ("A coat keeps a person warm.", "no_label"), ("A windowsill gets the most sunlight, option B.", "no_label"),
-    ("a", "no_label"), ("(b)", "no_label"), ("Options", "no_label"), ("OPTIONS", "no_label"), ("OptionB", "no_label"),
-    ("The answer is B", "no_label"), ("### 2", "no_label"), ("(A) or (C)", "ambiguous"),
-    ("Options A and C are both right", "ambiguous"), ("A, B, C or D", "ambiguous"), ("(F)", "out_of_range"),
-    ("Option E", "out_of_range"), ("", "empty"),
+    ("A coat keeps a person warm.", "no_label"),
+    ("A windowsill gets the most sunlight, option B.", "no_label"),
+    ("a", "no_label"),
+    ("(b)", "no_label"),
+    ("Options", "no_label"),
+    ("OPTIONS", "no_label"),
+    ("OptionB", "no_label"),
+    ("The answer is B", "no_label"),
+    ("### 2", "no_label"),
+    ("(A) or (C)", "ambiguous"),
+    ("Options A and C are both right", "ambiguous"),
+    ("A, B, C or D", "ambiguous"),
+    ("(F)", "out_of_range"),
+    ("Option E", "out_of_range"),
+    ("", "empty"),
 ]
 
 
@@ -410,8 +479,18 @@ def test_letter_labels_keep_values_and_defaults():
         read_choice("A", 4, label_format="roman")
 
 
-LETTER_TEMPLATES = ["{}", "({})", "### {}", "Answer: ({})", "Option {}", "The answer is ({}).", "I choose {}",
-                    "Therefore, the final choice is:\n### {}", "The final choice is: {}", "Final choice: ({})"]
+LETTER_TEMPLATES = [
+    "{}",
+    "({})",
+    "### {}",
+    "Answer: ({})",
+    "Option {}",
+    "The answer is ({}).",
+    "I choose {}",
+    "Therefore, the final choice is:\n### {}",
+    "The final choice is: {}",
+    "Final choice: ({})",
+]
 prose = st.text(alphabet=st.sampled_from("abcxyz AB().,:;#*-\n0123"), max_size=80)
 
 
@@ -443,11 +522,13 @@ def test_the_article_a_in_prose_is_no_label(rest, end, lower_first):
 
 
 def test_a_fixed_response_is_read_for_its_reasoning_and_choice():
-    demo = DiscriminationDemo("Q?", ("x", "y", "z"), "Answer (1) gives x, wrong; option 3 too.\n"
-                                                     "Therefore, the final choice is:\n### 2")
+    demo = DiscriminationDemo(
+        "Q?", ("x", "y", "z"), "Answer (1) gives x, wrong; option 3 too.\nTherefore, the final choice is:\n### 2"
+    )
     assert demo.worked() == ("Answer ({1}) gives x, wrong; option {3} too.", 1, "paper")
     task = GSM8KTask(label_format="letters")
     assert demo_response(demo, task.discrimination_style) == (
-        "Answer (A) gives x, wrong; option C too.\nTherefore, the final choice is:\n### B")
+        "Answer (A) gives x, wrong; option C too.\nTherefore, the final choice is:\n### B"
+    )
     with pytest.raises(SelfDiscError, match="states no choice on its last line"):
         DiscriminationDemo("Q?", ("x", "y"), "Both look fine to me.").worked()

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from selfdisc_checks.store.cache import FILENAME, Cache, cache_key
 from selfdisc_checks.errors import SelfDiscError, SelfDiscWarning
+from selfdisc_checks.store.cache import FILENAME, Cache, cache_key
 
 BASE = {
     "kind": "candidates",
@@ -181,10 +181,17 @@ server:/export /mnt/shared nfs4 rw,relatime 0 0
 """
 
 
-@pytest.mark.parametrize("folder, kind", [
-    ("/mnt/shared/cache", "nfs4"), ("/mnt/shared", "nfs4"), ("/mnt/shared/local-disk/cache", None),
-    ("/mnt/sharedx/cache", None), ("/home/me/.selfdisc_cache", None), ("/mnt/team drive/c", "cifs"),
-])
+@pytest.mark.parametrize(
+    "folder, kind",
+    [
+        ("/mnt/shared/cache", "nfs4"),
+        ("/mnt/shared", "nfs4"),
+        ("/mnt/shared/local-disk/cache", None),
+        ("/mnt/sharedx/cache", None),
+        ("/home/me/.selfdisc_cache", None),
+        ("/mnt/team drive/c", "cifs"),
+    ],
+)
 def test_a_cache_on_a_network_file_system_is_detected_by_its_mount(folder, kind):
     from selfdisc_checks.store.cache import network_filesystem
 
@@ -207,8 +214,11 @@ def test_a_full_disk_keeps_what_was_stored_and_says_how_to_go_on(tmp_path):
     def compute(keys):
         return {key: ["y" * 4000] for key in keys}
 
-    with pytest.raises(SelfDiscError, match=r"Could not write to the cache database .*full.*MiB free there.*--cache-dir.*"
-                                            r"every question stored before this is kept") as raised:
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Could not write to the cache database .*full.*MiB free there.*--cache-dir.*"
+        r"every question stored before this is kept",
+    ) as raised:
         cache.resolve("candidates", [f"n{i}" for i in range(40)], compute, batch_size=4)
     assert "\n" not in str(raised.value)
     cache.close()
@@ -222,7 +232,9 @@ def test_streamed_values_are_written_once(tmp_path):
     cache = Cache(tmp_path)
     cache.put_many("candidates", {"old": [1]})
     writes = []
-    cache._db.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("INSERT OR REPLACE INTO entries") else None)
+    cache._db.set_trace_callback(
+        lambda sql: writes.append(sql) if sql.startswith("INSERT OR REPLACE INTO entries") else None
+    )
 
     def compute(keys, store):
         store({keys[0]: ["first"]})
@@ -238,8 +250,11 @@ def test_a_database_from_a_newer_schema_is_refused_and_left_alone(tmp_path):
     cache.put("candidates", "k1", ["a"])
     cache._db.execute("PRAGMA user_version = 99")
     cache.close()
-    with pytest.raises(SelfDiscError, match=r"written by a newer selfdisc-checks \(cache schema 99; this version reads "
-                                            r"2\); upgrade selfdisc-checks, or pass another --cache-dir"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"written by a newer selfdisc-checks \(cache schema 99; this version reads "
+        r"2\); upgrade selfdisc-checks, or pass another --cache-dir",
+    ):
         Cache(tmp_path)
     with sqlite3.connect(tmp_path / FILENAME) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 99
@@ -259,6 +274,9 @@ def test_a_new_database_records_its_schema_and_an_old_one_gets_it(tmp_path):
 def test_a_newer_cache_file_beside_ours_is_named_in_a_warning(tmp_path):
     (tmp_path / "selfdisc-v7.sqlite").write_bytes(b"")
     (tmp_path / "selfdisc-v1.sqlite").write_bytes(b"")
-    with pytest.warns(SelfDiscWarning, match=r"also holds selfdisc-v7.sqlite from a newer selfdisc-checks.*samples into "
-                                             r"selfdisc-v2.sqlite instead; upgrade"):
+    with pytest.warns(
+        SelfDiscWarning,
+        match=r"also holds selfdisc-v7.sqlite from a newer selfdisc-checks.*samples into "
+        r"selfdisc-v2.sqlite instead; upgrade",
+    ):
         Cache(tmp_path).close()

@@ -18,22 +18,44 @@ def make_doc(questions, task="gsm8k", seed=1234, temperature=0.7, options=None, 
     """A results document from [(candidate scores, picked index or None), ...], shaped like --results-json."""
     records = []
     for i, (scores, index) in enumerate(questions):
-        records.append({
-            "id": f"q{i}",
-            "question": f"What is {i} + {i}?",
-            "reference": str(2 * i),
-            "s_gen": sum(scores) / len(scores),
-            "s_disc": scores[index] if index is not None else min(scores),
-            "candidates": [{"text": f"answer {s}", "answer": str(s), "score": s, "extraction": "strict",
-                            "truncated": False} for s in scores],
-            "choice": {"raw": "1" if index is not None else "?", "index": index, "valid": index is not None,
-                       "truncated": False},
-            "prompts": {"generation": "...", "discrimination": "..."},
-        })
-    generation = {"max_new_tokens": 256, "stop": ["\n\n"], "shots": 5, "samples": len(questions[0][0]),
-                  "temperature": temperature, "top_p": 1.0, "top_k": None, "seed": seed, "sampler": 1}
-    discrimination = {"max_new_tokens": 1024, "stop": [], "demonstrations": 2, "prompt_variant": "compact",
-                      "decoding": "greedy"}
+        records.append(
+            {
+                "id": f"q{i}",
+                "question": f"What is {i} + {i}?",
+                "reference": str(2 * i),
+                "s_gen": sum(scores) / len(scores),
+                "s_disc": scores[index] if index is not None else min(scores),
+                "candidates": [
+                    {"text": f"answer {s}", "answer": str(s), "score": s, "extraction": "strict", "truncated": False}
+                    for s in scores
+                ],
+                "choice": {
+                    "raw": "1" if index is not None else "?",
+                    "index": index,
+                    "valid": index is not None,
+                    "truncated": False,
+                },
+                "prompts": {"generation": "...", "discrimination": "..."},
+            }
+        )
+    generation = {
+        "max_new_tokens": 256,
+        "stop": ["\n\n"],
+        "shots": 5,
+        "samples": len(questions[0][0]),
+        "temperature": temperature,
+        "top_p": 1.0,
+        "top_k": None,
+        "seed": seed,
+        "sampler": 1,
+    }
+    discrimination = {
+        "max_new_tokens": 1024,
+        "stop": [],
+        "demonstrations": 2,
+        "prompt_variant": "compact",
+        "decoding": "greedy",
+    }
     for key, value in protocol_changes.items():
         phase, field = key.split("__")
         {"generation": generation, "discrimination": discrimination}[phase][field] = value
@@ -42,13 +64,21 @@ def make_doc(questions, task="gsm8k", seed=1234, temperature=0.7, options=None, 
         "model": {"id": "m", "fingerprint": "f" * 16},
         "settings": {"samples": len(questions[0][0]), "temperature": temperature, "seed": seed},
         "run": {},
-        "tasks": {task: {
-            "options": options or {"data": "hub:openai/gsm8k/main/test", "shots": 5, "generation_max_tokens": 256,
-                                   "discrimination_max_tokens": 1024, "discrimination_prompt": "compact"},
-            "protocol": {"generation": generation, "discrimination": discrimination},
-            "metrics": {},
-            "questions": records,
-        }},
+        "tasks": {
+            task: {
+                "options": options
+                or {
+                    "data": "hub:openai/gsm8k/main/test",
+                    "shots": 5,
+                    "generation_max_tokens": 256,
+                    "discrimination_max_tokens": 1024,
+                    "discrimination_prompt": "compact",
+                },
+                "protocol": {"generation": generation, "discrimination": discrimination},
+                "metrics": {},
+                "questions": records,
+            }
+        },
     }
 
 
@@ -78,8 +108,10 @@ def test_identical_documents_do_not_regress():
 
 def test_worse_picks_regress_with_the_right_sign_and_ids():
     questions = mixed_questions()
-    worse = [(scores, scores.index(min(scores))) if i % 3 == 0 else (scores, index)
-             for i, (scores, index) in enumerate(questions)]
+    worse = [
+        (scores, scores.index(min(scores))) if i % 3 == 0 else (scores, index)
+        for i, (scores, index) in enumerate(questions)
+    ]
     broken = sorted(f"q{i}" for i, (scores, _) in enumerate(questions) if i % 3 == 0 and max(scores) != min(scores))
     changes = by_metric(compare_results(make_doc(questions), make_doc(worse, seed=99)))  # another seed is fine
     s_disc = changes[("gsm8k", "s_disc")]
@@ -126,10 +158,30 @@ def test_invalid_pick_scores_the_worst_candidate():
         ({"discrimination__prompt_variant": "paper"}, "protocol.discrimination.prompt_variant"),
         ({"discrimination__demonstrations": 0}, "protocol.discrimination.demonstrations"),
         ({"discrimination__max_new_tokens": 64}, "protocol.discrimination.max_new_tokens"),
-        ({"options": {"data": "mine.jsonl", "shots": 5, "generation_max_tokens": 256,
-                      "discrimination_max_tokens": 1024, "discrimination_prompt": "compact"}}, "options.data"),
-        ({"options": {"data": "hub:openai/gsm8k/main/test", "shots": 3, "generation_max_tokens": 256,
-                      "discrimination_max_tokens": 1024, "discrimination_prompt": "compact"}}, "options.shots"),
+        (
+            {
+                "options": {
+                    "data": "mine.jsonl",
+                    "shots": 5,
+                    "generation_max_tokens": 256,
+                    "discrimination_max_tokens": 1024,
+                    "discrimination_prompt": "compact",
+                }
+            },
+            "options.data",
+        ),
+        (
+            {
+                "options": {
+                    "data": "hub:openai/gsm8k/main/test",
+                    "shots": 3,
+                    "generation_max_tokens": 256,
+                    "discrimination_max_tokens": 1024,
+                    "discrimination_prompt": "compact",
+                }
+            },
+            "options.shots",
+        ),
     ],
 )
 def test_refuses_a_different_protocol_or_options(new_kwargs, field):
@@ -188,8 +240,13 @@ def test_rejects_bad_arguments_and_documents():
 
 @settings(max_examples=25, deadline=None)
 @given(
-    st.lists(st.tuples(st.lists(st.sampled_from([0.0, 0.3, 1.0]), min_size=3, max_size=3),
-                       st.one_of(st.none(), st.integers(0, 2))), min_size=1, max_size=30),
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([0.0, 0.3, 1.0]), min_size=3, max_size=3), st.one_of(st.none(), st.integers(0, 2))
+        ),
+        min_size=1,
+        max_size=30,
+    ),
     st.floats(0.0, 0.5),
     st.floats(0.5, 0.99),
 )
@@ -204,8 +261,9 @@ def run_cli(tmp_path, old, new, *extra):
         path = tmp_path / name
         path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
         paths.append(str(path))
-    return subprocess.run([sys.executable, "-m", "selfdisc_checks", "compare", *paths, *extra],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "selfdisc_checks", "compare", *paths, *extra], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_exit_codes_and_output(tmp_path):
@@ -213,8 +271,16 @@ def test_cli_exit_codes_and_output(tmp_path):
     worse = [(s, s.index(min(s))) if i % 3 == 0 else (s, k) for i, (s, k) in enumerate(questions)]
     same = run_cli(tmp_path, make_doc(questions), make_doc(questions), "--tolerance", "0.01")
     assert same.returncode == 0, same.stderr
-    for words in ("task", "metric", "difference", "95% interval", "tolerance 0.0100", "gsm8k", "dg_diff",
-                  "No regression"):
+    for words in (
+        "task",
+        "metric",
+        "difference",
+        "95% interval",
+        "tolerance 0.0100",
+        "gsm8k",
+        "dg_diff",
+        "No regression",
+    ):
         assert words in same.stdout
     regressed = run_cli(tmp_path, make_doc(questions), make_doc(worse), "--metric", "s_disc", "--level", "0.9")
     assert regressed.returncode == 1, regressed.stderr
@@ -229,10 +295,12 @@ def test_cli_exit_codes_and_output(tmp_path):
 
 
 def test_cli_does_not_import_torch_or_pytest(tmp_path):
-    code = ("import sys, runpy; sys.argv = ['x', '--help']\n"
-            "try:\n    runpy.run_module('selfdisc_checks', run_name='__main__')\n"
-            "except SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'pytest', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys, runpy; sys.argv = ['x', '--help']\n"
+        "try:\n    runpy.run_module('selfdisc_checks', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'pytest', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("[]"), out.stdout + out.stderr
 

@@ -15,7 +15,7 @@ from selfdisc_checks.scoring.numbers import (
     numbers_equal,
 )
 
-integers = st.integers(min_value=-10**9, max_value=10**9)
+integers = st.integers(min_value=-(10**9), max_value=10**9)
 
 
 def with_thousands(value: int) -> str:
@@ -24,7 +24,16 @@ def with_thousands(value: int) -> str:
 
 @pytest.mark.parametrize(
     "text",
-    ["#### 18", "so she makes 18 dollars.\n#### 18", "The answer is 18.", "A: 18", "Answer: 18", r"\boxed{18}", "18", " 18\n"],
+    [
+        "#### 18",
+        "so she makes 18 dollars.\n#### 18",
+        "The answer is 18.",
+        "A: 18",
+        "Answer: 18",
+        r"\boxed{18}",
+        "18",
+        " 18\n",
+    ],
 )
 def test_strict_forms(text):
     assert extract_strict(text) == "18"
@@ -65,7 +74,7 @@ def test_flexible_takes_the_last_number(values):
     assert extract_flexible(text) == str(values[-1])
 
 
-@given(st.decimals(min_value=-10**6, max_value=10**6, places=2, allow_nan=False))
+@given(st.decimals(min_value=-(10**6), max_value=10**6, places=2, allow_nan=False))
 def test_decimal_forms_compare_numerically(value):
     assert numbers_equal(f"{value}", f"{value:.2f}")
     assert numbers_equal(f"{value:.2f}0", str(value))

@@ -73,10 +73,21 @@ def test_hidden_files_do_not_count(tmp_path):
 def test_training_state_and_logs_do_not_count(tmp_path):
     folder = make_checkpoint(tmp_path / "x")
     before = fingerprint_path(folder)
-    for name in ["optimizer.pt", "optimizer.bin", "scheduler.pt", "rng_state.pth", "rng_state_3.pth",
-                 "trainer_state.json", "training_args.bin", "events.out.tfevents.1700000000.host.1.0",
-                 "runs/x", "runs/Jan01/events.out.tfevents.1", "logs/train.log", "global_step100/optim_states.pt",
-                 "README.md"]:
+    for name in [
+        "optimizer.pt",
+        "optimizer.bin",
+        "scheduler.pt",
+        "rng_state.pth",
+        "rng_state_3.pth",
+        "trainer_state.json",
+        "training_args.bin",
+        "events.out.tfevents.1700000000.host.1.0",
+        "runs/x",
+        "runs/Jan01/events.out.tfevents.1",
+        "logs/train.log",
+        "global_step100/optim_states.pt",
+        "README.md",
+    ]:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(os.urandom(64))
     assert fingerprint_path(folder) == before
@@ -87,8 +98,11 @@ def test_training_state_and_logs_do_not_count(tmp_path):
 def old_sampled_ranges(size):
     """The byte ranges the fp1 sampler read from a large file (first MiB, 16 blocks of 64 KiB, last 64 KiB)."""
     block = 64 << 10
-    return [(0, 1 << 20), *(((size - block) * i // 16, (size - block) * i // 16 + block) for i in range(16)),
-            (size - block, size)]
+    return [
+        (0, 1 << 20),
+        *(((size - block) * i // 16, (size - block) * i // 16 + block) for i in range(16)),
+        (size - block, size),
+    ]
 
 
 def test_one_changed_weight_deep_in_a_large_file_is_seen(tmp_path):
@@ -249,8 +263,9 @@ def test_a_missing_checkpoint_is_named_by_the_option_it_came_from(tmp_path):
     missing = tmp_path / "run--model-7b"  # a path that itself holds "--model" stays as written
     with pytest.raises(SelfDiscError) as raised:
         locate_checkpoint(str(missing), option="--judge-model")
-    assert str(raised.value) == (f"Model path {missing} does not exist; pass an existing checkpoint folder or .gguf "
-                                 "file to --judge-model.")
+    assert str(raised.value) == (
+        f"Model path {missing} does not exist; pass an existing checkpoint folder or .gguf file to --judge-model."
+    )
     (tmp_path / "weights.bin").write_text("x")
     with pytest.raises(SelfDiscError, match=r"^--baseline-model .*weights.bin is a file but not a .gguf"):
         locate_checkpoint(str(tmp_path / "weights.bin"), option="--baseline-model")

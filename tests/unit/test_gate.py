@@ -44,9 +44,12 @@ def test_ceiling_modes(mode, estimate, low, high, passed):
 
 
 def test_failure_message_names_everything():
-    verdict = judge("gsm8k", "dg_diff", Threshold(-0.02, "confident"),
-                    {"dg_diff": -0.031, "ci": {"dg_diff": [-0.05, -0.012], "level": 0.95}, "n": 1319,
-                     "mixed_fraction": 412 / 1319})
+    verdict = judge(
+        "gsm8k",
+        "dg_diff",
+        Threshold(-0.02, "confident"),
+        {"dg_diff": -0.031, "ci": {"dg_diff": [-0.05, -0.012], "level": 0.95}, "n": 1319, "mixed_fraction": 412 / 1319},
+    )
     assert verdict.message == (
         "gsm8k: DG-DIFF = -0.031 [95% CI -0.050, -0.012] is below the floor -0.020 (mode confident, n = 1319, 412 mixed)"
     )
@@ -82,6 +85,7 @@ def test_edge_cases_decide_on_a_degenerate_interval(qs, names, mode):
 def test_modes_are_ordered(estimate, below, above, floor):
     """Whatever passes 'confident' passes 'point', and whatever passes 'point' passes 'not-below'."""
     m = metrics(estimate, estimate - below, estimate + above)
-    confident, point, lenient = (judge("t", "dg_diff", Threshold(floor, mode), m).passed
-                                 for mode in ("confident", "point", "not-below"))
+    confident, point, lenient = (
+        judge("t", "dg_diff", Threshold(floor, mode), m).passed for mode in ("confident", "point", "not-below")
+    )
     assert confident <= point <= lenient

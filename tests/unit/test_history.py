@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import multiprocessing
+import os
 import sqlite3
 from copy import deepcopy
 
@@ -20,22 +20,44 @@ from selfdisc_checks.store.history import History, document_digest
 def make_document(seed: int = 0, tasks: tuple[str, ...] = ("arithmetic",), label: str | None = None) -> dict:
     """A results document of the documented shape (two questions per task)."""
     questions = [
-        {"id": f"q{i}", "question": f"{i}+{seed}", "reference": str(i + seed), "s_gen": 0.5, "s_disc": float(i % 2),
-         "candidates": [{"text": f" {i + seed}", "answer": str(i + seed), "score": 1.0},
-                        {"text": " 0", "answer": "0", "score": 0.0}],
-         "choice": {"raw": "(1)", "index": 0, "valid": True, "truncated": False},
-         "prompts": {"generation": "Q: ...", "discrimination": "Options: ..."}}
+        {
+            "id": f"q{i}",
+            "question": f"{i}+{seed}",
+            "reference": str(i + seed),
+            "s_gen": 0.5,
+            "s_disc": float(i % 2),
+            "candidates": [
+                {"text": f" {i + seed}", "answer": str(i + seed), "score": 1.0},
+                {"text": " 0", "answer": "0", "score": 0.0},
+            ],
+            "choice": {"raw": "(1)", "index": 0, "valid": True, "truncated": False},
+            "prompts": {"generation": "Q: ...", "discrimination": "Options: ..."},
+        }
         for i in range(2)
     ]
     run = {"started_at": f"2026-11-{10 + seed:02d}T00:00:00Z", "versions": {"torch": "2.13.0"}}
     if label:
         run["label"] = label
     return {
-        "version": 1, "model": {"id": f"ckpt-{seed}", "fingerprint": f"fp{seed}"}, "settings": {"samples": 2},
-        "tasks": {name: {"options": {}, "protocol": {}, "questions": deepcopy(questions),
-                         "metrics": {"n": 2, "s_gen": 0.5, "s_disc": 0.5, "dg_diff": 0.0,
-                                     "ci": {"level": 0.95, "s_gen": [0.25, 0.75]}, "p_value": {"mcnemar": 1.0}}}
-                  for name in tasks},
+        "version": 1,
+        "model": {"id": f"ckpt-{seed}", "fingerprint": f"fp{seed}"},
+        "settings": {"samples": 2},
+        "tasks": {
+            name: {
+                "options": {},
+                "protocol": {},
+                "questions": deepcopy(questions),
+                "metrics": {
+                    "n": 2,
+                    "s_gen": 0.5,
+                    "s_disc": 0.5,
+                    "dg_diff": 0.0,
+                    "ci": {"level": 0.95, "s_gen": [0.25, 0.75]},
+                    "p_value": {"mcnemar": 1.0},
+                },
+            }
+            for name in tasks
+        },
         "run": run,
     }
 
@@ -48,10 +70,12 @@ def test_a_run_goes_in_whole_and_comes_back_the_same(tmp_path):
     assert (run.run_id, run.label, run.timestamp, run.model_id) == (run_id, "abc123", "2026-11-11T00:00:00Z", "ckpt-1")
     assert run.document == document
     db = sqlite3.connect(tmp_path / "h.sqlite")
-    assert db.execute("SELECT value, ci_low, ci_high FROM metrics WHERE task = 'gsm8k' AND metric = 's_gen'"
-                      ).fetchone() == (0.5, 0.25, 0.75)
-    assert db.execute("SELECT question_id, s_disc, pick FROM questions WHERE task = 'arithmetic' ORDER BY position"
-                      ).fetchall() == [("q0", 0.0, 0), ("q1", 1.0, 0)]
+    assert db.execute(
+        "SELECT value, ci_low, ci_high FROM metrics WHERE task = 'gsm8k' AND metric = 's_gen'"
+    ).fetchone() == (0.5, 0.25, 0.75)
+    assert db.execute(
+        "SELECT question_id, s_disc, pick FROM questions WHERE task = 'arithmetic' ORDER BY position"
+    ).fetchall() == [("q0", 0.0, 0), ("q1", 1.0, 0)]
 
 
 def test_the_label_defaults_to_the_model_and_can_be_given(tmp_path):
@@ -59,7 +83,9 @@ def test_the_label_defaults_to_the_model_and_can_be_given(tmp_path):
         history.append(make_document(1))
         history.append(make_document(2), label="v2", timestamp="2026-12-01T00:00:00Z")
         assert [(r.label, r.timestamp) for r in history.runs()] == [
-            ("ckpt-1", "2026-11-11T00:00:00Z"), ("v2", "2026-12-01T00:00:00Z")]
+            ("ckpt-1", "2026-11-11T00:00:00Z"),
+            ("v2", "2026-12-01T00:00:00Z"),
+        ]
 
 
 def test_nothing_is_overwritten_or_deleted(tmp_path):
@@ -68,8 +94,13 @@ def test_nothing_is_overwritten_or_deleted(tmp_path):
         with pytest.raises(SelfDiscError, match=r"already in the history .* \(run 1\)"):
             history.append(make_document(1))
     db = sqlite3.connect(tmp_path / "h.sqlite")
-    for statement in ("UPDATE runs SET label = 'x'", "DELETE FROM runs", "DELETE FROM questions",
-                      "UPDATE metrics SET value = 0", "DELETE FROM records"):
+    for statement in (
+        "UPDATE runs SET label = 'x'",
+        "DELETE FROM runs",
+        "DELETE FROM questions",
+        "UPDATE metrics SET value = 0",
+        "DELETE FROM records",
+    ):
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             db.execute(statement)
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
@@ -153,7 +184,9 @@ def test_history_import_reads_files_then_skips_what_it_has(tmp_path, capsys):
     assert "appended as run 1" in out and "appended as run 2" in out and "already in the history as run 1" in out
     with History(history) as h:
         assert [(run.label, run.timestamp) for run in h.runs()] == [
-            ("ckpt-1", "2026-11-11T00:00:00Z"), ("ckpt-2", "2026-11-12T00:00:00Z")]
+            ("ckpt-1", "2026-11-11T00:00:00Z"),
+            ("ckpt-2", "2026-11-12T00:00:00Z"),
+        ]
 
 
 def test_history_import_refuses_a_bad_file_before_appending_any(tmp_path, capsys):
@@ -179,8 +212,11 @@ def test_a_full_disk_adds_nothing_and_says_how_to_add_the_run_later(tmp_path):
         history._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
         big = make_document(2)
         big["tasks"]["arithmetic"]["questions"][0]["prompts"]["generation"] = os.urandom(100_000).hex()
-        with pytest.raises(SelfDiscError, match=r"^Could not write to the history .*full.*free some space and add the "
-                                                r"run later with `python -m selfdisc_checks history import`"):
+        with pytest.raises(
+            SelfDiscError,
+            match=r"^Could not write to the history .*full.*free some space and add the "
+            r"run later with `python -m selfdisc_checks history import`",
+        ):
             history.append(big)
         assert [run.label for run in history.runs()] == ["ckpt-1"]
     assert sqlite3.connect(tmp_path / "h.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -12,7 +12,9 @@ from selfdisc_checks.records import Candidate, Choice, QuestionResult
 
 def question(scores, index, answers=None, reason=None, value=None):
     answers = answers or [str(s) for s in scores]
-    candidates = tuple(Candidate(f"t{i}", a, s, "strict") for i, (s, a) in enumerate(zip(scores, answers)))
+    candidates = tuple(
+        Candidate(f"t{i}", a, s, "strict") for i, (s, a) in enumerate(zip(scores, answers, strict=False))
+    )
     return QuestionResult("q", "question", "1", candidates, Choice("raw", index, reason=reason, value=value))
 
 
@@ -128,13 +130,15 @@ def test_position_metrics_over_orderings():
         return QuestionResult("q", "q", "1", candidates, Choice("raw", first), {}, permuted)
 
     # Always the last position: candidate 2 under the identity, candidate 0 under (1, 2, 0)... (2, 0, 1).
-    qs = [asked([1.0, 0.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), 1)]),
-          asked([0.0, 1.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), None)])]
+    qs = [
+        asked([1.0, 0.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), 1)]),
+        asked([0.0, 1.0, 0.0], 2, [((1, 2, 0), 0), ((2, 0, 1), None)]),
+    ]
     m = task_metrics(qs)
     assert m["position_pick_rates"] == [0.0, 0.0, 1.0]
     # A position-blind picker of the same answers spreads each pick over the positions holding an equally
     # scored candidate: q1's picks give (0, .5, .5), (0, 0, 1), (.5, 0, .5); q2's (.5, 0, .5), (0, .5, .5).
-    assert all(math.isclose(a, b) for a, b in zip(m["position_expected_rates"], [0.2, 0.2, 0.6]))
+    assert all(math.isclose(a, b) for a, b in zip(m["position_expected_rates"], [0.2, 0.2, 0.6], strict=False))
     assert math.isclose(m["position_bias"], 1.0 - 0.6)
     assert m["choice_consistency"] == 0.0 and m["orderings"] == 3
     # q1 picked candidates 2, 0, 1 once each (mean score 1/3); q2 picked 2 and 0 once each (mean 0).

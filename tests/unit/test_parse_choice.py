@@ -47,8 +47,10 @@ VALID = [
     ("### 4", 3),
     # The paper's GSM8K structure: the decision line after the closing phrase.
     ("Therefore, the final choice is:\n### 2", 1),
-    ("Option (1) is wrong because 3 + 4 is not 8.\nOption (3) adds wrongly.\nTherefore, the final choice is:\n### 2",
-     1),
+    (
+        "Option (1) is wrong because 3 + 4 is not 8.\nOption (3) adds wrongly.\nTherefore, the final choice is:\n### 2",
+        1,
+    ),
     ("Answer: (1)\nAnswer: (3)", 2),
     ("(1) 3 + 4 = 7\n(2) 3 + 4 = 8\nThe final choice is (1)\n\n", 0),
 ]
@@ -132,11 +134,30 @@ def test_compatibility_names():
 
 # Templates of an explicit final choice; "{}" is the 1-based label.
 TEMPLATES = [
-    "{}", "({})", "### {}", "###{}", "### ({})", "**{}**", "Answer: {}", "Answer: ({})", "Option {}", "Option ({})",
-    "Option {}.", "The answer is ({}).", "The final choice is {}", "The final choice is: ({})",
-    "Therefore, the final choice is: {}", "Therefore, the final choice is ### {}", "Final choice: {}",
-    "I choose option {}", "I choose ({})", "My choice is {}", "The best option is ({}).", "The correct option is {}.",
-    "Choice: {}", "Therefore, the final choice is:\n### {}",
+    "{}",
+    "({})",
+    "### {}",
+    "###{}",
+    "### ({})",
+    "**{}**",
+    "Answer: {}",
+    "Answer: ({})",
+    "Option {}",
+    "Option ({})",
+    "Option {}.",
+    "The answer is ({}).",
+    "The final choice is {}",
+    "The final choice is: ({})",
+    "Therefore, the final choice is: {}",
+    "Therefore, the final choice is ### {}",
+    "Final choice: {}",
+    "I choose option {}",
+    "I choose ({})",
+    "My choice is {}",
+    "The best option is ({}).",
+    "The correct option is {}.",
+    "Choice: {}",
+    "Therefore, the final choice is:\n### {}",
 ]
 
 reasoning = st.text(alphabet=st.sampled_from("abcxyz ().,:;#*-+=$\n0123456789"), max_size=80)

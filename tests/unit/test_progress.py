@@ -12,8 +12,9 @@ from selfdisc_checks.progress import FileView, LineView, PhaseState, RichView, T
 
 
 def test_a_line_says_units_rate_elapsed_and_time_left():
-    state = PhaseState("gsm8k: sampling", "candidates", done=40, total=160, start_done=0, started=100.0,
-                       tokens=3120, updated=110.0)
+    state = PhaseState(
+        "gsm8k: sampling", "candidates", done=40, total=160, start_done=0, started=100.0, tokens=3120, updated=110.0
+    )
     assert state.line() == "gsm8k: sampling 40/160 candidates (25%) · 312 tok/s · 0:10 elapsed · ETA 0:30"
 
 
@@ -53,8 +54,11 @@ def test_a_log_gets_a_line_at_start_every_interval_and_at_the_end():
     tracker("t: sampling", 4, 4)
     tracker.status("loading model")
     assert [line.split(" · ")[0] for line in lines] == [
-        "[selfdisc] t: sampling 0/4 candidates (0%)", "[selfdisc] t: sampling 1/4 candidates (25%)",
-        "[selfdisc] t: sampling 4/4 candidates (100%)", "[selfdisc] loading model"]
+        "[selfdisc] t: sampling 0/4 candidates (0%)",
+        "[selfdisc] t: sampling 1/4 candidates (25%)",
+        "[selfdisc] t: sampling 4/4 candidates (100%)",
+        "[selfdisc] loading model",
+    ]
     assert "tok/s" in lines[1] and "ETA" in lines[1]
 
 
@@ -70,9 +74,11 @@ def test_worker_files_become_one_line_per_worker_on_the_controller(tmp_path):
     gw1("b: discriminating", 8, 8)
     monitor.stop()  # the final poll shows the last state, so a short run shows progress too
     assert [line.split(" · ")[0] for line in lines] == [
-        "[selfdisc gw0] loaded ckpt in 1.0 s", "[selfdisc gw0] a: sampling 0/8 candidates (0%)",
+        "[selfdisc gw0] loaded ckpt in 1.0 s",
+        "[selfdisc gw0] a: sampling 0/8 candidates (0%)",
         "[selfdisc gw1] b: discriminating 3/8 prompts (38%), 3 cached",
-        "[selfdisc gw1] b: discriminating 8/8 prompts (100%), 3 cached"]
+        "[selfdisc gw1] b: discriminating 8/8 prompts (100%), 3 cached",
+    ]
 
 
 def test_terminal_bars_show_the_rate_and_time_left():

@@ -27,8 +27,9 @@ def test_chat_turns_alternate_and_end_with_the_query(shots, query):
 def test_paper_prompt_shows_whole_candidates_and_ends_with_the_final_choice():
     task = get_task("gsm8k")
     assert task.discrimination_prompt == "paper"
-    prompt = build_discrimination_prompt("How many?", ["It is 3.", "It is\n\n4."], task.discrimination_demos(),
-                                         task.discrimination_instruction, "paper")
+    prompt = build_discrimination_prompt(
+        "How many?", ["It is 3.", "It is\n\n4."], task.discrimination_demos(), task.discrimination_instruction, "paper"
+    )
     assert len(prompt.shots) == 2  # the paper's two GSM8K demonstrations
     assert "(1) It is 3.\n\n(2) It is\n\n4.\n\n" in prompt.query  # line breaks kept
     assert prompt.query.endswith(task.discrimination_instruction)
@@ -40,8 +41,13 @@ def test_paper_prompt_shows_whole_candidates_and_ends_with_the_final_choice():
 
 def test_compact_variant_keeps_the_first_layout():
     task = get_task("gsm8k", discrimination_prompt="compact")
-    prompt = build_discrimination_prompt("How many?", ["It is 3.", "It is\n\n4."], task.discrimination_demos(),
-                                         task.discrimination_instruction, "compact")
+    prompt = build_discrimination_prompt(
+        "How many?",
+        ["It is 3.", "It is\n\n4."],
+        task.discrimination_demos(),
+        task.discrimination_instruction,
+        "compact",
+    )
     assert "(1) It is 3.\n(2) It is 4.\n" in prompt.query  # multi-line candidates are flattened to one line
     assert prompt.query.endswith("Give the option number on the last line.")
     assert all(answer.splitlines()[-1].startswith("Answer: (") for _, answer in prompt.shots)

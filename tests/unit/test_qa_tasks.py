@@ -179,12 +179,26 @@ def write_jsonl(path, rows):
 
 
 TRIVIA_ROWS = [
-    {"question": "Which Lloyd Webber musical premiered in the US in 1993?", "question_id": "tc_1",
-     "answer": {"value": "Sunset Boulevard", "aliases": ["Sunset Blvd", "Sunset Boulevard"],
-                "normalized_aliases": ["sunset blvd", "sunset boulevard"], "normalized_value": "sunset boulevard"}},
-    {"question": "Who had a 70s hit with Kiss You All Over?", "question_id": "tc_2",
-     "answer": {"value": "Exile", "aliases": ["Exiles", "Exile (band)"], "normalized_aliases": [],
-                "normalized_value": "exile"}},
+    {
+        "question": "Which Lloyd Webber musical premiered in the US in 1993?",
+        "question_id": "tc_1",
+        "answer": {
+            "value": "Sunset Boulevard",
+            "aliases": ["Sunset Blvd", "Sunset Boulevard"],
+            "normalized_aliases": ["sunset blvd", "sunset boulevard"],
+            "normalized_value": "sunset boulevard",
+        },
+    },
+    {
+        "question": "Who had a 70s hit with Kiss You All Over?",
+        "question_id": "tc_2",
+        "answer": {
+            "value": "Exile",
+            "aliases": ["Exiles", "Exile (band)"],
+            "normalized_aliases": [],
+            "normalized_value": "exile",
+        },
+    },
 ]
 
 
@@ -232,8 +246,10 @@ def test_dpr_reference_is_the_first_alias_with_words(tmp_path):
 @pytest.mark.parametrize(
     "text, cleaned",
     [
-        ('"In which movie did Garbo say, ""I want to be alone""."',
-         'In which movie did Garbo say, "I want to be alone".'),
+        (
+            '"In which movie did Garbo say, ""I want to be alone""."',
+            'In which movie did Garbo say, "I want to be alone".',
+        ),
         ('"Plain question wrapped in quotes?"', "Plain question wrapped in quotes?"),
         ('"Yes" or "No" is the answer to what?', '"Yes" or "No" is the answer to what?'),
         ('"Quote" begins and ends "here"', '"Quote" begins and ends "here"'),
@@ -267,10 +283,14 @@ def test_malformed_dpr_rows_name_the_row(tmp_path, lines, message):
     "rows, message",
     [
         ([{"question": "q?", "question_id": "x"}], "lacks field\\(s\\) answer"),
-        ([TRIVIA_ROWS[0], {"question": "q?", "question_id": "x", "answer": {"value": "", "aliases": []}}],
-         "Row 2 of .* lacks an 'answer' with a 'value' or 'aliases'"),
-        ([{"question": " ", "question_id": "x", "answer": {"value": "v", "aliases": ["v"]}}],
-         "Row 1 of .* lacks a question"),
+        (
+            [TRIVIA_ROWS[0], {"question": "q?", "question_id": "x", "answer": {"value": "", "aliases": []}}],
+            "Row 2 of .* lacks an 'answer' with a 'value' or 'aliases'",
+        ),
+        (
+            [{"question": " ", "question_id": "x", "answer": {"value": "v", "aliases": ["v"]}}],
+            "Row 1 of .* lacks a question",
+        ),
     ],
 )
 def test_bad_triviaqa_hub_rows(tmp_path, rows, message):
@@ -362,12 +382,13 @@ def test_triviaqa_discrimination_prompt_shows_the_candidates(variant):
 # --- CommonsenseQA -------------------------------------------------------------------------------------------
 
 
-def csqa_row(identifier="id1", key="A", labels="ABCDE",
-             texts=("bank", "library", "department store", "mall", "new york")):
+def csqa_row(
+    identifier="id1", key="A", labels="ABCDE", texts=("bank", "library", "department store", "mall", "new york")
+):
     return {
         "id": identifier,
         "question": "A revolving door is convenient for two direction travel, but it also serves as a security "
-                    "measure at a what?",
+        "measure at a what?",
         "question_concept": "revolving door",
         "choices": {"label": list(labels), "text": list(texts)},
         "answerKey": key,
@@ -413,8 +434,12 @@ def test_commonsenseqa_file_without_a_field(tmp_path):
 
 
 def test_commonsenseqa_prompt_asks_for_a_letter_in_the_harness_layout():
-    example = Example("q", "Where is a fish?\nA. sea\nB. sky\nC. desert\nD. oven\nE. moon", "A",
-                      {"choices": dict(zip("ABCDE", ["sea", "sky", "desert", "oven", "moon"]))})
+    example = Example(
+        "q",
+        "Where is a fish?\nA. sea\nB. sky\nC. desert\nD. oven\nE. moon",
+        "A",
+        {"choices": dict(zip("ABCDE", ["sea", "sky", "desert", "oven", "moon"], strict=False))},
+    )
     task = CommonsenseQATask(shots=3)
     prompt = task.prompt(example)
     assert prompt.query == f"Question: {example.question}" and prompt.answer_prefix == "Answer:"
@@ -427,14 +452,26 @@ def test_commonsenseqa_prompt_asks_for_a_letter_in_the_harness_layout():
         CommonsenseQATask(shots=-1)
 
 
-FISH = Example("q", "Where does a fish live?\nA. sea\nB. sky\nC. desert\nD. oven\nE. moon", "A",
-               {"choices": dict(zip("ABCDE", ["sea", "sky", "desert", "oven", "moon"]))})
+FISH = Example(
+    "q",
+    "Where does a fish live?\nA. sea\nB. sky\nC. desert\nD. oven\nE. moon",
+    "A",
+    {"choices": dict(zip("ABCDE", ["sea", "sky", "desert", "oven", "moon"], strict=False))},
+)
 
 
 @pytest.mark.parametrize(
     "completion, score",
-    [(" A", 1.0), (" (a)", 1.0), ("A. sea", 1.0), (" The answer is A.", 1.0), (" B", 0.0),
-     (" A fish lives in the sea.", 0.0), (" sea", 0.0), ("", 0.0)],
+    [
+        (" A", 1.0),
+        (" (a)", 1.0),
+        ("A. sea", 1.0),
+        (" The answer is A.", 1.0),
+        (" B", 0.0),
+        (" A fish lives in the sea.", 0.0),
+        (" sea", 0.0),
+        ("", 0.0),
+    ],
 )
 def test_commonsenseqa_scoring(completion, score):
     assert CommonsenseQATask().score(FISH, completion) == score

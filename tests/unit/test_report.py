@@ -10,7 +10,7 @@ import copy
 import json
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
@@ -27,8 +27,16 @@ PNG = b"\x89PNG\r\n\x1a\n"
 DEMOS = "".join(f"Q: {i}+{i}=\nA: {2 * i}\n\n" for i in range(60))  # a long few-shot prefix shared by every prompt
 
 
-def make_task(rng: random.Random, n: int = 40, samples: int = 4, skill: float = 0.5, graded: bool = False,
-              likelihood: bool = False, temperature: float = 0.7, unscored: int = 0) -> dict:
+def make_task(
+    rng: random.Random,
+    n: int = 40,
+    samples: int = 4,
+    skill: float = 0.5,
+    graded: bool = False,
+    likelihood: bool = False,
+    temperature: float = 0.7,
+    unscored: int = 0,
+) -> dict:
     """One task's record: candidates scored at random around ``skill``, metrics computed from them."""
     questions = []
     for i in range(n):
@@ -39,15 +47,33 @@ def make_task(rng: random.Random, n: int = 40, samples: int = 4, skill: float = 
         valid = rng.random() > 0.1
         index = (scores.index(max(scores)) if rng.random() < skill else rng.randrange(samples)) if valid else None
         record = {
-            "id": f"q{i}", "question": f"{i}+{i + 1}", "reference": str(2 * i + 1),
-            "s_gen": sum(scores) / samples, "s_disc": scores[index] if index is not None else min(scores),
-            "candidates": [{"text": f" answer {k} for {i}", "answer": str(k), "score": s, "extraction": "strict",
-                            "truncated": False, "judgement": "[[7]]" if graded else None}
-                           for k, s in enumerate(scores)],
-            "choice": {"raw": f"({index + 1})" if index is not None else "I think so", "index": index, "valid": valid,
-                       "truncated": False, **({} if valid else {"reason": "no_label"})},
-            "prompts": {"generation": f"{DEMOS}Q: {i}+{i + 1}=\nA:",
-                        "discrimination": f"{DEMOS}Question: {i}+{i + 1}\nOptions:\n(1) ...\nWhich is correct?\n"},
+            "id": f"q{i}",
+            "question": f"{i}+{i + 1}",
+            "reference": str(2 * i + 1),
+            "s_gen": sum(scores) / samples,
+            "s_disc": scores[index] if index is not None else min(scores),
+            "candidates": [
+                {
+                    "text": f" answer {k} for {i}",
+                    "answer": str(k),
+                    "score": s,
+                    "extraction": "strict",
+                    "truncated": False,
+                    "judgement": "[[7]]" if graded else None,
+                }
+                for k, s in enumerate(scores)
+            ],
+            "choice": {
+                "raw": f"({index + 1})" if index is not None else "I think so",
+                "index": index,
+                "valid": valid,
+                "truncated": False,
+                **({} if valid else {"reason": "no_label"}),
+            },
+            "prompts": {
+                "generation": f"{DEMOS}Q: {i}+{i + 1}=\nA:",
+                "discrimination": f"{DEMOS}Question: {i}+{i + 1}\nOptions:\n(1) ...\nWhich is correct?\n",
+            },
         }
         if likelihood:
             pick = rng.randrange(samples)
@@ -60,12 +86,20 @@ def make_task(rng: random.Random, n: int = 40, samples: int = 4, skill: float = 
     s_gen = sum(q["s_gen"] for q in scored) / len(scored)
     s_disc = sum(q["s_disc"] for q in scored) / len(scored)
     metrics = {
-        "n": len(scored), "s_gen": s_gen, "s_disc": s_disc, "dg_diff": s_disc - s_gen,
+        "n": len(scored),
+        "s_gen": s_gen,
+        "s_disc": s_disc,
+        "dg_diff": s_disc - s_gen,
         "invalid_rate": sum(not q["choice"]["valid"] for q in scored) / len(scored),
         "oracle": sum(max(c["score"] for c in q["candidates"]) for q in scored) / len(scored),
-        "mixed_fraction": 0.5, "majority": s_gen,
-        "ci": {"level": 0.95, "s_gen": [s_gen - 0.1, s_gen + 0.1], "s_disc": [s_disc - 0.15, s_disc + 0.15],
-               "dg_diff": [s_disc - s_gen - 0.12, s_disc - s_gen + 0.12]},
+        "mixed_fraction": 0.5,
+        "majority": s_gen,
+        "ci": {
+            "level": 0.95,
+            "s_gen": [s_gen - 0.1, s_gen + 0.1],
+            "s_disc": [s_disc - 0.15, s_disc + 0.15],
+            "dg_diff": [s_disc - s_gen - 0.12, s_disc - s_gen + 0.12],
+        },
         "p_value": {"wilcoxon" if graded else "mcnemar": rng.random()},
         "position_pick_rates": [0.25, 0.25, 0.25, 0.25],
     }
@@ -74,28 +108,64 @@ def make_task(rng: random.Random, n: int = 40, samples: int = 4, skill: float = 
     if likelihood:
         lik = sum(q["candidates"][q["likelihood"]["index"]]["score"] for q in scored) / len(scored)
         metrics.update(s_disc_likelihood=lik, dg_diff_likelihood=lik - s_gen, p_value_likelihood={"mcnemar": 0.5})
-        metrics["ci"].update(s_disc_likelihood=[lik - 0.1, lik + 0.1], dg_diff_likelihood=[lik - s_gen - 0.1, lik - s_gen + 0.1])
+        metrics["ci"].update(
+            s_disc_likelihood=[lik - 0.1, lik + 0.1], dg_diff_likelihood=[lik - s_gen - 0.1, lik - s_gen + 0.1]
+        )
     if graded:
         metrics["scale"] = {"unit": "rating", "low": 1, "high": 10}
-        metrics["on_scale"] = {"s_gen": 1 + 9 * s_gen, "s_disc": 1 + 9 * s_disc, "dg_diff": 9 * (s_disc - s_gen),
-                               "oracle": 1 + 9 * metrics["oracle"], "majority": 1 + 9 * s_gen}
-    protocol = {"generation": {"max_new_tokens": 8, "stop": ["\n"], "shots": 2, "samples": samples,
-                               "temperature": temperature, "top_p": 1.0, "top_k": None, "seed": rng.randrange(1000),
-                               "sampler": "gumbel-max/mt19937-cpu/2"},
-                "discrimination": {"max_new_tokens": 8, "stop": ["\n"], "demonstrations": 1,
-                                   "prompt_variant": "compact", "decoding": "greedy", "orderings": 1}}
-    return {"options": {"size": n, "shots": 2}, "protocol": protocol, "metrics": metrics, "questions": questions,
-            "run": {"sampled": n, "candidates_sampled": n * samples, "discriminated": n, "workers": 1}}
+        metrics["on_scale"] = {
+            "s_gen": 1 + 9 * s_gen,
+            "s_disc": 1 + 9 * s_disc,
+            "dg_diff": 9 * (s_disc - s_gen),
+            "oracle": 1 + 9 * metrics["oracle"],
+            "majority": 1 + 9 * s_gen,
+        }
+    protocol = {
+        "generation": {
+            "max_new_tokens": 8,
+            "stop": ["\n"],
+            "shots": 2,
+            "samples": samples,
+            "temperature": temperature,
+            "top_p": 1.0,
+            "top_k": None,
+            "seed": rng.randrange(1000),
+            "sampler": "gumbel-max/mt19937-cpu/2",
+        },
+        "discrimination": {
+            "max_new_tokens": 8,
+            "stop": ["\n"],
+            "demonstrations": 1,
+            "prompt_variant": "compact",
+            "decoding": "greedy",
+            "orderings": 1,
+        },
+    }
+    return {
+        "options": {"size": n, "shots": 2},
+        "protocol": protocol,
+        "metrics": metrics,
+        "questions": questions,
+        "run": {"sampled": n, "candidates_sampled": n * samples, "discriminated": n, "workers": 1},
+    }
 
 
-def make_document(seed: int = 0, tasks: dict | None = None, checks: list | None = None, model: str = "org/model") -> dict:
+def make_document(
+    seed: int = 0, tasks: dict | None = None, checks: list | None = None, model: str = "org/model"
+) -> dict:
     rng = random.Random(seed)
     tasks = tasks if tasks is not None else {"arithmetic": {}}
     document = {
-        "version": 1, "model": {"id": model, "fingerprint": f"{seed:016x}"},
+        "version": 1,
+        "model": {"id": model, "fingerprint": f"{seed:016x}"},
         "settings": {"samples": 4, "seed": seed},
-        "run": {"started_at": "2026-11-30T14:10:40Z", "duration_s": 12.5, "device": "cpu", "dtype": "float32",
-                "versions": {"selfdisc_checks": "0.1.0", "torch": "2.13.0", "transformers": "5.0", "python": "3.11"}},
+        "run": {
+            "started_at": "2026-11-30T14:10:40Z",
+            "duration_s": 12.5,
+            "device": "cpu",
+            "dtype": "float32",
+            "versions": {"selfdisc_checks": "0.1.0", "torch": "2.13.0", "transformers": "5.0", "python": "3.11"},
+        },
         "tasks": {name: make_task(rng, **options) for name, options in tasks.items()},
     }
     if checks is not None:
@@ -104,7 +174,7 @@ def make_document(seed: int = 0, tasks: dict | None = None, checks: list | None 
 
 
 def run(run_id: int, document: dict, label: str | None = None) -> HistoryRun:
-    stamp = datetime(2026, 10, 1, 10, tzinfo=timezone.utc) + timedelta(days=run_id)
+    stamp = datetime(2026, 10, 1, 10, tzinfo=UTC) + timedelta(days=run_id)
     return HistoryRun(run_id, label or f"r{run_id}", stamp.isoformat().replace("+00:00", "Z"), document)
 
 
@@ -130,8 +200,13 @@ class Page(HTMLParser):
         if tag == "a" and attrs.get("href"):
             self.hrefs.append(attrs["href"])
         if "data-metric" in attrs:
-            cell = {"tag": tag, "task": attrs.get("data-task"), "metric": attrs["data-metric"],
-                    "value": attrs.get("data-value"), "text": ""}
+            cell = {
+                "tag": tag,
+                "task": attrs.get("data-task"),
+                "metric": attrs["data-metric"],
+                "value": attrs.get("data-value"),
+                "text": "",
+            }
             self.cells.append(cell)
             self._open.append(cell)
         elif tag not in ("meta", "img", "br", "link"):
@@ -153,6 +228,7 @@ def table2(page: Page, task: str) -> dict[str, dict]:
 
 
 # ---- the page ------------------------------------------------------------------------------------------
+
 
 def test_a_single_run_writes_every_file_and_says_there_is_no_trend_yet(tmp_path):
     paths = write_report([run(1, make_document())], tmp_path / "out")
@@ -177,7 +253,9 @@ def test_the_page_is_self_contained_and_runs_no_script(tmp_path):
 
 
 def test_table2_cells_are_exactly_the_json(tmp_path):
-    doc = make_document(3, {"arithmetic": {}, "mtbench": {"graded": True, "unscored": 2}, "gsm8k": {"likelihood": True}})
+    doc = make_document(
+        3, {"arithmetic": {}, "mtbench": {"graded": True, "unscored": 2}, "gsm8k": {"likelihood": True}}
+    )
     write_report([run(1, doc)], tmp_path)
     page = Page((tmp_path / "report.html").read_text())
     for name, task in doc["tasks"].items():
@@ -241,10 +319,14 @@ def test_the_baseline_is_the_nearest_comparable_run_and_a_refusal_is_a_sentence(
     explicit = analyse([first, hot, latest], baseline=hot)
     comparison = explicit.tasks[0].comparison
     assert not comparison.changes
-    assert comparison.reason.startswith("not comparable with v2-hot: arithmetic protocol.generation.temperature differs")
+    assert comparison.reason.startswith(
+        "not comparable with v2-hot: arithmetic protocol.generation.temperature differs"
+    )
     write_report([first, hot, latest], tmp_path, baseline=hot)
-    assert "Not comparable with v2-hot: arithmetic protocol.generation.temperature differs (1.0 vs 0.7)" in \
-        (tmp_path / "report.html").read_text()
+    assert (
+        "Not comparable with v2-hot: arithmetic protocol.generation.temperature differs (1.0 vs 0.7)"
+        in (tmp_path / "report.html").read_text()
+    )
 
     only = analyse([hot, latest]).tasks[0].comparison
     assert "no earlier run measured it the same way; the nearest is not comparable with v2-hot" in only.reason
@@ -279,18 +361,38 @@ def test_regressions_are_red_improvements_green_and_flips_link_to_the_drill_down
 
 def test_failing_checks_lead_the_page_and_the_summary(tmp_path):
     checks = [
-        {"id": "tests/checks/test_model.py::test_dg_diff[arithmetic]", "name": "test_dg_diff", "task": "arithmetic",
-         "metric": "dg_diff", "outcome": "failed", "message": "arithmetic: DG-DIFF = -0.031 is below the floor -0.020",
-         "value": -0.031, "interval": [-0.05, -0.012], "threshold": {"bound": -0.02, "side": "floor", "mode": "confident"}},
-        {"id": "x::test_generation_accuracy[arithmetic]", "name": "test_generation_accuracy", "task": "arithmetic",
-         "metric": "s_gen", "outcome": "passed", "message": "", "value": 0.5, "interval": None, "threshold": None},
+        {
+            "id": "tests/checks/test_model.py::test_dg_diff[arithmetic]",
+            "name": "test_dg_diff",
+            "task": "arithmetic",
+            "metric": "dg_diff",
+            "outcome": "failed",
+            "message": "arithmetic: DG-DIFF = -0.031 is below the floor -0.020",
+            "value": -0.031,
+            "interval": [-0.05, -0.012],
+            "threshold": {"bound": -0.02, "side": "floor", "mode": "confident"},
+        },
+        {
+            "id": "x::test_generation_accuracy[arithmetic]",
+            "name": "test_generation_accuracy",
+            "task": "arithmetic",
+            "metric": "s_gen",
+            "outcome": "passed",
+            "message": "",
+            "value": 0.5,
+            "interval": None,
+            "threshold": None,
+        },
     ]
     write_report([run(1, make_document(1, checks=checks))], tmp_path)
     text = (tmp_path / "report.html").read_text()
     assert text.index("Failing checks") < text.index("Results")
     assert "1 failing check" in text and "floor -0.020 (confident)" in text
     summary = (tmp_path / "summary.md").read_text()
-    assert "❌ **1 failing check**" in summary and "`tests/checks/test_model.py::test_dg_diff[arithmetic]`: arithmetic: DG-DIFF = -0.031" in summary
+    assert (
+        "❌ **1 failing check**" in summary
+        and "`tests/checks/test_model.py::test_dg_diff[arithmetic]`: arithmetic: DG-DIFF = -0.031" in summary
+    )
 
     checks[0]["outcome"] = "passed"
     write_report([run(1, make_document(1, checks=checks))], tmp_path)
@@ -332,19 +434,81 @@ def test_long_demonstrations_are_shown_once_per_task(tmp_path):
 
 # ---- escaping: any text is shown as text ---------------------------------------------------------------
 
-ALLOWED = {"html", "head", "meta", "title", "style", "body", "header", "div", "span", "nav", "a", "main",
-           "section", "h1", "h2", "h3", "h4", "dl", "dt", "dd", "table", "thead", "tbody", "tr", "th", "td", "p",
-           "figure", "img", "figcaption", "details", "summary", "pre", "code", "ul", "li", "footer"}
+ALLOWED = {
+    "html",
+    "head",
+    "meta",
+    "title",
+    "style",
+    "body",
+    "header",
+    "div",
+    "span",
+    "nav",
+    "a",
+    "main",
+    "section",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "p",
+    "figure",
+    "img",
+    "figcaption",
+    "details",
+    "summary",
+    "pre",
+    "code",
+    "ul",
+    "li",
+    "footer",
+}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(text=st.text(min_size=1, max_size=60) | st.sampled_from(
-    ["<script>window.pwned=1</script>", "\"><img src=x onerror=alert(1)>", "</pre></details><b>", "&amp;",
-     "\ud800 lone surrogate", "a\x00b\x0cc", "$x^2$ and {}", "</td></tr></table><b>bold</b>",
-     "' onmouseover='alert(1)", "<!-- x", "long " * 4000]))
+@given(
+    text=st.text(min_size=1, max_size=60)
+    | st.sampled_from(
+        [
+            "<script>window.pwned=1</script>",
+            '"><img src=x onerror=alert(1)>',
+            "</pre></details><b>",
+            "&amp;",
+            "\ud800 lone surrogate",
+            "a\x00b\x0cc",
+            "$x^2$ and {}",
+            "</td></tr></table><b>bold</b>",
+            "' onmouseover='alert(1)",
+            "<!-- x",
+            "long " * 4000,
+        ]
+    )
+)
 def test_any_model_or_user_text_is_shown_as_text(text):
-    doc = make_document(1, checks=[{"id": text, "name": "test_dg_diff", "task": "arithmetic", "metric": "dg_diff",
-                                    "outcome": "failed", "message": text}], model=text)
+    doc = make_document(
+        1,
+        checks=[
+            {
+                "id": text,
+                "name": "test_dg_diff",
+                "task": "arithmetic",
+                "metric": "dg_diff",
+                "outcome": "failed",
+                "message": text,
+            }
+        ],
+        model=text,
+    )
     task = doc["tasks"]["arithmetic"]
     q = task["questions"][0]
     q["candidates"][0]["text"] = text
@@ -373,6 +537,7 @@ def test_esc_escapes_markup_and_replaces_what_html_cannot_carry():
 
 # ---- plots -------------------------------------------------------------------------------------------------
 
+
 def test_trend_plots_draw_one_point_many_points_and_odd_labels():
     metrics = make_document(1)["tasks"]["arithmetic"]["metrics"]
     one = trend_png("arithmetic", [TrendPoint("v1", "2026-11-30T14:10:40Z", metrics)])
@@ -387,9 +552,15 @@ def test_trend_plots_draw_one_point_many_points_and_odd_labels():
 
 # ---- performance: 30 runs x 5 tasks x 40 questions ---------------------------------------------------------
 
+
 def test_thirty_runs_of_five_tasks_render_in_seconds_and_stay_small(tmp_path):
-    tasks = {"arithmetic": {}, "gsm8k": {"likelihood": True}, "triviaqa": {}, "commonsenseqa": {},
-             "mtbench": {"graded": True, "unscored": 2}}
+    tasks = {
+        "arithmetic": {},
+        "gsm8k": {"likelihood": True},
+        "triviaqa": {},
+        "commonsenseqa": {},
+        "mtbench": {"graded": True, "unscored": 2},
+    }
     base = make_document(0, tasks)
     runs = []
     for i in range(30):
@@ -402,8 +573,10 @@ def test_thirty_runs_of_five_tasks_render_in_seconds_and_stay_small(tmp_path):
     elapsed = time.perf_counter() - start
     size = sum(p.stat().st_size for p in paths)
     page = (tmp_path / "report.html").stat().st_size
-    print(f"\n30 runs x 5 tasks x 40 questions: {elapsed:.2f} s, report.html {page / 1e6:.2f} MB, "
-          f"all files {size / 1e6:.2f} MB")
+    print(
+        f"\n30 runs x 5 tasks x 40 questions: {elapsed:.2f} s, report.html {page / 1e6:.2f} MB, "
+        f"all files {size / 1e6:.2f} MB"
+    )
     assert elapsed < 30
     assert page < 5_000_000
     assert len(paths) == 7
@@ -429,5 +602,9 @@ def test_a_long_run_shows_flipped_invalid_and_wrong_picks_first_within_the_cap(t
     assert len(shown) == max(30, len(broke)) and (invalid <= shown or len(set(broke) | invalid) > 30)
     assert f"Showing {len(shown)} of 120 questions" in text
     write_report(runs, tmp_path / "all", max_questions=None)
-    assert sum(anchor("arithmetic", q["id"]) in Page((tmp_path / "all" / "report.html").read_text()).ids
-               for q in questions) == 120
+    assert (
+        sum(
+            anchor("arithmetic", q["id"]) in Page((tmp_path / "all" / "report.html").read_text()).ids for q in questions
+        )
+        == 120
+    )

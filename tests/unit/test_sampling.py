@@ -24,7 +24,7 @@ def test_a_rows_draws_do_not_depend_on_its_batch(row_seeds, steps):
     together = draws_of(row_seeds, steps)
     for i, seed in enumerate(row_seeds):
         alone = draws_of([seed], steps)
-        assert all(int(t[i]) == int(a[0]) for t, a in zip(together, alone))
+        assert all(int(t[i]) == int(a[0]) for t, a in zip(together, alone, strict=False))
 
 
 @given(st.lists(seeds, min_size=3, max_size=8, unique=True), st.data())
@@ -61,7 +61,10 @@ def test_uniforms_change_with_step_and_seed_and_look_uniform():
     assert abs(float(torch.corrcoef(torch.stack([first, second]))[0, 1])) < 0.05
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=30), st.floats(min_value=1e-6, max_value=1 - 1e-6))
+@given(
+    st.lists(st.floats(min_value=0, max_value=1), min_size=1, max_size=30),
+    st.floats(min_value=1e-6, max_value=1 - 1e-6),
+)
 def test_inverse_cdf_never_picks_a_token_of_probability_zero(weights, u):
     probabilities = torch.tensor([weights])
     if float(probabilities.sum()) == 0:
@@ -84,7 +87,9 @@ def test_samples_follow_the_tempered_softmax():
 
 def test_temperature_zero_is_greedy():
     scores = torch.tensor([[0.1, 0.9, 0.3]])
-    assert torch.equal(SeededSampler([1], Sampling(0.0, top_p=0.5, top_k=1))(torch.zeros((1, 0), dtype=torch.long), scores), scores)
+    assert torch.equal(
+        SeededSampler([1], Sampling(0.0, top_p=0.5, top_k=1))(torch.zeros((1, 0), dtype=torch.long), scores), scores
+    )
     assert int(SeededSampler([1], Sampling(0.0)).choose(torch.arange(1), scores)[0]) == 1
 
 
@@ -118,8 +123,11 @@ def test_top_p_keeps_the_smallest_set_reaching_p():
     assert torch.allclose(observed[:2], torch.tensor([0.625, 0.375], dtype=torch.double), atol=0.015), observed
 
 
-@given(st.lists(st.floats(min_value=-20, max_value=20), min_size=1, max_size=30),
-       st.integers(min_value=0, max_value=40), st.floats(min_value=0.01, max_value=1.0))
+@given(
+    st.lists(st.floats(min_value=-20, max_value=20), min_size=1, max_size=30),
+    st.integers(min_value=0, max_value=40),
+    st.floats(min_value=0.01, max_value=1.0),
+)
 def test_restriction_always_keeps_the_most_likely_token(values, top_k, top_p):
     logits = torch.tensor([values])
     kept = torch.isfinite(restrict(logits, top_k, top_p))
@@ -136,7 +144,9 @@ def test_off_restrictions_change_nothing():
 
 @given(seeds, st.text(max_size=10), st.integers(min_value=0, max_value=64))
 def test_candidate_i_uses_the_question_seed_plus_i(run_seed, question_id, index):
-    assert candidate_seed(run_seed, "t", question_id, index) == (question_seed(run_seed, "t", question_id) + index) % 2**32
+    assert (
+        candidate_seed(run_seed, "t", question_id, index) == (question_seed(run_seed, "t", question_id) + index) % 2**32
+    )
 
 
 @given(seeds, st.text(max_size=8), st.integers(min_value=1, max_value=5), st.data())

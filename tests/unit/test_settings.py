@@ -33,15 +33,20 @@ def test_command_line_overrides_config(tmp_path):
 
 def test_data_option_and_config_table(tmp_path):
     assert resolve({"data": ["gsm8k=a.jsonl"]}).data == {"gsm8k": str(Path.cwd() / "a.jsonl")}
-    assert resolve(config={"data": {"gsm8k": "d/t.jsonl"}}, base=tmp_path).data == {"gsm8k": str(tmp_path / "d/t.jsonl")}
+    assert resolve(config={"data": {"gsm8k": "d/t.jsonl"}}, base=tmp_path).data == {
+        "gsm8k": str(tmp_path / "d/t.jsonl")
+    }
     with pytest.raises(SelfDiscError, match="is not TASK=PATH"):
         resolve({"data": ["gsm8k"]})
 
 
 def test_vllm_engine_options_from_the_command_line_and_the_config_table():
     cli = {"vllm_options": ["tensor_parallel_size=2", "distributed_executor_backend=ray", "enforce_eager=true"]}
-    assert resolve(cli).vllm_options == {"tensor_parallel_size": 2, "distributed_executor_backend": "ray",
-                                         "enforce_eager": True}
+    assert resolve(cli).vllm_options == {
+        "tensor_parallel_size": 2,
+        "distributed_executor_backend": "ray",
+        "enforce_eager": True,
+    }
     assert resolve(config={"vllm_options": {"pipeline_parallel_size": 2}}).vllm_options == {"pipeline_parallel_size": 2}
     with pytest.raises(SelfDiscError, match="is not KEY=VALUE"):
         resolve({"vllm_options": ["tensor parallel=2"]})
@@ -75,9 +80,17 @@ def test_thresholds_global_then_per_task_then_default():
         ({}, {"thresholds": {"gsm8": {"s_gen": 0.1}}}, "names neither a checked metric .* nor a task"),
         ({}, {"thresholds": {"gsm8k": {"majority": 0.1}}}, "gsm8k.majority names a metric no check reads"),
         ({}, {"thresholds": {"s_gen": "high"}}, "must be a number"),
-        ({}, {"thresholds": {"s_gen": 50}}, "Threshold s_gen = 50 is outside \\[0, 1\\] where s_gen lives; write rates as fractions"),
+        (
+            {},
+            {"thresholds": {"s_gen": 50}},
+            "Threshold s_gen = 50 is outside \\[0, 1\\] where s_gen lives; write rates as fractions",
+        ),
         ({}, {"thresholds": {"dg_diff": -1.5}}, "Threshold dg_diff = -1.5 is outside \\[-1, 1\\]"),
-        ({}, {"thresholds": {"gsm8k": {"invalid_rate": {"ceiling": 2}}}}, "Threshold gsm8k.invalid_rate = 2 is outside"),
+        (
+            {},
+            {"thresholds": {"gsm8k": {"invalid_rate": {"ceiling": 2}}}},
+            "Threshold gsm8k.invalid_rate = 2 is outside",
+        ),
         ({}, {"thresholds": {"s_gen": {"floor": 0.1, "mode": "sure"}}}, "mode one of point, confident, not-below"),
         ({}, {"thresholds": {"invalid_rate": {"floor": 0.1}}}, "like {ceiling = 0.0"),
         ({"samples": 1}, {}, "--samples 1 makes DG-DIFF 0 by construction"),
@@ -100,7 +113,7 @@ def test_bad_values(cli, config, message):
 
 
 def test_pyproject_is_read_and_bad_toml_is_explained(tmp_path):
-    (tmp_path / "pyproject.toml").write_text('[tool.selfdisc]\nsamples = 6\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.selfdisc]\nsamples = 6\n")
     assert read_pyproject(tmp_path)[0] == {"samples": 6}
     (tmp_path / "pyproject.toml").write_text("[tool.selfdisc\n")
     with pytest.raises(SelfDiscError, match="is not valid TOML"):
@@ -139,7 +152,9 @@ def test_tasks_may_be_a_table_of_registered_and_declarative_tasks(tmp_path):
     assert definition.data == str(tmp_path / "sums.jsonl") and definition.metric == "numeric"
     assert "arithmetic" not in settings.task_definitions
     assert settings.to_json()["task_definitions"]["sums"]["question"] == "question"  # recorded with the results
-    assert resolve({"tasks": "arithmetic"}, {"tasks": {"sums": SUMS}}, tmp_path).tasks == ("arithmetic",)  # --tasks chooses
+    assert resolve({"tasks": "arithmetic"}, {"tasks": {"sums": SUMS}}, tmp_path).tasks == (
+        "arithmetic",
+    )  # --tasks chooses
     assert resolve({"tasks": "sums"}, {"tasks": {"sums": SUMS}}, tmp_path).task_definitions["sums"] == definition
     assert resolve(config={"tasks": ["gsm8k"]}).task_definitions == {}
 
@@ -155,18 +170,30 @@ def test_thresholds_and_tolerances_may_name_declarative_tasks(tmp_path):
 @pytest.mark.parametrize(
     "config, message",
     [
-        ({"tasks": {"gsm8k": {"data": "x.jsonl"}}}, r"^\[tool.selfdisc.tasks.gsm8k\] redefines the registered task 'gsm8k'; "
-         r"leave the table empty to run it as is \(its options go under \[tool.selfdisc.task_options.gsm8k\]\)"),
-        ({"tasks": {"sums": {}}}, r"^\[tool.selfdisc.tasks.sums\] is empty but no registered task is called 'sums'; "
-         r"define it with data, question, answer and metric, or run one of: arithmetic, "),
-        ({"tasks": {"sums": {**SUMS, "metric": "close"}}}, r"^\[tool.selfdisc.tasks.sums\] metric 'close' is not one of"),
+        (
+            {"tasks": {"gsm8k": {"data": "x.jsonl"}}},
+            r"^\[tool.selfdisc.tasks.gsm8k\] redefines the registered task 'gsm8k'; "
+            r"leave the table empty to run it as is \(its options go under \[tool.selfdisc.task_options.gsm8k\]\)",
+        ),
+        (
+            {"tasks": {"sums": {}}},
+            r"^\[tool.selfdisc.tasks.sums\] is empty but no registered task is called 'sums'; "
+            r"define it with data, question, answer and metric, or run one of: arithmetic, ",
+        ),
+        (
+            {"tasks": {"sums": {**SUMS, "metric": "close"}}},
+            r"^\[tool.selfdisc.tasks.sums\] metric 'close' is not one of",
+        ),
         ({"tasks": {"sums": 3}}, r"^\[tool.selfdisc.tasks.sums\] must be a table"),
         ({"tasks": {}}, "No tasks given"),
         ({"tasks": 3}, r"tasks must be a string or a list or a table, not 3\."),
         ({"task_modules": "mypkg.tasks"}, r"task_modules must be a list, not 'mypkg.tasks'\."),
         ({"task_modules": ["ok", 3]}, r"task_modules must be a list of module names \(strings\), not \['ok', 3\]\."),
-        ({"task_modules": ["no_such_module_here"]}, r"^Task module 'no_such_module_here' from task_modules in "
-         r"\[tool.selfdisc\] could not be imported \(ModuleNotFoundError"),
+        (
+            {"task_modules": ["no_such_module_here"]},
+            r"^Task module 'no_such_module_here' from task_modules in "
+            r"\[tool.selfdisc\] could not be imported \(ModuleNotFoundError",
+        ),
     ],
 )
 def test_bad_task_tables_and_modules(config, message):
@@ -180,7 +207,11 @@ def test_task_modules_add_their_tasks(tmp_path, monkeypatch, request):
     (tmp_path / "settings_user_tasks.py").write_text(
         "from selfdisc_checks.tasks.arithmetic import ArithmeticTask\n\n\nclass Sums(ArithmeticTask):\n    name = 'sums_py'\n"
     )  # next to pyproject.toml (base), neither installed nor on sys.path
-    config = {"task_modules": ["settings_user_tasks"], "tasks": {"sums_py": {}}, "thresholds": {"sums_py": {"s_gen": 0.1}}}
+    config = {
+        "task_modules": ["settings_user_tasks"],
+        "tasks": {"sums_py": {}},
+        "thresholds": {"sums_py": {"s_gen": 0.1}},
+    }
     settings = resolve(config=config, base=tmp_path)
     assert settings.task_modules == ("settings_user_tasks",) and settings.tasks == ("sums_py",)
     with pytest.raises(SelfDiscError, match=r"redefines the registered task 'sums_py'"):

@@ -69,8 +69,8 @@ def test_power_model_matches_its_targets():
 def test_mcnemar_matches_the_binomial_tail(pick, data):
     rand = data.draw(st.lists(st.booleans(), min_size=len(pick), max_size=len(pick)))
     result = mcnemar_test(pick, rand)
-    assert result.fixed == sum(p and not r for p, r in zip(pick, rand))
-    assert result.broke == sum(r and not p for p, r in zip(pick, rand))
+    assert result.fixed == sum(p and not r for p, r in zip(pick, rand, strict=False))
+    assert result.broke == sum(r and not p for p, r in zip(pick, rand, strict=False))
     if result.fixed + result.broke == 0:
         assert result.p_value == 1.0
     else:
@@ -93,10 +93,17 @@ def test_random_candidate_is_seeded_and_stable_across_processes():
     assert picks != [random_candidate(scores, f"q{i}", seed=8) for i in range(400)]
     assert min(np.bincount(picks, minlength=4)) > 60  # roughly uniform
     # Another interpreter (with its own hash salt) picks the same candidates.
-    code = ("from selfdisc_checks.statistics import random_candidate as r; "
-            "print([r([0, 1, 0, 1], f'q{i}', 7) for i in range(20)])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONHASHSEED": "123"}).stdout
+    code = (
+        "from selfdisc_checks.statistics import random_candidate as r; "
+        "print([r([0, 1, 0, 1], f'q{i}', 7) for i in range(20)])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "123"},
+    ).stdout
     assert out.strip() == str(picks[:20])
     with pytest.raises(SelfDiscError, match="no candidates"):
         random_candidate([], "q", 0)
@@ -124,8 +131,9 @@ def test_wilcoxon_with_ties_is_the_exact_sign_flip_tail(d):
         return
     ranks = stats.rankdata(np.abs(nonzero))
     observed = ranks[nonzero > 0].sum()
-    tail = [ranks[list(signs)].sum() >= observed - 1e-9
-            for signs in itertools.product([False, True], repeat=nonzero.size)]
+    tail = [
+        ranks[list(signs)].sum() >= observed - 1e-9 for signs in itertools.product([False, True], repeat=nonzero.size)
+    ]
     assert math.isclose(p, sum(tail) / len(tail), rel_tol=1e-9)
 
 

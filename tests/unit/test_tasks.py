@@ -18,7 +18,7 @@ from selfdisc_checks.tasks.arithmetic import evaluate
 @given(st.lists(st.integers(min_value=0, max_value=999), min_size=1, max_size=5), st.data())
 def test_arithmetic_evaluation_matches_python(numbers, data):
     ops = data.draw(st.lists(st.sampled_from("+-*"), min_size=len(numbers) - 1, max_size=len(numbers) - 1))
-    expression = str(numbers[0]) + "".join(op + str(n) for op, n in zip(ops, numbers[1:]))
+    expression = str(numbers[0]) + "".join(op + str(n) for op, n in zip(ops, numbers[1:], strict=False))
     assert evaluate(expression) == eval(expression)  # noqa: S307 - digits and + - * only
 
 
@@ -83,8 +83,10 @@ def test_unreachable_hub_says_how_to_pass_a_local_file(tmp_path):
 
 
 def test_unknown_task_and_bad_options():
-    with pytest.raises(SelfDiscError, match="Unknown task 'nope'; choose one of: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, "
-                       "truthfulqa"):
+    with pytest.raises(
+        SelfDiscError,
+        match="Unknown task 'nope'; choose one of: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa",
+    ):
         get_task("nope")
     with pytest.raises(SelfDiscError, match="does not accept"):
         get_task("arithmetic", data="x.jsonl")

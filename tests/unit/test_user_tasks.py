@@ -52,8 +52,15 @@ def test_a_minimal_table_gets_the_documented_defaults(tmp_path):
 
 
 def test_a_hub_id_keeps_its_config_and_split(tmp_path):
-    definition = parse_definition("mine", {**BASE, "data": "org/name", "config": "main", "split": "validation"}, tmp_path)
-    assert (definition.data, definition.local, definition.config, definition.split) == ("org/name", False, "main", "validation")
+    definition = parse_definition(
+        "mine", {**BASE, "data": "org/name", "config": "main", "split": "validation"}, tmp_path
+    )
+    assert (definition.data, definition.local, definition.config, definition.split) == (
+        "org/name",
+        False,
+        "main",
+        "validation",
+    )
     assert parse_definition("mine", {**BASE, "data": "org/name"}, tmp_path).split == "test"
 
 
@@ -61,9 +68,15 @@ def test_a_hub_id_keeps_its_config_and_split(tmp_path):
     "table, message",
     [
         (3, r"\[tool.selfdisc.tasks.mine\] must be a table \(empty to run a registered task as is\), not 3\."),
-        ({**BASE, "questoin": "q"}, r"\[tool.selfdisc.tasks.mine\] has unknown key\(s\) questoin; known keys are answer, "),
-        ({k: v for k, v in BASE.items() if k != "data"}, r"\[tool.selfdisc.tasks.mine\] lacks data; a task defined there "
-         r"needs data, question, answer and metric\."),
+        (
+            {**BASE, "questoin": "q"},
+            r"\[tool.selfdisc.tasks.mine\] has unknown key\(s\) questoin; known keys are answer, ",
+        ),
+        (
+            {k: v for k, v in BASE.items() if k != "data"},
+            r"\[tool.selfdisc.tasks.mine\] lacks data; a task defined there "
+            r"needs data, question, answer and metric\.",
+        ),
         ({"data": "x.jsonl"}, r"lacks question, answer, metric;"),
         ({k: v for k, v in BASE.items() if k != "metric"}, r"\[tool.selfdisc.tasks.mine\] lacks metric;"),
         ({**BASE, "metric": "fuzzy"}, r"metric 'fuzzy' is not one of numeric, exact, exact_any, choice\."),
@@ -76,22 +89,39 @@ def test_a_hub_id_keeps_its_config_and_split(tmp_path):
         ({**BASE, "max_new_tokens": 0}, r"max_new_tokens must be a positive integer, not 0\."),
         ({**BASE, "max_new_tokens": True}, r"max_new_tokens must be a positive integer, not True\."),
         ({**BASE, "choices": "options"}, r"choices \(a field of options\) needs metric \"choice\", not 'exact'\."),
-        ({**BASE, "data": "my data"}, r"data 'my data' is neither a file ending in .jsonl, .json, .csv, .parquet nor a hub"),
+        (
+            {**BASE, "data": "my data"},
+            r"data 'my data' is neither a file ending in .jsonl, .json, .csv, .parquet nor a hub",
+        ),
         ({**BASE, "config": "main"}, r"config applies to hub data sets only, not to the file 'qa.jsonl'\."),
-        ({**BASE, "shots": {"question": "q"}}, r"shots must be a list of \{question = \.\.\., answer = \.\.\.\} tables"),
+        (
+            {**BASE, "shots": {"question": "q"}},
+            r"shots must be a list of \{question = \.\.\., answer = \.\.\.\} tables",
+        ),
         ({**BASE, "shots": ["q"]}, r"shots\[0\] must be a table \{question = \.\.\., answer = \.\.\.\}, not 'q'\."),
-        ({**BASE, "shots": [{"question": "q", "answer": "a", "hint": 1}]}, r"shots\[0\] has unknown key\(s\) hint; a shot "
-         r"holds answer, question\."),
+        (
+            {**BASE, "shots": [{"question": "q", "answer": "a", "hint": 1}]},
+            r"shots\[0\] has unknown key\(s\) hint; a shot "
+            r"holds answer, question\.",
+        ),
         ({**BASE, "shots": [{"question": "q", "answer": "p"}, {"question": "q"}]}, r"shots\[1\] lacks answer;"),
         ({**BASE, "shots": [{"question": "", "answer": "p"}]}, r"shots\[0\] question must be a non-empty string"),
-        ({**BASE, "metric": "numeric", "shots": [{"question": "q", "answer": "many"}]},
-         r"shots\[0\] answer 'many' is not a number, nor text ending in '#### n'"),
-        ({**BASE, "metric": "choice", "shots": [{"question": "q", "answer": "E", "choices": ["x", "y"]}]},
-         r"shots\[0\] answer 'E' is outside the 2 options \(metric choice\)\."),
-        ({**BASE, "metric": "choice", "shots": [{"question": "q", "answer": "B", "choices": "x"}]},
-         r"shots\[0\] choices must be a list of strings"),
-        ({**BASE, "metric": "exact", "shots": [{"question": "q", "answer": "The"}]},
-         r"shots\[0\] answer 'The' is empty after normalisation \(metric exact\)\."),
+        (
+            {**BASE, "metric": "numeric", "shots": [{"question": "q", "answer": "many"}]},
+            r"shots\[0\] answer 'many' is not a number, nor text ending in '#### n'",
+        ),
+        (
+            {**BASE, "metric": "choice", "shots": [{"question": "q", "answer": "E", "choices": ["x", "y"]}]},
+            r"shots\[0\] answer 'E' is outside the 2 options \(metric choice\)\.",
+        ),
+        (
+            {**BASE, "metric": "choice", "shots": [{"question": "q", "answer": "B", "choices": "x"}]},
+            r"shots\[0\] choices must be a list of strings",
+        ),
+        (
+            {**BASE, "metric": "exact", "shots": [{"question": "q", "answer": "The"}]},
+            r"shots\[0\] answer 'The' is empty after normalisation \(metric exact\)\.",
+        ),
     ],
 )
 def test_every_problem_in_a_table_is_one_sentence_naming_it(tmp_path, table, message):
@@ -260,8 +290,10 @@ def test_exact_any_tasks_accept_every_alias_including_nested_fields(tmp_path):
 
 
 def test_choice_tasks_show_lettered_options_and_read_the_chosen_letter(tmp_path):
-    rows = [{"q": "Capital of France?", "options": ["Lyon", "Paris", "Nice"], "a": 1},
-            {"q": "Largest planet?", "options": ["Mars", "Jupiter"], "a": "b"}]
+    rows = [
+        {"q": "Capital of France?", "options": ["Lyon", "Paris", "Nice"], "a": 1},
+        {"q": "Largest planet?", "options": ["Mars", "Jupiter"], "a": "b"},
+    ]
     task = declarative(tmp_path, rows, metric="choice", choices="options")
     first, second = task.load()
     assert first.question == "Capital of France?\nA. Lyon\nB. Paris\nC. Nice"
@@ -273,14 +305,23 @@ def test_choice_tasks_show_lettered_options_and_read_the_chosen_letter(tmp_path)
 @pytest.mark.parametrize(
     "rows, table, message",
     [
-        ([{"q": "x", "a": "many"}], {"metric": "numeric"},
-         r"Row 1 of .*qa.jsonl has 'a' 'many', which is not a number"),
+        (
+            [{"q": "x", "a": "many"}],
+            {"metric": "numeric"},
+            r"Row 1 of .*qa.jsonl has 'a' 'many', which is not a number",
+        ),
         ([{"q": "x", "a": "y"}, {"q": "", "a": "y"}], {}, r"Row 2 of .*qa.jsonl has an empty or non-text 'q' field\."),
         ([{"q": "x", "a": {"value": "y"}}], {"answer": "a.aliases"}, r"Row 1 of .*qa.jsonl has no field 'a.aliases'"),
-        ([{"q": "x", "a": 5, "o": ["p", "q"]}], {"metric": "choice", "choices": "o"},
-         r"Row 1 of .*qa.jsonl has 'a' 5, which is outside the 2 options"),
-        ([{"q": "x", "a": 0, "o": "pq"}], {"metric": "choice", "choices": "o"},
-         r"Row 1 of .*qa.jsonl has a 'o' field that is not a list of options\."),
+        (
+            [{"q": "x", "a": 5, "o": ["p", "q"]}],
+            {"metric": "choice", "choices": "o"},
+            r"Row 1 of .*qa.jsonl has 'a' 5, which is outside the 2 options",
+        ),
+        (
+            [{"q": "x", "a": 0, "o": "pq"}],
+            {"metric": "choice", "choices": "o"},
+            r"Row 1 of .*qa.jsonl has a 'o' field that is not a list of options\.",
+        ),
         ([{"q": "x", "b": "y"}], {}, r"lacks field\(s\) a; task 'mine' needs q, a\."),
     ],
 )
@@ -291,8 +332,11 @@ def test_bad_rows_are_one_sentence_naming_the_row(tmp_path, rows, table, message
 
 def test_a_missing_data_file_is_refused_when_the_task_is_built(tmp_path):
     definitions = {"mine": parse_definition("mine", {**BASE, "data": "gone.jsonl"}, tmp_path)}
-    with pytest.raises(SelfDiscError, match=r"Data file .*gone.jsonl for task 'mine' does not exist; fix data under "
-                                            r"\[tool.selfdisc.tasks.mine\] \(paths are relative to pyproject.toml\)\."):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Data file .*gone.jsonl for task 'mine' does not exist; fix data under "
+        r"\[tool.selfdisc.tasks.mine\] \(paths are relative to pyproject.toml\)\.",
+    ):
         get_task("mine", task_definitions=definitions)
     with pytest.raises(SelfDiscError, match=r"does not exist; check --data mine=PATH\."):
         get_task("mine", task_definitions=definitions, data=str(tmp_path / "other.jsonl"))
@@ -314,8 +358,15 @@ def test_the_template_splits_into_query_and_answer_prefix():
 
 def test_prompts_put_shots_and_question_into_the_template(tmp_path):
     shots = [{"question": "9-3", "answer": 6}, {"question": "8*1", "answer": "8"}]
-    task = declarative(tmp_path, [{"q": "3+4", "a": 7}], metric="numeric", prompt="Q: {question}=\nA:", shots=shots,
-                       stop=["\n"], max_new_tokens=8)
+    task = declarative(
+        tmp_path,
+        [{"q": "3+4", "a": 7}],
+        metric="numeric",
+        prompt="Q: {question}=\nA:",
+        shots=shots,
+        stop=["\n"],
+        max_new_tokens=8,
+    )
     prompt = task.prompt(task.load()[0])
     assert (prompt.query, prompt.answer_prefix, prompt.shots) == ("Q: 3+4=", "A:", (("Q: 9-3=", "6"), ("Q: 8*1=", "8")))
     assert (task.generation.max_new_tokens, task.generation.stop) == (8, ("\n",))
@@ -336,8 +387,11 @@ def test_default_limits_follow_the_metric(tmp_path):
 
 @pytest.mark.parametrize("variant", ["compact", "paper"])
 def test_demonstrations_pair_each_shot_with_another_shots_answer(tmp_path, variant):
-    shots = [{"question": "Capital of France?", "answer": "Paris"}, {"question": "Capital of Italy?", "answer": "Rome"},
-             {"question": "Capital of Spain?", "answer": "Madrid"}]
+    shots = [
+        {"question": "Capital of France?", "answer": "Paris"},
+        {"question": "Capital of Italy?", "answer": "Rome"},
+        {"question": "Capital of Spain?", "answer": "Madrid"},
+    ]
     task = declarative(tmp_path, [{"q": "x", "a": "y"}], shots=shots)
     task.set_protocol(discrimination_prompt=variant)
     first, second = task.discrimination_demos()
@@ -360,16 +414,22 @@ def test_demonstrations_skip_answers_the_metric_counts_as_equal(tmp_path):
 
 
 def test_choice_demonstrations_offer_another_letter(tmp_path):
-    shots = [{"question": "2+2?", "choices": ["4", "5"], "answer": "A"}, {"question": "3+3?", "choices": ["5", "6"], "answer": 1}]
+    shots = [
+        {"question": "2+2?", "choices": ["4", "5"], "answer": "A"},
+        {"question": "3+3?", "choices": ["5", "6"], "answer": 1},
+    ]
     task = declarative(tmp_path, [{"q": "x", "a": "A"}], metric="choice", shots=shots)
-    assert task.prompt(task.load()[0]).shots == (("Question: 2+2?\nA. 4\nB. 5", "A"), ("Question: 3+3?\nA. 5\nB. 6", "B"))
+    assert task.prompt(task.load()[0]).shots == (
+        ("Question: 2+2?\nA. 4\nB. 5", "A"),
+        ("Question: 3+3?\nA. 5\nB. 6", "B"),
+    )
     first, second = task.discrimination_demos()
     assert (first.question, first.options, second.options) == ("2+2?\nA. 4\nB. 5", ("B", "A"), ("B", "A"))
 
 
 # --- the registry: entry points and task_modules ---------------------------------------------------------------
 
-MODULE = '''
+MODULE = """
 from selfdisc_checks.tasks.arithmetic import ArithmeticTask
 
 
@@ -386,7 +446,7 @@ class Unnamed(ArithmeticTask):
 
 def make_products(**options):
     return ArithmeticTask(**{"operators": "*", "size": 50, **options})
-'''
+"""
 
 
 @pytest.fixture
@@ -436,33 +496,49 @@ def test_a_broken_entry_point_fails_only_the_runs_that_use_it(importable):
     importable.distribution("ep_tasks_b", {"broken": "ep_tasks_b:Task", "missing": "ep_tasks_nowhere:Task"})
     assert {"broken", "missing"} <= set(task_names())
     get_task("arithmetic")  # other tasks are unaffected
-    with pytest.raises(SelfDiscError, match=r"^Task entry point broken = ep_tasks_b:Task \(group selfdisc_checks.tasks\) "
-                                            r"could not be loaded \(RuntimeError: boom\)\.$"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"^Task entry point broken = ep_tasks_b:Task \(group selfdisc_checks.tasks\) "
+        r"could not be loaded \(RuntimeError: boom\)\.$",
+    ):
         get_task("broken")
-    with pytest.raises(SelfDiscError, match=r"entry point missing = ep_tasks_nowhere:Task .* \(ModuleNotFoundError: "
-                                            r"No module named 'ep_tasks_nowhere'\)\.$"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"entry point missing = ep_tasks_nowhere:Task .* \(ModuleNotFoundError: "
+        r"No module named 'ep_tasks_nowhere'\)\.$",
+    ):
         get_task("missing")
 
 
 def test_entry_points_that_are_not_tasks_are_refused_with_a_sentence(importable):
     importable("ep_tasks_c", "VALUE = 3\nclass Plain:\n    pass\ndef make(**options):\n    return 'not a task'\n")
-    importable.distribution("ep_tasks_c", {"value": "ep_tasks_c:VALUE", "plain": "ep_tasks_c:Plain",
-                                           "maker": "ep_tasks_c:make"})
-    with pytest.raises(SelfDiscError, match=r"entry point value = ep_tasks_c:VALUE is neither a Task subclass nor a "
-                                            r"function returning a Task, but 3\."):
+    importable.distribution(
+        "ep_tasks_c", {"value": "ep_tasks_c:VALUE", "plain": "ep_tasks_c:Plain", "maker": "ep_tasks_c:make"}
+    )
+    with pytest.raises(
+        SelfDiscError,
+        match=r"entry point value = ep_tasks_c:VALUE is neither a Task subclass nor a "
+        r"function returning a Task, but 3\.",
+    ):
         get_task("value")
     with pytest.raises(SelfDiscError, match=r"names the class Plain, which is not a selfdisc_checks Task subclass\."):
         get_task("plain")
-    with pytest.raises(SelfDiscError, match=r"Task 'maker' \(entry point maker = ep_tasks_c:make\) built a str, not a "
-                                            r"selfdisc_checks Task\."):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Task 'maker' \(entry point maker = ep_tasks_c:make\) built a str, not a "
+        r"selfdisc_checks Task\.",
+    ):
         get_task("maker")
 
 
 def test_a_user_task_that_fails_to_build_names_its_origin(importable):
     importable("ep_tasks_d", "def make(**options):\n    raise ValueError('no GPU here')\n")
     importable.distribution("ep_tasks_d", {"fails": "ep_tasks_d:make"})
-    with pytest.raises(SelfDiscError, match=r"Task 'fails' \(entry point fails = ep_tasks_d:make\) could not be built "
-                                            r"\(ValueError: no GPU here\)\."):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Task 'fails' \(entry point fails = ep_tasks_d:make\) could not be built "
+        r"\(ValueError: no GPU here\)\.",
+    ):
         get_task("fails")
     importable("ep_tasks_e", MODULE)
     with pytest.raises(SelfDiscError, match=r"Task 'additions' does not accept these options"):
@@ -472,8 +548,11 @@ def test_a_user_task_that_fails_to_build_names_its_origin(importable):
 def test_a_name_defined_twice_is_refused(importable, tmp_path):
     importable("ep_tasks_f", MODULE)
     importable.distribution("ep_tasks_f", {"gsm8k": "ep_tasks_f:Additions"})
-    with pytest.raises(SelfDiscError, match=r"^Task name 'gsm8k' is defined twice: by the built-in tasks and by entry point "
-                                            r"gsm8k = ep_tasks_f:Additions; rename one of them"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"^Task name 'gsm8k' is defined twice: by the built-in tasks and by entry point "
+        r"gsm8k = ep_tasks_f:Additions; rename one of them",
+    ):
         task_names()
 
 
@@ -481,8 +560,11 @@ def test_two_distributions_may_not_share_a_name(importable):
     importable("ep_tasks_g", MODULE)
     importable.distribution("ep_tasks_g", {"sums": "ep_tasks_g:Additions"})
     importable.distribution("ep_tasks_h", {"sums": "ep_tasks_g:make_products"})
-    with pytest.raises(SelfDiscError, match=r"Task name 'sums' is defined twice: by entry point sums = "
-                                            r"ep_tasks_g:.* and by entry point sums = ep_tasks_g:.*; uninstall or rename"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Task name 'sums' is defined twice: by entry point sums = "
+        r"ep_tasks_g:.* and by entry point sums = ep_tasks_g:.*; uninstall or rename",
+    ):
         task_names()
 
 
@@ -490,7 +572,9 @@ def test_task_modules_expose_their_named_task_subclasses(importable):
     importable("user_tasks_a", MODULE)
     assert "additions" not in task_names()  # only when asked for
     names = task_names(task_modules=["user_tasks_a"])
-    assert "additions" in names and "" not in names and names.count("arithmetic") == 1  # imported classes are not exposed
+    assert (
+        "additions" in names and "" not in names and names.count("arithmetic") == 1
+    )  # imported classes are not exposed
     assert get_task("additions", task_modules=["user_tasks_a"]).operators == "+"
     assert task_registry(["user_tasks_a"])["additions"].origin == "module user_tasks_a"
 
@@ -505,13 +589,19 @@ def test_a_tasks_dict_lists_exactly_what_a_module_exposes(importable):
 @pytest.mark.parametrize(
     "source, message",
     [
-        ("import nowhere_at_all\n", r"^Task module 'user_tasks_c' from task_modules in \[tool.selfdisc\] could not be "
-         r"imported \(ModuleNotFoundError: No module named 'nowhere_at_all'\)\.$"),  # a dependency: no hint
+        (
+            "import nowhere_at_all\n",
+            r"^Task module 'user_tasks_c' from task_modules in \[tool.selfdisc\] could not be "
+            r"imported \(ModuleNotFoundError: No module named 'nowhere_at_all'\)\.$",
+        ),  # a dependency: no hint
         ("1 / 0\n", r"could not be imported \(ZeroDivisionError: division by zero\)\.$"),
         ("X = 1\n", r"^Task module 'user_tasks_c' exposes no task; give it a TASKS dict"),
         ("TASKS = ['a']\n", r"TASKS must be a dict of task name -> Task subclass or factory, not list\."),
         ("TASKS = {'t': 3}\n", r"^Task 't' in module user_tasks_c is neither a Task subclass nor a function"),
-        (MODULE + "TASKS = {'bad name': make_products}\n", r"Task name 'bad name' \(module user_tasks_c\) may hold only"),
+        (
+            MODULE + "TASKS = {'bad name': make_products}\n",
+            r"Task name 'bad name' \(module user_tasks_c\) may hold only",
+        ),
         ("from selfdisc_checks.tasks.base import Task\nTASKS = {'t': Task}\n", r"names the abstract class Task"),
     ],
 )
@@ -522,8 +612,11 @@ def test_bad_task_modules_are_one_sentence(importable, source, message):
 
 
 def test_a_module_that_does_not_exist_says_so(importable):
-    with pytest.raises(SelfDiscError, match=r"Task module 'no_such_tasks' .*\(ModuleNotFoundError: No module named "
-                                            r"'no_such_tasks'\); install it, or put it in the folder of pyproject\.toml"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Task module 'no_such_tasks' .*\(ModuleNotFoundError: No module named "
+        r"'no_such_tasks'\); install it, or put it in the folder of pyproject\.toml",
+    ):
         task_names(task_modules=["no_such_tasks"])
 
 
@@ -545,8 +638,11 @@ def test_a_task_module_in_the_project_folder_needs_no_install(tmp_path, monkeypa
 def test_module_and_declarative_names_may_not_collide(importable, tmp_path):
     importable("user_tasks_d", MODULE)
     definitions = {"additions": parse_definition("additions", BASE, tmp_path)}
-    with pytest.raises(SelfDiscError, match=r"Task name 'additions' is defined twice: by module user_tasks_d and by "
-                                            r"\[tool.selfdisc.tasks.additions\]"):
+    with pytest.raises(
+        SelfDiscError,
+        match=r"Task name 'additions' is defined twice: by module user_tasks_d and by "
+        r"\[tool.selfdisc.tasks.additions\]",
+    ):
         task_names(task_modules=["user_tasks_d"], task_definitions=definitions)
 
 
