@@ -17,14 +17,14 @@ from typing import Any, NoReturn
 
 import pytest
 
-from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.backends.checkpoint import Checkpoint
+from selfdisc_checks.engine import check_baseline_comparable, load_baseline, validate
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
-from selfdisc_checks.pipeline import task_protocol
 from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
 from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
-from selfdisc_checks.report.compare import check_comparable, compare_results, results_tasks
+from selfdisc_checks.report.compare import compare_results
 from selfdisc_checks.report.results import (
     merge_worker_task,
     render_table,
@@ -33,11 +33,9 @@ from selfdisc_checks.report.results import (
     task_result_json,
     write_json_atomically,
 )
-from selfdisc_checks.session import EvaluationSession, build_task, fingerprint_memo
+from selfdisc_checks.session import EvaluationSession
 from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
 from selfdisc_checks.store.history import History
-from selfdisc_checks.tasks import task_names
-from selfdisc_checks.tasks.data import check_data_file
 
 _STATE = pytest.StashKey["_PluginState"]()
 
@@ -158,7 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         table, base = read_pyproject(Path(config.rootpath))
         settings = resolve_settings(cli, table, base)
-        checkpoint = _validate_early(settings)
+        checkpoint = validate(settings)
         baseline = load_baseline(settings.baseline) if settings.baseline else None
         if baseline is not None:
             check_baseline_comparable(settings, baseline)
@@ -174,108 +172,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_CheckOutcomes(config.stash[_STATE]), "selfdisc-check-outcomes")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
-
-
-def _validate_early(settings: Settings) -> Checkpoint | None:
-    """Catch bad input before any test runs: unknown tasks or task options, missing data files, a model
-    that is not there."""
-    known = task_names(settings.task_modules, settings.task_definitions)
-    for name in [*settings.tasks, *settings.data, *settings.task_options]:
-        if name not in known:
-            raise SelfDiscError(f"Unknown task {name!r}; choose from: {', '.join(known)}.")
-    for name, path in settings.data.items():
-        check_data_file(Path(path), name)
-    _check_outputs(settings)
-    for name in settings.tasks:
-        task = build_task(settings, name)  # constructors check their options; no data is read here
-        if task.needs_judge and not settings.judge_model:
-            raise SelfDiscError(
-                f"Task {name!r} is graded by a judge model; pass --judge-model PATH_OR_ID (the model under test may "
-                "judge itself, which the results flag)."
-            )
-    if settings.backend == "ray":
-        import importlib.util
-
-        if importlib.util.find_spec("ray") is None:
-            raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
-    if settings.judge_model:
-        locate_checkpoint(
-            settings.judge_model,
-            memo=fingerprint_memo(settings),
-            allow_pickle=settings.allow_pickle_weights,
-            option="--judge-model",
-        )
-    if settings.baseline_model:
-        locate_checkpoint(
-            settings.baseline_model,
-            memo=fingerprint_memo(settings),
-            allow_pickle=settings.allow_pickle_weights,
-            option="--baseline-model",
-        )
-    return (
-        locate_checkpoint(settings.model, memo=fingerprint_memo(settings), allow_pickle=settings.allow_pickle_weights)
-        if settings.model
-        else None
-    )
-
-
-def _check_outputs(settings: Settings) -> None:
-    """Output paths that cannot work are refused before hours of sampling, not at the end of the run."""
-    for flag, path, folder in (
-        ("--results-json", settings.results_json, False),
-        ("--history", settings.history, False),
-        ("--report-dir", settings.report_dir, True),
-    ):
-        if path is None:
-            continue
-        target = Path(path)
-        if folder and target.exists() and not target.is_dir():
-            raise SelfDiscError(f"{flag} {path} is a file; pass a folder for report.html, summary.md and the plots.")
-        if not folder and target.is_dir():
-            raise SelfDiscError(f"{flag} {path} is a folder; pass a file path inside it.")
-    if settings.history and Path(settings.history).is_file():
-        History(settings.history).close()  # a file that is not a history is named now (nothing is written to it)
-
-
-def load_baseline(path: str) -> dict[str, Any]:
-    """The baseline results document, or one sentence saying why it cannot be used."""
-    import json
-
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SelfDiscError(
-            f"Cannot read the baseline {path} ({error.strerror}); pass a results JSON to --baseline."
-        ) from None
-    except ValueError:
-        raise SelfDiscError(f"The baseline {path} is not JSON; pass a file written by --results-json.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
-        raise SelfDiscError(f"The baseline {path} is not a results document; pass a file written by --results-json.")
-    try:
-        results_tasks(document, "baseline")  # its version and shape, before any sampling
-    except SelfDiscError as error:
-        raise SelfDiscError(f"--baseline {path}: {error}") from None
-    return document
-
-
-def check_baseline_comparable(settings: Settings, baseline: dict[str, Any]) -> None:
-    """Refuse a baseline that measured its tasks differently (protocol, options or questions) before any
-    sampling: hours of sampling must not end in "cannot compare"."""
-    for name in settings.tasks:
-        if name not in baseline["tasks"]:
-            continue
-        task = build_task(settings, name)
-        planned = {
-            "options": task.describe(),
-            "protocol": task_protocol(task, settings),
-            "questions": [
-                {"id": ex.id, "question": ex.question, "reference": ex.reference} for ex in task.load(settings.limit)
-            ],
-        }
-        try:
-            check_comparable(name, baseline["tasks"][name], planned)
-        except SelfDiscError as error:
-            raise SelfDiscError(f"--baseline {settings.baseline}: {error}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
