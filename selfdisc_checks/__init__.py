@@ -14,76 +14,66 @@ Public API (everything else may change):
 - ``History(path)``: the append-only run history (``--history``); ``HistoryRun`` its records. The report:
   ``python -m selfdisc_checks report`` (``selfdisc_checks.report.html.write_report``)
 - ``selfdisc_checks.checks``: the shipped checks, ``pytest --pyargs selfdisc_checks.checks``
+- ``evaluate(model, tasks, **settings) -> Evaluation``: the engine without pytest (also
+  ``python -m selfdisc_checks run``)
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
-from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
-from selfdisc_checks.discrimination.parse import ParsedChoice, parse_choice, parse_label, read_choice
-from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_discrimination_prompt
-from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.metrics import task_metrics
-from selfdisc_checks.pipeline import evaluate_task
-from selfdisc_checks.records import (
-    Candidate,
-    Choice,
-    Completion,
-    DecodeSpec,
-    Example,
-    HistoryRun,
-    Prompt,
-    QuestionResult,
-    Sampling,
-    TaskResult,
-)
-from selfdisc_checks.report.compare import Change, IncomparableResults, compare_results
-from selfdisc_checks.scoring.numbers import extract_number
-from selfdisc_checks.settings import Settings
-from selfdisc_checks.store.cache import Cache, cache_key
-from selfdisc_checks.store.history import History
-from selfdisc_checks.tasks import Task, get_task, task_names
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it. Importing the package imports none of them: the pytest plugin is
+# loaded into every pytest run of an environment and must cost nothing until a selfdisc check is collected.
+_EXPORTS = {
+    "Cache": "selfdisc_checks.store.cache",
+    "Candidate": "selfdisc_checks.records",
+    "Change": "selfdisc_checks.report.compare",
+    "Checkpoint": "selfdisc_checks.backends.checkpoint",
+    "Choice": "selfdisc_checks.records",
+    "Completion": "selfdisc_checks.records",
+    "DecodeSpec": "selfdisc_checks.records",
+    "DiscriminationDemo": "selfdisc_checks.discrimination.prompt",
+    "Evaluation": "selfdisc_checks.engine",
+    "Example": "selfdisc_checks.records",
+    "HFBackend": "selfdisc_checks.backends.hf",
+    "History": "selfdisc_checks.store.history",
+    "HistoryRun": "selfdisc_checks.records",
+    "IncomparableResults": "selfdisc_checks.report.compare",
+    "ParsedChoice": "selfdisc_checks.discrimination.parse",
+    "Prompt": "selfdisc_checks.records",
+    "QuestionResult": "selfdisc_checks.records",
+    "Sampling": "selfdisc_checks.records",
+    "SelfDiscError": "selfdisc_checks.errors",
+    "Settings": "selfdisc_checks.settings",
+    "Task": "selfdisc_checks.tasks",
+    "TaskResult": "selfdisc_checks.records",
+    "build_discrimination_prompt": "selfdisc_checks.discrimination.prompt",
+    "cache_key": "selfdisc_checks.store.cache",
+    "compare_results": "selfdisc_checks.report.compare",
+    "evaluate": "selfdisc_checks.engine",
+    "evaluate_task": "selfdisc_checks.pipeline",
+    "extract_number": "selfdisc_checks.scoring.numbers",
+    "get_task": "selfdisc_checks.tasks",
+    "locate_checkpoint": "selfdisc_checks.backends.checkpoint",
+    "parse_choice": "selfdisc_checks.discrimination.parse",
+    "parse_label": "selfdisc_checks.discrimination.parse",
+    "read_choice": "selfdisc_checks.discrimination.parse",
+    "task_metrics": "selfdisc_checks.metrics",
+    "task_names": "selfdisc_checks.tasks",
+}
 
 
-def __getattr__(name: str):
-    # The backend imports torch and transformers; load it on first use so the pytest plugin stays light.
-    if name == "HFBackend":
-        from selfdisc_checks.backends.hf import HFBackend
-
-        return HFBackend
-    raise AttributeError(f"module 'selfdisc_checks' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'selfdisc_checks' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
-__all__ = [
-    "Cache",
-    "Candidate",
-    "Change",
-    "Checkpoint",
-    "Choice",
-    "Completion",
-    "DecodeSpec",
-    "DiscriminationDemo",
-    "Example",
-    "HFBackend",
-    "History",
-    "HistoryRun",
-    "IncomparableResults",
-    "ParsedChoice",
-    "Prompt",
-    "QuestionResult",
-    "Sampling",
-    "SelfDiscError",
-    "Settings",
-    "Task",
-    "TaskResult",
-    "build_discrimination_prompt",
-    "cache_key",
-    "compare_results",
-    "evaluate_task",
-    "extract_number",
-    "get_task",
-    "locate_checkpoint",
-    "parse_choice",
-    "parse_label",
-    "read_choice",
-    "task_metrics",
-    "task_names",
-]
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+__all__ = sorted(_EXPORTS)

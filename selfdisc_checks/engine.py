@@ -120,3 +120,56 @@ def check_baseline_comparable(settings: Settings, baseline: dict[str, Any]) -> N
             check_comparable(name, baseline["tasks"][name], planned)
         except SelfDiscError as error:
             raise SelfDiscError(f"--baseline {settings.baseline}: {error}") from None
+
+
+def load_data(settings: Settings) -> None:
+    """Read every task's questions now, so a data error is one sentence before any check runs."""
+    for name in settings.tasks:
+        build_task(settings, name).load(settings.limit)
+
+
+def write_outputs(
+    settings: Settings,
+    document: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    interrupted: bool,
+    lines: list[str],
+) -> None:
+    """Write the results JSON, the history row and the report a run asked for, each whole or not at all, and
+    say in ``lines`` what was written (an interrupted or incomplete run is not added to the history)."""
+    from selfdisc_checks.records import HistoryRun
+    from selfdisc_checks.report.results import write_json_atomically
+
+    run = document.get("run") or {}
+    if settings.results_json:
+        write_json_atomically(Path(settings.results_json), document)
+        lines.append(f"results written to {settings.results_json}")
+    runs = [HistoryRun(0, settings.run_label or str(document["model"].get("id", "?")), run["started_at"], document)]
+    if settings.history:
+        missing = [name for name in settings.tasks if name not in document["tasks"]]
+        if interrupted or missing:
+            why = "it was interrupted" if not missing else f"{', '.join(missing)} could not be evaluated"
+            lines.append(f"not added to the history {settings.history}: {why} (a history keeps whole runs only)")
+        else:
+            with History(settings.history) as history:
+                run_id = history.append(document)
+                runs = history.for_report()
+            lines.append(f"run {run_id} appended to the history {settings.history} ({_runs(len(runs))})")
+    if settings.report_dir:
+        from selfdisc_checks.report.html import write_report  # matplotlib loads only when a report is asked for
+
+        paths = write_report(
+            runs,
+            Path(settings.report_dir),
+            level=settings.level,
+            baseline=(
+                HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
+                if baseline is not None
+                else None
+            ),
+        )
+        lines.append(f"report written to {paths[0]}")
+
+
+def _runs(count: int) -> str:
+    return "1 run" if count == 1 else f"{count} runs"

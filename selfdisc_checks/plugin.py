@@ -11,31 +11,21 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from selfdisc_checks.backends.checkpoint import Checkpoint
-from selfdisc_checks.engine import check_baseline_comparable, load_baseline, validate
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
-from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
-from selfdisc_checks.records import HistoryRun, TaskResult
-from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
-from selfdisc_checks.report.compare import compare_results
-from selfdisc_checks.report.results import (
-    merge_worker_task,
-    render_table,
-    results_document,
-    run_record,
-    task_result_json,
-    write_json_atomically,
-)
-from selfdisc_checks.session import EvaluationSession
-from selfdisc_checks.settings import OPTIONS, Settings, read_pyproject, resolve_settings
-from selfdisc_checks.store.history import History
+from selfdisc_checks.options import OPTIONS
+
+if TYPE_CHECKING:  # the engine loads only once a session uses a selfdisc check or fixture
+    from selfdisc_checks.backends.checkpoint import Checkpoint
+    from selfdisc_checks.gate import Verdict
+    from selfdisc_checks.progress import Tracker, WorkerLines
+    from selfdisc_checks.records import TaskResult
+    from selfdisc_checks.settings import Settings
+    from selfdisc_checks.verdicts import Decision
 
 _STATE = pytest.StashKey["_PluginState"]()
 
@@ -44,44 +34,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("selfdisc", "self-discrimination checks (selfdisc-checks)")
     for name, (flag, kwargs) in OPTIONS.items():
         group.addoption(flag, dest=f"selfdisc_{name}", **({"default": None} | kwargs))
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
-    _redo_rootdir_choice(early_config)
-
-
-def _redo_rootdir_choice(config: pytest.Config) -> None:
-    """Choose the rootdir again, now that pytest knows our options.
-
-    pytest picks its rootdir (and so pyproject.toml, testpaths and [tool.selfdisc]) before plugins load,
-    so it reads ``--model ../models/x.gguf`` as a path to test and may settle on a folder above the
-    project. Once our options are registered the same rule gives the right answer; when it differs we
-    adopt it. pytest has no public API for this, so any surprise leaves pytest's choice in place.
-    """
-    ns = config.known_args_namespace
-    if getattr(ns, "rootdir", None) or getattr(ns, "inifilename", None):
-        return
-    try:
-        from _pytest.config.findpaths import determine_setup
-
-        rootpath, inipath, inicfg, _ = determine_setup(
-            inifile=None,
-            override_ini=ns.override_ini,
-            args=ns.file_or_dir,
-            rootdir_cmd_arg=None,
-            invocation_dir=config.invocation_params.dir,
-        )
-        if (rootpath, inipath) == (config.rootpath, config.inipath):
-            return
-        old_cut = str(config.inipath.parent) if config.inipath else str(config.rootpath)
-        config._rootpath, config._inipath, config._inicfg = rootpath, inipath, inicfg
-        config._inicache.clear()
-        config._parser.extra_info.update(rootdir=str(rootpath), inifile=str(inipath))
-        if ns.confcutdir == old_cut:
-            ns.confcutdir = str(inipath.parent) if inipath else str(rootpath)
-    except Exception:  # a pytest whose internals differ: keep its choice
-        return
 
 
 class _PluginState:
@@ -95,6 +47,10 @@ class _PluginState:
         is_worker: bool,
         checkpoint: Checkpoint | None,
     ) -> None:
+        from dataclasses import replace
+
+        from selfdisc_checks.session import EvaluationSession
+
         self.config = config
         self.settings = settings
         self.refresh_before = refresh_before
@@ -122,6 +78,8 @@ class _PluginState:
     def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
         evaluated now (once per task, with a progress bar on a terminal)."""
+        from selfdisc_checks.report.results import results_document, task_result_json
+
         if self.baseline_session is None:
             assert self.baseline is not None
             return self.baseline
@@ -133,6 +91,8 @@ class _PluginState:
     def baseline_document(self) -> dict[str, Any] | None:
         """The baseline's results for the report: the --baseline file, or the --baseline-model's results on
         the tasks this process evaluated for it."""
+        from selfdisc_checks.report.results import results_document
+
         if self.baseline_session is None:
             return self.baseline
         if not self.baseline_session.results:
@@ -151,40 +111,147 @@ class _PluginState:
         return {name: merged[name] for name in self.settings.tasks if name in merged}
 
 
+_LAZY = pytest.StashKey["_Lazy"]()
+_FIXTURES = frozenset(
+    {
+        "selfdisc_task",
+        "selfdisc_result",
+        "selfdisc_check",
+        "selfdisc_settings",
+        "selfdisc_regression",
+        "selfdisc_metric",
+        "selfdisc_baseline",
+    }
+)
+
+
+class _Lazy:
+    """The plugin's state, made on first use: an installed plugin must cost a repository's unrelated tests
+    nothing (no settings read, no checkpoint fingerprinted, no cache folder, no torch), so the engine starts
+    only when a selfdisc option is given or a selfdisc check or fixture is collected."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.error: SelfDiscError | None = None
+
+    def state(self) -> _PluginState:
+        """The active state, activating now if needed; a bad input raises its one sentence (once)."""
+        found = self.config.stash.get(_STATE, None)
+        if found is not None:
+            return found
+        if self.error is not None:
+            raise self.error
+        try:
+            return _activate(self.config)
+        except SelfDiscError as error:
+            self.error = error
+            raise
+
+
+def _cli(config: pytest.Config) -> dict[str, Any]:
+    return {name: config.getoption(f"selfdisc_{name}") for name in OPTIONS}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    cli = {name: config.getoption(f"selfdisc_{name}") for name in OPTIONS}
-    try:
-        table, base = read_pyproject(Path(config.rootpath))
-        settings = resolve_settings(cli, table, base)
-        checkpoint = validate(settings)
-        baseline = load_baseline(settings.baseline) if settings.baseline else None
-        if baseline is not None:
-            check_baseline_comparable(settings, baseline)
-    except SelfDiscError as error:
-        raise pytest.UsageError(str(error)) from None
+    config.stash[_LAZY] = _Lazy(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
+    if any(value is not None for value in _cli(config).values()):  # asked for on the command line: check now
+        try:
+            config.stash[_LAZY].state()
+        except SelfDiscError as error:
+            raise pytest.UsageError(str(error)) from None
+
+
+def _state(config: pytest.Config) -> _PluginState:
+    return config.stash[_LAZY].state()
+
+
+def _activate(config: pytest.Config) -> _PluginState:
+    """Resolve and check everything a run needs before any sampling (``engine.validate``), then set up."""
+    from selfdisc_checks.engine import check_baseline_comparable, load_baseline, load_data, validate
+    from selfdisc_checks.settings import read_pyproject, resolve_settings
+
+    _check_rootdir(config)
+    table, base = read_pyproject(Path(config.rootpath))
+    settings = resolve_settings(_cli(config), table, base)
+    checkpoint = validate(settings)
+    load_data(settings)  # a data error is one sentence now, not a setup error of every check
+    baseline = load_baseline(settings.baseline) if settings.baseline else None
+    if baseline is not None:
+        check_baseline_comparable(settings, baseline)
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         refresh_before = worker_input.get("selfdisc_refresh_before")
+        if refresh_before is None and settings.refresh_cache:
+            refresh_before = worker_input.get("selfdisc_started")
     else:
         refresh_before = time.time() if settings.refresh_cache else None
-    config.stash[_STATE] = _PluginState(config, settings, refresh_before, worker_input is not None, checkpoint)
-    config.stash[_STATE].baseline = baseline
-    config.pluginmanager.register(_CheckOutcomes(config.stash[_STATE]), "selfdisc-check-outcomes")
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
+    state = _PluginState(config, settings, refresh_before, worker_input is not None, checkpoint)
+    state.baseline = baseline
+    config.stash[_STATE] = state
+    config.pluginmanager.register(_CheckOutcomes(state), "selfdisc-check-outcomes")
+    return state
+
+
+def _check_rootdir(config: pytest.Config) -> None:
+    """pytest chooses its rootdir (and so pyproject.toml) before plugins load, so in ``--model ../m`` it takes
+    ``../m`` for a test path. pytest offers no supported way to choose again, so we refuse the run, naming the
+    fix, when such a path moved the rootdir away from where the configuration is."""
+    args = list(config.invocation_params.args)
+    flags = {flag for flag, kwargs in OPTIONS.values() if kwargs.get("action") not in ("store_true",)}
+    invocation = Path(config.invocation_params.dir)
+    if any(arg.startswith("--rootdir") or arg == "-c" or arg.startswith("--config-file") for arg in args):
+        return
+    for flag, value in zip(args, args[1:], strict=False):
+        if flag not in flags or value.startswith("-") or not (invocation / value).exists():
+            continue
+        path = (invocation / value).resolve()
+        if path.is_relative_to(invocation.resolve()):
+            continue
+        expected = _config_folder(invocation)
+        if expected is not None and Path(config.rootpath).resolve() != expected:
+            raise SelfDiscError(
+                f"pytest read the value of {flag} {value} as a test path and chose the rootdir {config.rootpath} "
+                f"instead of {expected}, so that folder's configuration would be ignored; write {flag}={value} "
+                f"(with '='), or pass --rootdir={expected}."
+            )
+
+
+def _config_folder(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` holding a pytest configuration file (pytest's own search)."""
+    for folder in [start.resolve(), *start.resolve().parents]:
+        for name in ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg"):
+            if (folder / name).is_file():
+                return folder
+    return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not _FIXTURES.intersection(metafunc.fixturenames):
+        return
+    try:
+        state = _state(metafunc.config)
+    except SelfDiscError:
+        return  # told once, as a usage error, when collection ends (pytest_collection_modifyitems)
     if "selfdisc_task" in metafunc.fixturenames:
-        tasks = metafunc.config.stash[_STATE].settings.tasks
+        tasks = state.settings.tasks
         metafunc.parametrize("selfdisc_task", tasks, ids=list(tasks), scope="session")
     if "selfdisc_metric" in metafunc.fixturenames:
+        from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
+
         metafunc.parametrize("selfdisc_metric", COMPARED_METRICS, ids=list(COMPARED_METRICS))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tag every check with its task (and a baseline check with its metric) before it runs, so its outcome
-    is known to be a check's even when its fixture fails (JUnit XML properties; ``checks`` in the results)."""
+    is known to be a check's even when its fixture fails (JUnit XML properties; ``checks`` in the results).
+    A bad input found when the first selfdisc check was collected is reported here, once."""
+    if any(_FIXTURES.intersection(getattr(item, "fixturenames", ())) for item in items):
+        try:
+            _state(config)
+        except SelfDiscError as error:
+            raise pytest.UsageError(str(error)) from None
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "selfdisc_task" in params:
@@ -260,13 +327,13 @@ def _fail(error: SelfDiscError) -> NoReturn:
 @pytest.fixture(scope="session")
 def selfdisc_settings(pytestconfig: pytest.Config) -> Settings:
     """The resolved settings of this run."""
-    return pytestconfig.stash[_STATE].settings
+    return _state(pytestconfig).settings
 
 
 @pytest.fixture(scope="session")
 def selfdisc_result(pytestconfig: pytest.Config, selfdisc_task: str) -> TaskResult:
     """The evaluated task (sampled once per session and cached on disk across sessions)."""
-    state = pytestconfig.stash[_STATE]
+    state = _state(pytestconfig)
     try:
         with _progress(pytestconfig) as progress:
             return state.session.result(selfdisc_task, progress)
@@ -294,86 +361,26 @@ class MetricCheck:
         self.result, self.settings, self.properties = result, settings, properties
 
     def verdict(self, metric: str) -> Verdict:
-        """The check's decision (see ``gate``); skips the test, saying why, when there is nothing to decide:
-        no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
-        threshold = self.settings.check(self.result.task, metric)
-        m = self.result.metrics
-        self._record(metric, threshold)
-        if not m.get("n"):
-            pytest.skip(
-                f"{self.result.task}: {LABELS.get(metric, metric)} cannot be measured: no question could be scored "
-                f"({m.get('unrated_questions', 0)} left unscored by the judge)"
-            )
-        if metric not in m:
-            method = "likelihood" if metric.endswith("_likelihood") else "generate"
-            asked = ",".join(self.settings.discriminate)
-            pytest.skip(
-                f"{self.result.task}: {LABELS.get(metric, metric)} not measured: --discriminate {asked} does not "
-                f"include {method}"
-            )
-        if m.get(metric) is None:
-            pytest.skip(f"{self.result.task}: {metric} cannot be measured: no valid pick in {m['n']} questions")
-        if threshold is None:
-            side = "ceiling" if metric in CEILING_METRICS else "floor"
-            pytest.skip(
-                f"{self.result.task}: {metric} = {self.measured(metric):.3f}; no threshold set "
-                f"(add {metric} = <{side}> under [tool.selfdisc.thresholds])"
-            )
-        if metric.startswith("dg_diff") and not m.get("mixed_fraction"):
-            pytest.skip(
-                f"{self.result.task}: DG-DIFF cannot be measured: no question of {m['n']} has both right and "
-                "wrong candidates, so any pick scores the same (use more or harder questions, or more samples)"
-            )
-        verdict = judge(self.result.task, metric, threshold, m)
-        record_properties(self.properties, message=verdict.message)
-        return verdict
+        """The check's decision (``verdicts.decide_threshold``); skips the test, saying why, when there is nothing
+        to decide: no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
+        from selfdisc_checks.verdicts import decide_threshold
 
-    def _record(self, metric: str, threshold: Threshold | None) -> None:
-        m = self.result.metrics
-        interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
-        record_properties(
-            self.properties,
-            metric=metric,
-            value=m.get(metric),
-            n=m.get("n"),
-            ci_low=interval[0] if interval else None,
-            ci_high=interval[1] if interval else None,
-            ci_level=m.get("ci", {}).get("level") if interval else None,
-            threshold=threshold.bound if threshold else None,
-            mode=threshold.mode if threshold else None,
-            side=("ceiling" if metric in CEILING_METRICS else "floor") if threshold else None,
-        )
+        return _apply(decide_threshold(self.result, self.settings, metric), self.properties)
 
-    def measured(self, metric: str) -> float:
-        return float(self.result.metrics[metric])
 
-    # The first releases' API (point estimate >= minimum), kept for test files copied from them.
-    def values(self, metric: str) -> tuple[float, float]:
-        """(measured, minimum) for a plain ``assert measured >= minimum``."""
-        return self.measured(metric), self.minimum(metric)
-
-    def minimum(self, metric: str) -> float:
-        """The threshold's bound, skipping the check (with the measured value) when none is configured."""
-        threshold = self.settings.threshold(self.result.task, metric)
-        if threshold is None:
-            pytest.skip(
-                f"{self.result.task}: {metric} = {self.measured(metric):.3f}; no threshold set "
-                f"(add {metric} = <minimum> under [tool.selfdisc.thresholds])"
-            )
-        return threshold
-
-    def explain(self, metric: str) -> str:
-        threshold = self.settings.check(self.result.task, metric)
-        return judge(
-            self.result.task, metric, threshold or Threshold(self.minimum(metric)), self.result.metrics
-        ).message
+def _apply(decision: Decision, properties: list[tuple[str, object]] | None) -> Verdict:
+    """Record a decision's properties on the check and skip it when there was nothing to decide."""
+    record_properties(properties, **decision.properties)
+    if decision.verdict.skipped:
+        pytest.skip(decision.verdict.message)
+    return decision.verdict
 
 
 @pytest.fixture(scope="session")
 def selfdisc_baseline(pytestconfig: pytest.Config) -> dict[str, Any] | None:
     """The baseline results document: the parsed ``--baseline`` file, or with ``--baseline-model`` that
     checkpoint's results on every task of this run (evaluated on first use); None without a baseline."""
-    state = pytestconfig.stash[_STATE]
+    state = _state(pytestconfig)
     if state.baseline_session is None:
         return state.baseline
     try:
@@ -392,56 +399,27 @@ def selfdisc_regression(
     request: pytest.FixtureRequest,
 ) -> Verdict:
     """Did ``selfdisc_metric`` of the current task regress against the baseline (``--baseline`` results or
-    ``--baseline-model`` evaluated in this session)? (See ``report.compare``.)"""
-    task, settings = selfdisc_result.task, selfdisc_settings
+    ``--baseline-model`` evaluated in this session)? (See ``verdicts.decide_regression``.)"""
+    from selfdisc_checks.report.results import results_document, task_result_json
+    from selfdisc_checks.verdicts import decide_regression, regression_skip
+
     properties = request.node.user_properties
-    record_properties(properties, value=selfdisc_result.metrics.get(selfdisc_metric))
-    state = pytestconfig.stash[_STATE]
-    source = settings.baseline or settings.baseline_model
-    if source is None:
-        pytest.skip(f"{task}: no baseline to compare with (pass --baseline OLD_RESULTS.json or --baseline-model CKPT)")
-    if selfdisc_metric not in selfdisc_result.metrics:
-        pytest.skip(f"{task}: {LABELS[selfdisc_metric]} not measured in this run (see --discriminate)")
+    early = regression_skip(selfdisc_result, selfdisc_settings, selfdisc_metric)
+    if early is not None:
+        return _apply(early, properties)
+    state = _state(pytestconfig)
     try:
-        baseline = state.baseline_task(task)
+        baseline = state.baseline_task(selfdisc_result.task)
+        current = results_document(
+            state.session.model_json(),
+            selfdisc_settings.to_json(),
+            {selfdisc_result.task: task_result_json(selfdisc_result)},
+        )
+        decision = decide_regression(selfdisc_result, selfdisc_settings, selfdisc_metric, baseline, current)
     except SelfDiscError as error:
+        record_properties(properties, value=selfdisc_result.metrics.get(selfdisc_metric))
         _fail(error)
-    old_task = baseline.get("tasks", {}).get(task)
-    if old_task is None:
-        pytest.skip(f"{task}: the baseline {source} has no results for this task")
-    if selfdisc_metric not in old_task.get("metrics", {}):
-        pytest.skip(f"{task}: the baseline {source} did not measure {LABELS[selfdisc_metric]}")
-    current = results_document(
-        state.session.model_json(), settings.to_json(), {task: task_result_json(selfdisc_result)}
-    )
-    tolerance = settings.tolerance(task, selfdisc_metric)
-    try:
-        (change,) = compare_results(baseline, current, [selfdisc_metric], tolerance, settings.level)
-    except SelfDiscError as error:
-        _fail(error)
-    low, high = change.interval
-    record_properties(
-        properties,
-        baseline=source,
-        baseline_value=change.old,
-        difference=change.difference,
-        ci_low=low,
-        ci_high=high,
-        ci_level=change.level,
-        upper_bound=change.upper_bound,
-        tolerance=tolerance,
-        n=change.n,
-    )
-    verb = "regressed" if change.regressed else "held"
-    message = (
-        f"{task}: {LABELS[selfdisc_metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
-        f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
-        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance -{tolerance:.3f} "
-        f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
-        f"{len(change.flipped['broke'])} broke)"
-    )
-    record_properties(properties, message=message)
-    return Verdict(not change.regressed, message)
+    return _apply(decision, properties)
 
 
 @pytest.fixture
@@ -485,46 +463,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def _write_outputs(state: _PluginState, exitstatus: int) -> None:
     """The run's results JSON, its history row and its report, as asked; each written whole or not at all."""
+    from selfdisc_checks.engine import write_outputs
+    from selfdisc_checks.report.results import results_document, run_record
+
     settings = state.settings
     if not (settings.results_json or settings.history or settings.report_dir):
         return
-    backend = state.session.backend_json() or state.worker_backend
-    run = run_record(state.session.started, time.time(), backend)
+    run = run_record(state.session.started, time.time(), state.session.backend_json() or state.worker_backend)
     if settings.run_label:
         run["label"] = settings.run_label
     document = results_document(state.model_json() or {}, settings.to_json(), state.tasks_json(), run)
     document["checks"] = state.checks
-    if settings.results_json:
-        write_json_atomically(Path(settings.results_json), document)
-        state.outputs.append(f"results written to {settings.results_json}")
-    runs = [HistoryRun(0, settings.run_label or str(document["model"].get("id", "?")), run["started_at"], document)]
-    if settings.history:
-        missing = [name for name in settings.tasks if name not in document["tasks"]]
-        if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR) or missing:
-            why = "it was interrupted" if not missing else f"{', '.join(missing)} could not be evaluated"
-            state.outputs.append(
-                f"not added to the history {settings.history}: {why} (a history keeps whole runs only)"
-            )
-        else:
-            with History(settings.history) as history:
-                run_id = history.append(document)
-                runs = history.for_report()
-            state.outputs.append(f"run {run_id} appended to the history {settings.history} ({len(runs)} runs)")
-    if settings.report_dir:
-        from selfdisc_checks.report.html import write_report  # matplotlib loads only when a report is asked for
-
-        baseline = state.baseline_document()
-        paths = write_report(
-            runs,
-            Path(settings.report_dir),
-            level=settings.level,
-            baseline=(
-                HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
-                if baseline is not None
-                else None
-            ),
-        )
-        state.outputs.append(f"report written to {paths[0]}")
+    interrupted = exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+    write_outputs(settings, document, state.baseline_document(), interrupted, state.outputs)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -558,6 +509,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tasks = state.tasks_json()
     if not tasks:
         return
+    from selfdisc_checks.report.results import render_table
+
     model = state.model_json() or {}
     terminalreporter.section("selfdisc-checks")
     terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(150, terminalreporter._tw.fullwidth)))
@@ -572,18 +525,32 @@ class _XdistHooks:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.monitor: WorkerLines | None = None  # prints the workers' progress, one line per worker
+        self.started = time.time()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node) -> None:
-        node.workerinput["selfdisc_refresh_before"] = self.config.stash[_STATE].refresh_before
-        if self.monitor is None:
+        state = self.config.stash.get(_STATE, None)
+        # Workers started together refresh what is older than one moment (a --refresh-cache set in pyproject.toml
+        # is only read by the workers, so they get the moment too).
+        node.workerinput["selfdisc_refresh_before"] = state.refresh_before if state is not None else None
+        node.workerinput["selfdisc_started"] = self.started
+        if self.monitor is None and (state is not None or self._may_use_selfdisc()):
             import tempfile
+
+            from selfdisc_checks.progress import WorkerLines
 
             reporter = self.config.pluginmanager.getplugin("terminalreporter")
             folder = Path(tempfile.mkdtemp(prefix="selfdisc-progress-"))
             self.monitor = WorkerLines(folder, reporter.write_line if reporter is not None else print)
             self.monitor.start()
-        node.workerinput["selfdisc_progress_dir"] = str(self.monitor.folder)
+        if self.monitor is not None:
+            node.workerinput["selfdisc_progress_dir"] = str(self.monitor.folder)
+
+    def _may_use_selfdisc(self) -> bool:
+        """Whether this run's test paths name the shipped checks (the workers decide for sure; this only says
+        whether to show their progress lines)."""
+        paths = [*self.config.args, *self.config.getini("testpaths")]
+        return any("selfdisc" in str(path) for path in paths)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
@@ -597,7 +564,13 @@ class _XdistHooks:
     def pytest_testnodedown(self, node, error) -> None:
         output = getattr(node, "workeroutput", {}).get("selfdisc")
         if output:
-            state = self.config.stash[_STATE]
+            try:
+                state = _state(self.config)
+            except SelfDiscError as error:  # the worker could, so this is rare: say it, keep the run going
+                print(f"[selfdisc] the results of {node.gateway.id} cannot be merged: {error}")
+                return
+            from selfdisc_checks.report.results import merge_worker_task
+
             state.worker_model = output["model"]
             state.worker_backend = output.get("backend") or state.worker_backend
             for name, task in output["tasks"].items():
@@ -608,7 +581,9 @@ class _XdistHooks:
 def _progress(config: pytest.Config, prefix: str = "") -> Iterator[Tracker]:
     """Progress for the work done inside: bars on a terminal, timed lines in a log, and on an xdist worker a
     state file the controller prints from (see ``progress``)."""
-    state = config.stash[_STATE]
+    from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View
+
+    state = _state(config)
     if state.is_worker:
         folder = config.workerinput.get("selfdisc_progress_dir")
         worker = config.workerinput.get("workerid", "worker")
