@@ -125,7 +125,7 @@ check_installed() {
 # The checks, from the installed package: no test file is needed in the repository.
 run_checks() {
     trace "$PY" -m pytest --pyargs selfdisc_checks.checks -p no:cacheprovider -ra \
-        --model "$MODEL" --cache-dir "$CACHE" "$@" ${EXTRA[@]+"${EXTRA[@]}"}
+        --model="$MODEL" --cache-dir="$CACHE" "$@" ${EXTRA[@]+"${EXTRA[@]}"}
 }
 
 show_outputs() {
@@ -141,11 +141,11 @@ show_outputs() {
 }
 
 cmd_gate() {
-    local args=(--results-json "$OUT/results.json" --junitxml "$OUT/junit.xml" --report-dir "$OUT/report")
+    local args=(--results-json="$OUT/results.json" --junitxml="$OUT/junit.xml" --report-dir="$OUT/report")
     if [[ -n "$BASELINE" ]]; then
         if [[ -f "$BASELINE" ]]; then
             note "comparing with the baseline $BASELINE"
-            args+=(--baseline "$BASELINE")
+            args+=(--baseline="$BASELINE")
         else
             note "no baseline at $BASELINE (first release?); gating without --baseline"
         fi
@@ -173,8 +173,8 @@ cmd_nightly() {
     rm -rf "$OUT/results.json" "$OUT/junit.xml" "$OUT/report"
     local status=0 report_status=0
     note "appending run '$LABEL' to $HISTORY"
-    run_checks --history "$HISTORY" --run-label "$LABEL" \
-        --results-json "$OUT/results.json" --junitxml "$OUT/junit.xml" || status=$?
+    run_checks --history="$HISTORY" --run-label="$LABEL" \
+        --results-json="$OUT/results.json" --junitxml="$OUT/junit.xml" || status=$?
     if [[ -f "$HISTORY" ]]; then
         trace "$PY" -m selfdisc_checks report --history "$HISTORY" --out "$OUT/report" || report_status=$?
     else

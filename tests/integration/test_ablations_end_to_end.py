@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import ADMIT_ANY, FIXTURE
 
-ARGS = ("--model", str(FIXTURE), "--limit", "4")
+ARGS = (f"--model={FIXTURE}", "--limit", "4")
 
 
 def configure(project, **options) -> None:

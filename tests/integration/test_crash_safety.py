@@ -29,7 +29,7 @@ WIDE = {**os.environ, "COLUMNS": "400"}  # pytest's short summary lines whole
 
 def run_args(*args: str) -> list[str]:
     """The run every test here starts (and resumes): many small batches, so a signal lands mid-sampling."""
-    return ["--model", str(FIXTURE), "--samples", str(SAMPLES), "--batch-size", "1", "--limit", str(LIMIT), *args]
+    return [f"--model={FIXTURE}", "--samples", str(SAMPLES), "--batch-size", "1", "--limit", str(LIMIT), *args]
 
 
 def command(*args: str) -> list[str]:
@@ -151,7 +151,7 @@ def test_a_disk_that_fills_up_stops_the_run_with_one_sentence_and_keeps_the_cach
     limit = full_disk(kind, small)
     try:
         run = subprocess.run(
-            command("--cache-dir", str(small)),
+            command(f"--cache-dir={small}"),
             cwd=project.path,
             preexec_fn=limit,
             env=WIDE,

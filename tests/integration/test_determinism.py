@@ -9,7 +9,7 @@ from conftest import FIXTURE
 
 pytestmark = pytest.mark.slow
 
-ARGS = ("--model", str(FIXTURE), "--limit", "16", "--samples", "4")
+ARGS = (f"--model={FIXTURE}", "--limit", "16", "--samples", "4")
 
 
 def measured(document: dict) -> tuple:

@@ -41,7 +41,7 @@ def check_contract(document: dict, task: str, n: int, samples: int) -> None:
 
 
 def test_run_prints_the_table_and_writes_the_json_contract(project):
-    result, document = project.run("--model", str(FIXTURE), "--limit", "10", "--samples", "3", "-rs")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "10", "--samples", "3", "-rs")
     assert_checks_ran(result)
     result.stdout.fnmatch_lines(
         [
@@ -60,7 +60,7 @@ def test_run_prints_the_table_and_writes_the_json_contract(project):
 
 
 def test_second_identical_run_samples_nothing_and_agrees(project):
-    args = ("--model", str(FIXTURE), "--limit", "8")
+    args = (f"--model={FIXTURE}", "--limit", "8")
     _, first = project.run(*args)
     _, second = project.run(*args)
     assert second["tasks"]["arithmetic"]["run"] == {
@@ -74,24 +74,24 @@ def test_second_identical_run_samples_nothing_and_agrees(project):
 
 
 def test_changed_checkpoint_or_setting_never_reuses_candidates(project, fixture_copy):
-    _, original = project.run("--model", str(fixture_copy), "--limit", "6")
+    _, original = project.run(f"--model={fixture_copy}", "--limit", "6")
     weights = fixture_copy / "model.safetensors"
     tensors = load_file(weights)
     name = next(iter(sorted(tensors)))
     tensors[name] = tensors[name] + 1e-3 * torch.ones_like(tensors[name])
     save_file(tensors, weights, metadata={"format": "pt"})
-    _, changed = project.run("--model", str(fixture_copy), "--limit", "6")
+    _, changed = project.run(f"--model={fixture_copy}", "--limit", "6")
     assert changed["model"]["fingerprint"] != original["model"]["fingerprint"]
     assert changed["tasks"]["arithmetic"]["run"]["sampled"] == 6
-    _, hotter = project.run("--model", str(fixture_copy), "--limit", "6", "--temperature", "1.0")
+    _, hotter = project.run(f"--model={fixture_copy}", "--limit", "6", "--temperature", "1.0")
     assert hotter["tasks"]["arithmetic"]["run"]["sampled"] == 6
-    _, refreshed = project.run("--model", str(fixture_copy), "--limit", "6", "--refresh-cache")
+    _, refreshed = project.run(f"--model={fixture_copy}", "--limit", "6", "--refresh-cache")
     assert refreshed["tasks"]["arithmetic"]["run"]["sampled"] == 6
     assert refreshed["tasks"]["arithmetic"]["questions"] == changed["tasks"]["arithmetic"]["questions"]
 
 
 def test_two_xdist_workers_share_one_cache_without_sampling_twice(project):
-    args = ("--model", str(FIXTURE), "--limit", "24", "--batch-size", "2", "-n", "2")
+    args = (f"--model={FIXTURE}", "--limit", "24", "--batch-size", "2", "-n", "2")
     result, document = project.run(*args)
     result.assert_outcomes(passed=5)
     run = document["tasks"]["arithmetic"]["run"]
@@ -112,7 +112,7 @@ def test_a_failing_check_says_what_was_measured_against_what(pytester):
         "[tool.selfdisc.thresholds.arithmetic]\ndg_diff = -1.0\n"
     )
     project = Project(pytester, config)
-    result, document = project.run("--model", str(FIXTURE), "--limit", "4", "--samples", "2", "-rs")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "4", "--samples", "2", "-rs")
     result.assert_outcomes(passed=2, failed=1, skipped=2)
     metrics = document["tasks"]["arithmetic"]["metrics"]
     low, high = metrics["ci"]["s_gen"]
@@ -128,7 +128,7 @@ def test_a_failing_check_says_what_was_measured_against_what(pytester):
 def test_a_run_without_mixed_questions_skips_dg_diff_instead_of_passing_it(project):
     # With two samples at a very low temperature, every question's candidates agree.
     result, document = project.run(
-        "--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--temperature", "0.01", "-rs"
+        f"--model={FIXTURE}", "--limit", "3", "--samples", "2", "--temperature", "0.01", "-rs"
     )
     assert document["tasks"]["arithmetic"]["metrics"]["mixed_fraction"] == 0
     assert_checks_ran(result)

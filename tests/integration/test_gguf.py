@@ -141,11 +141,11 @@ def test_gguf_samples_and_greedy_match_the_fixture(backends, prompts):
 
 def test_gguf_checkpoint_end_to_end(project, gguf_path):
     """``pytest --model x.gguf`` runs the three checks and records the same answers as the fixture."""
-    result, document = project.run("--model", str(gguf_path), "--limit", "4", "--samples", "2", "-rs")
+    result, document = project.run(f"--model={gguf_path}", "--limit", "4", "--samples", "2", "-rs")
     assert_checks_ran(result)
     assert document["model"]["id"] == str(gguf_path)
     task = document["tasks"]["arithmetic"]
     assert len(task["questions"]) == 4 and task["run"]["sampled"] == 4
-    _, reference = project.run("--model", str(FIXTURE), "--limit", "4", "--samples", "2")
+    _, reference = project.run(f"--model={FIXTURE}", "--limit", "4", "--samples", "2")
     assert document["model"]["fingerprint"] != reference["model"]["fingerprint"]
     assert task["questions"] == reference["tasks"]["arithmetic"]["questions"]

@@ -146,14 +146,14 @@ def test_pickle_weights_load_only_with_the_opt_in(project, tmp_path):
     torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
     (folder / "model.safetensors").unlink()
     args = ("--limit", "3", "--samples", "2")
-    refused, _ = project.run("--model", str(folder), *args)
+    refused, _ = project.run(f"--model={folder}", *args)
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     said = refused.stdout.str() + refused.stderr.str()
     assert "only PyTorch pickle weights (pytorch_model.bin)" in said
     assert "pass --allow-pickle-weights if you trust whoever made it." in said and "Traceback" not in said
-    loaded, pickled = project.run("--model", str(folder), *args, "--allow-pickle-weights")
+    loaded, pickled = project.run(f"--model={folder}", *args, "--allow-pickle-weights")
     assert loaded.ret == 0, loaded.stdout.str()
-    _, safe = project.run("--model", str(FIXTURE), *args)
+    _, safe = project.run(f"--model={FIXTURE}", *args)
     assert [q["candidates"] for q in pickled["tasks"]["arithmetic"]["questions"]] == [
         q["candidates"] for q in safe["tasks"]["arithmetic"]["questions"]
     ]

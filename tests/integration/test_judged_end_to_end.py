@@ -39,7 +39,7 @@ def mtbench_jsonl(path):
 
 def test_truthfulqa_by_the_reference_rule(project):
     data = truthfulqa_csv(project.path / "TruthfulQA.csv")
-    result, document = project.run("--model", str(FIXTURE), "--tasks", "truthfulqa", "--data", f"truthfulqa={data}")
+    result, document = project.run(f"--model={FIXTURE}", "--tasks", "truthfulqa", "--data", f"truthfulqa={data}")
     task = document["tasks"]["truthfulqa"]
     assert task["metrics"]["n"] == 3 and "judge" not in task["protocol"]
     assert all(c["score"] in (0.0, 1.0) and c["judgement"] is None for q in task["questions"] for c in q["candidates"])
@@ -51,16 +51,14 @@ def test_judged_tasks_count_what_the_judge_left_unscored(project):
     mt = mtbench_jsonl(project.path / "question.jsonl")
     # MT-Bench cannot be scored without a judge: refused before anything runs.
     refused = project.pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--model", str(FIXTURE), "--tasks", "mtbench", "--data", f"mtbench={mt}"
+        "-p", "no:cacheprovider", f"--model={FIXTURE}", "--tasks", "mtbench", "--data", f"mtbench={mt}"
     )
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*Task 'mtbench' is graded by a judge model; pass --judge-model PATH_OR_ID*"])
 
     args = (
-        "--model",
-        str(FIXTURE),
-        "--judge-model",
-        str(FIXTURE),
+        f"--model={FIXTURE}",
+        f"--judge-model={FIXTURE}",
         "--tasks",
         "mtbench,truthfulqa",
         "--data",

@@ -34,7 +34,7 @@ def test_a_chat_template_renders_demonstrations_as_turns(chat_checkpoint):
 
 
 def test_chat_checkpoint_end_to_end(project, chat_checkpoint):
-    result, document = project.run("--model", str(chat_checkpoint), "--limit", "4", "--samples", "2", "-rs")
+    result, document = project.run(f"--model={chat_checkpoint}", "--limit", "4", "--samples", "2", "-rs")
     assert_checks_ran(result)
     questions = document["tasks"]["arithmetic"]["questions"]
     assert len(questions) == 4 and all(len(q["candidates"]) == 2 for q in questions)
@@ -63,7 +63,7 @@ def t5_checkpoint(tmp_path):
 
 
 def test_encoder_decoder_end_to_end(project, t5_checkpoint):
-    result, document = project.run("--model", str(t5_checkpoint), "--limit", "4", "--samples", "3", "-rs")
+    result, document = project.run(f"--model={t5_checkpoint}", "--limit", "4", "--samples", "3", "-rs")
     assert_checks_ran(result)  # the project's thresholds admit any measurement: this checks it runs
     assert document["tasks"]["arithmetic"]["metrics"]["n"] == 4
     assert all(len(q["candidates"]) == 3 for q in document["tasks"]["arithmetic"]["questions"])

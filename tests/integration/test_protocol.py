@@ -47,8 +47,8 @@ def test_the_leaky_settings_would_change_what_transformers_decodes(fixture_copy)
 def test_a_checkpoints_generation_config_does_not_leak_in(project, fixture_copy):
     leaky_copy(fixture_copy)
     args = ("--limit", "12", "--samples", "3")
-    _, original = project.run("--model", str(FIXTURE), *args)
-    _, copied = project.run("--model", str(fixture_copy), *args)
+    _, original = project.run(f"--model={FIXTURE}", *args)
+    _, copied = project.run(f"--model={fixture_copy}", *args)
     assert copied["model"]["fingerprint"] != original["model"]["fingerprint"]  # so nothing came from the cache
     assert copied["tasks"]["arithmetic"]["run"]["candidates_sampled"] == 36
     for ours, theirs in zip(
@@ -59,8 +59,8 @@ def test_a_checkpoints_generation_config_does_not_leak_in(project, fixture_copy)
 
 
 def test_more_samples_later_samples_only_the_new_candidates(project):
-    _, four = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "4")
-    _, eight = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "8")
+    _, four = project.run(f"--model={FIXTURE}", "--limit", "6", "--samples", "4")
+    _, eight = project.run(f"--model={FIXTURE}", "--limit", "6", "--samples", "8")
     run = eight["tasks"]["arithmetic"]["run"]
     assert run["candidates_sampled"] == 6 * 4 and run["sampled"] == 6, run
     for small, large in zip(
@@ -68,7 +68,7 @@ def test_more_samples_later_samples_only_the_new_candidates(project):
     ):
         assert large["candidates"][:4] == small["candidates"]
         assert len(large["candidates"]) == 8
-    _, again = project.run("--model", str(FIXTURE), "--limit", "6", "--samples", "2")
+    _, again = project.run(f"--model={FIXTURE}", "--limit", "6", "--samples", "2")
     assert again["tasks"]["arithmetic"]["run"]["candidates_sampled"] == 0
     assert [q["candidates"] for q in again["tasks"]["arithmetic"]["questions"]] == [
         q["candidates"][:2] for q in four["tasks"]["arithmetic"]["questions"]
@@ -76,7 +76,7 @@ def test_more_samples_later_samples_only_the_new_candidates(project):
 
 
 def test_the_record_holds_what_a_reader_needs_to_check_the_protocol(project):
-    result, document = project.run("--model", str(FIXTURE), "--limit", "3", "--samples", "2", "--top-k", "5", "-rs")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "3", "--samples", "2", "--top-k", "5", "-rs")
     assert_checks_ran(result)
     run = document["run"]
     assert datetime.fromisoformat(run["started_at"].replace("Z", "+00:00")).tzinfo is not None
@@ -109,8 +109,7 @@ def test_results_file_gets_normal_permissions(project):
     result = project.pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
-        "--model",
-        str(FIXTURE),
+        f"--model={FIXTURE}",
         "--limit",
         "2",
         "--samples",
@@ -132,12 +131,12 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
     args = ("--limit", "40", "-rA")
     baseline = project.path / "baseline.json"
     result = project.pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--model", str(FIXTURE), *args, "--results-json", "baseline.json"
+        "-p", "no:cacheprovider", f"--model={FIXTURE}", *args, "--results-json", "baseline.json"
     )
     assert baseline.exists()
     measured = f"{json.loads(baseline.read_text())['tasks']['arithmetic']['metrics']['s_gen']:.3f}"
     # Another seed: an independent run of the same model must not look like a regression.
-    result, _ = project.run("--model", str(FIXTURE), *args, "--baseline", str(baseline), "--seed", "7")
+    result, _ = project.run(f"--model={FIXTURE}", *args, f"--baseline={baseline}", "--seed", "7")
     result.stdout.fnmatch_lines(
         ["*PASSED*test_no_regression[[]arithmetic-s_gen]*", "*PASSED*test_no_regression[[]arithmetic-dg_diff]*"]
     )
@@ -150,7 +149,7 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
         if tensor.dim() == 2:  # perturb every matrix by 60% of its own spread: a much worse model
             tensors[name] = tensor + 0.6 * tensor.std() * torch.randn(tensor.shape, generator=generator)
     save_file(tensors, weights, metadata={"format": "pt"})
-    result, document = project.run("--model", str(fixture_copy), *args, "--baseline", str(baseline))
+    result, document = project.run(f"--model={fixture_copy}", *args, f"--baseline={baseline}")
     assert document["tasks"]["arithmetic"]["metrics"]["s_gen"] < 0.3
     result.stdout.fnmatch_lines(
         [
@@ -161,7 +160,7 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
     )
 
     # The same comparison with the baseline checkpoint evaluated in this session (candidates from the cache).
-    result, _ = project.run("--model", str(fixture_copy), *args, "--baseline-model", str(FIXTURE))
+    result, _ = project.run(f"--model={fixture_copy}", *args, f"--baseline-model={FIXTURE}")
     result.stdout.fnmatch_lines(
         [
             f"*arithmetic: S_gen regressed against the baseline {FIXTURE}: {measured} -> *, difference -0.* "
@@ -171,7 +170,7 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
     )
     result.stdout.fnmatch_lines(["*SKIPPED*arithmetic: S_disc (likelihood) not measured in this run*"])
     # And a checkpoint against itself holds, sampled once for both roles.
-    result, document = project.run("--model", str(FIXTURE), *args, "--baseline-model", str(FIXTURE))
+    result, document = project.run(f"--model={FIXTURE}", *args, f"--baseline-model={FIXTURE}")
     result.stdout.fnmatch_lines(["*PASSED*test_no_regression[[]arithmetic-dg_diff]*"])
     assert "FAILED" not in result.stdout.str()
     assert document["tasks"]["arithmetic"]["run"]["sampled"] == 0
@@ -180,14 +179,13 @@ def test_the_fixture_is_its_own_baseline_and_a_weakened_copy_regresses(regressio
 def test_an_incomparable_baseline_is_refused_with_the_difference(regression_project):
     project = regression_project
     result = project.pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4", "--results-json", "old.json"
+        "-p", "no:cacheprovider", f"--model={FIXTURE}", "--limit", "4", "--results-json", "old.json"
     )
     # Refused before any sampling, as a usage error naming the difference.
     result = project.pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
-        "--model",
-        str(FIXTURE),
+        f"--model={FIXTURE}",
         "--limit",
         "4",
         "--baseline",
@@ -206,14 +204,14 @@ def test_an_incomparable_baseline_is_refused_with_the_difference(regression_proj
         "[tool.selfdisc.task_options.arithmetic]\nseed = 5\n",
     )
     result = project.pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--model", str(FIXTURE), "--limit", "4", "--baseline", "old.json"
+        "-p", "no:cacheprovider", f"--model={FIXTURE}", "--limit", "4", "--baseline", "old.json"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*Cannot compare: arithmetic question 'test-0' question differs*"])
 
 
 def test_permutations_report_pick_rates_by_position(project):
-    result, document = project.run("--model", str(FIXTURE), "--limit", "12", "--permutations", "3")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "12", "--permutations", "3")
     result.assert_outcomes(passed=5)
     task = document["tasks"]["arithmetic"]
     metrics = task["metrics"]
@@ -229,14 +227,14 @@ def test_permutations_report_pick_rates_by_position(project):
     rates = "/".join(f"{100 * rate:.0f}" for rate in metrics["position_pick_rates"])
     result.stdout.fnmatch_lines(["*picks by*", f"*arithmetic*{rates}*"])
     # The first ordering is the one asked without --permutations: its choices came from the cache.
-    _, single = project.run("--model", str(FIXTURE), "--limit", "12")
+    _, single = project.run(f"--model={FIXTURE}", "--limit", "12")
     assert single["tasks"]["arithmetic"]["run"]["discriminated"] == 0
 
 
 def test_likelihood_discrimination_beside_the_generated_label(likelihood_project):
     project = likelihood_project
     result, document = project.run(
-        "--model", str(FIXTURE), "--limit", "12", "--discriminate", "generate,likelihood", "--permutations", "2", "-rA"
+        f"--model={FIXTURE}", "--limit", "12", "--discriminate", "generate,likelihood", "--permutations", "2", "-rA"
     )
     result.assert_outcomes(passed=8)
     task = document["tasks"]["arithmetic"]
@@ -267,7 +265,7 @@ def test_likelihood_discrimination_beside_the_generated_label(likelihood_project
 
     # Likelihood alone: its scores come from the cache, and the generated-label checks say they were not asked.
     result, document = project.run(
-        "--model", str(FIXTURE), "--limit", "12", "--discriminate", "likelihood", "--permutations", "2", "-rs"
+        f"--model={FIXTURE}", "--limit", "12", "--discriminate", "likelihood", "--permutations", "2", "-rs"
     )
     result.assert_outcomes(passed=4, skipped=4)
     result.stdout.fnmatch_lines(

@@ -42,8 +42,7 @@ def test_triviaqa_and_commonsenseqa_run_from_local_files(project):
         )
     )
     result, document = project.run(
-        "--model",
-        str(FIXTURE),
+        f"--model={FIXTURE}",
         "--tasks",
         "triviaqa,commonsenseqa",
         "--data",
@@ -59,7 +58,7 @@ def test_triviaqa_and_commonsenseqa_run_from_local_files(project):
     assert [q["reference"] for q in document["tasks"]["commonsenseqa"]["questions"]] == ["B", "B", "B"]
     assert "A. 0" in document["tasks"]["commonsenseqa"]["questions"][0]["question"]
     # DPR's format through the same option; its extra quotes are removed.
-    result, document = project.run("--model", str(FIXTURE), "--tasks", "triviaqa", "--data", f"triviaqa={dpr}")
+    result, document = project.run(f"--model={FIXTURE}", "--tasks", "triviaqa", "--data", f"triviaqa={dpr}")
     questions = document["tasks"]["triviaqa"]["questions"]
     assert [q["question"] for q in questions] == ["What is 6+1?", '"Quoted" question: 2+3?']
     assert [q["reference"] for q in questions] == ["7", "5"]

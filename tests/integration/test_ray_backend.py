@@ -48,7 +48,7 @@ def test_two_actors_give_the_in_process_results(ray_backend):
 
 def test_a_pytest_run_on_ray_equals_the_in_process_run(pytester):
     project = Project(pytester, ADMIT_ANY)
-    args = ("--model", str(FIXTURE), "--limit", "4", "--samples", "4")
+    args = (f"--model={FIXTURE}", "--limit", "4", "--samples", "4")
     result, local = project.run(*args, "--cache-dir", "cache-hf")
     assert result.ret == 0
     result, remote = project.run(*args, "--cache-dir", "cache-ray", "--backend", "ray", "--ray-actors", "2")

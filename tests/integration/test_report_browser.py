@@ -46,7 +46,7 @@ def weaken(checkpoint: Path) -> None:
 
 
 def run_once(project: Project, model: Path, label: str, stamp: str, run_id: int, *extra: str) -> HistoryRun:
-    result, document = project.run("--model", str(model), *ARGS, *extra)
+    result, document = project.run(f"--model={model}", *ARGS, *extra)
     assert document is not None and document.get("checks"), result.stdout.str()
     return HistoryRun(run_id, label, stamp, document)
 

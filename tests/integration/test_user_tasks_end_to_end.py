@@ -46,8 +46,7 @@ README_DATA = """{"question": "2-7", "answer": -5}
 README_COMMAND = (
     "--pyargs",
     "selfdisc_checks.checks",
-    "--model",
-    str(FIXTURE),
+    f"--model={FIXTURE}",
     "--limit",
     "8",
     "--results-json",
@@ -100,7 +99,7 @@ def test_a_python_task_from_an_entry_point(pytester, monkeypatch):
     install_distribution(pytester.path / "site", "products = user_tasks:make_products\n")
     on_pythonpath(monkeypatch, pytester.path / "site")
     project = Project(pytester, 'tasks = ["products"]\n' + ADMIT_ANY)
-    result, document = project.run("--model", str(FIXTURE), "--limit", "6", "-rs")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "6", "-rs")
     assert_checks_ran(result)
     task = document["tasks"]["products"]
     assert task["options"]["operators"] == "*" and task["metrics"]["n"] == 6
@@ -112,7 +111,7 @@ def test_a_python_task_from_task_modules(pytester):
     (pytester.path / "mypkg" / "__init__.py").write_text("")
     (pytester.path / "mypkg" / "tasks.py").write_text(USER_MODULE)
     project = Project(pytester, 'task_modules = ["mypkg.tasks"]\ntasks = ["additions"]\n' + ADMIT_ANY)
-    result, document = project.run("--model", str(FIXTURE), "--limit", "6", "-rs")
+    result, document = project.run(f"--model={FIXTURE}", "--limit", "6", "-rs")
     assert_checks_ran(result)
     task = document["tasks"]["additions"]
     assert task["options"]["operators"] == "+" and task["metrics"]["n"] == 6
@@ -162,7 +161,7 @@ def test_a_declarative_task_runs_the_five_checks_from_pyproject_alone(pytester):
 )
 def test_a_bad_task_definition_stops_the_run_with_one_sentence(pytester, table, message):
     project = Project(pytester, table)
-    result, _ = project.run("--model", str(FIXTURE))
+    result, _ = project.run(f"--model={FIXTURE}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_no_traceback(result, message)
 
@@ -171,7 +170,7 @@ def test_a_broken_entry_point_stops_only_the_runs_that_use_it(pytester, monkeypa
     install_distribution(pytester.path / "site", "broken = user_tasks_gone:make\n")
     on_pythonpath(monkeypatch, pytester.path / "site")
     project = Project(pytester, 'tasks = ["broken"]\n' + ADMIT_ANY)
-    result, _ = project.run("--model", str(FIXTURE))
+    result, _ = project.run(f"--model={FIXTURE}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_no_traceback(
         result,
@@ -186,5 +185,5 @@ def test_a_broken_entry_point_stops_only_the_runs_that_use_it(pytester, monkeypa
         dg_diff = "off"
     """)
     )
-    result, _ = project.run("--model", str(FIXTURE), "--limit", "1", "--co")  # another task: collected, not refused
+    result, _ = project.run(f"--model={FIXTURE}", "--limit", "1", "--co")  # another task: collected, not refused
     assert result.ret == 0, result.stdout.str()

@@ -139,7 +139,7 @@ def test_a_pytest_run_with_vllm_has_the_shape_of_an_hf_run(pytester, monkeypatch
     for name, value in ENGINE_ENV.items():
         monkeypatch.setenv(name, value)
     project = Project(pytester, ADMIT_ANY)
-    args = ("--model", str(FIXTURE), "--limit", "4", "--samples", "4")
+    args = (f"--model={FIXTURE}", "--limit", "4", "--samples", "4")
     result, local = project.run(*args, "--cache-dir", "cache-hf")
     assert result.ret == 0, result.stdout.str()
     result, remote = project.run(*args, "--cache-dir", "cache-vllm", "--backend", "vllm")

@@ -195,7 +195,7 @@ def test_history_import_refuses_a_bad_file_before_appending_any(tmp_path, capsys
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     history = tmp_path / "h.sqlite"
-    assert main(["history", "import", "--history", str(history), str(good), str(bad)]) == 2
+    assert main(["history", "import", f"--history={history}", str(good), str(bad)]) == 2
     assert "Cannot read results file" in capsys.readouterr().err
     assert not history.exists() or len(History(history)) == 0
 
