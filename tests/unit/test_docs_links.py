@@ -1,7 +1,7 @@
-"""The documentation holds together: every relative link in README.md and docs/*.md reaches a file that exists,
-and every #anchor a heading there; the options table of docs/configuration.md lists exactly the options
-settings.py defines. A moved section or a new option then fails here instead of leaving a dead link or a
-missing row."""
+"""The documentation holds together: every relative link in README.md, ci/README.md and docs/*.md reaches a
+file that exists, and every #anchor a heading there; the options table of docs/configuration.md lists exactly
+the options settings.py defines. A moved section or a new option then fails here instead of leaving a dead link
+or a missing row."""
 
 import re
 from pathlib import Path
@@ -11,7 +11,7 @@ import pytest
 from selfdisc_checks.settings import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+DOCS = sorted([ROOT / "README.md", ROOT / "ci" / "README.md", *(ROOT / "docs").glob("*.md")])
 
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
