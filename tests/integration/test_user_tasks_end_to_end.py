@@ -1,11 +1,12 @@
 """Tasks users write themselves, run end to end on the fixture checkpoint: a Python task from an installed
 distribution's entry point, one from a ``task_modules`` module, and a declarative task defined only in
-pyproject.toml (the README's worked example, verbatim)."""
+pyproject.toml (the worked example of docs/configuration.md, verbatim)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import pytest
 
 from conftest import ADMIT_ANY, FIXTURE, Project, assert_checks_ran
 
-# The README's worked example ("Tasks of your own"): these two files and the command below, as written there (the test adds only -p no:cacheprovider and -rs).
-README_PYPROJECT = r"""[tool.selfdisc.tasks.sums]               # defines the task "sums" and runs it
+# The worked example of docs/configuration.md ("Tasks of your own"): these two files and the command below, as written there
+# (the test adds only -p no:cacheprovider and -rs; test_the_worked_example_is_the_one_in_the_docs keeps them equal).
+EXAMPLE_PYPROJECT = r"""[tool.selfdisc.tasks.sums]               # defines the task "sums" and runs it
 data = "sums.jsonl"                       # relative to this file; or a hub id like "org/name"
 question = "question"                     # the field holding the question
 answer = "answer"                         # the field holding the answer
@@ -34,7 +36,7 @@ dg_diff = { floor = -0.25, mode = "not-below" }
 invalid_rate = 0.25
 position_bias = 1.0                       # the tiny fixture always picks the same position
 """
-README_DATA = """{"question": "2-7", "answer": -5}
+EXAMPLE_DATA = """{"question": "2-7", "answer": -5}
 {"question": "9+2", "answer": 11}
 {"question": "0+8", "answer": 8}
 {"question": "5*9", "answer": 45}
@@ -43,7 +45,7 @@ README_DATA = """{"question": "2-7", "answer": -5}
 {"question": "3+1", "answer": 4}
 {"question": "7*5", "answer": 35}
 """
-README_COMMAND = (
+EXAMPLE_COMMAND = (
     "--pyargs",
     "selfdisc_checks.checks",
     f"--model={FIXTURE}",
@@ -118,11 +120,26 @@ def test_a_python_task_from_task_modules(pytester):
     assert document["settings"]["task_modules"] == ["mypkg.tasks"]
 
 
+def test_the_worked_example_is_the_one_in_the_docs():
+    """The files and command docs/configuration.md shows are those the test below runs, so the docs cannot drift."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    section = text[text.index("## Tasks of your own") :]
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
+    assert blocks[0] == ("toml", EXAMPLE_PYPROJECT)
+    assert blocks[1] == ("", EXAMPLE_DATA)
+    language, command = blocks[2]
+    words = command.split()
+    assert language == "bash" and words[0] == "pytest"
+    assert words[words.index("--model") + 1] == "path/to/selfdisc-checks/fixtures/tiny-arith"
+    words[words.index("--model") + 1] = str(FIXTURE)
+    assert tuple(words[1:]) == EXAMPLE_COMMAND
+
+
 def test_a_declarative_task_runs_the_five_checks_from_pyproject_alone(pytester):
-    """The README's worked example: a pyproject.toml table, a JSONL file, one command."""
-    (pytester.path / "pyproject.toml").write_text(README_PYPROJECT)
-    (pytester.path / "sums.jsonl").write_text(README_DATA)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *README_COMMAND)
+    """The worked example of docs/configuration.md: a pyproject.toml table, a JSONL file, one command."""
+    (pytester.path / "pyproject.toml").write_text(EXAMPLE_PYPROJECT)
+    (pytester.path / "sums.jsonl").write_text(EXAMPLE_DATA)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", *EXAMPLE_COMMAND)
     result.assert_outcomes(passed=5, skipped=8)  # no baseline, no likelihood discrimination asked
     assert "sums" in result.stdout.str()  # the summary table has a row for the task
     document = json.loads((pytester.path / "results.json").read_text())
