@@ -1,12 +1,14 @@
 """Command line (also installed as ``selfdisc-checks``): compare two results files, keep a run history,
 write the regression report.
 
+    python -m selfdisc_checks run --model CKPT [the pytest plugin's options]
     python -m selfdisc_checks compare OLD.json NEW.json
     python -m selfdisc_checks history import --history PATH FILE.json ...
     python -m selfdisc_checks report --history PATH --out DIR
 
-Kept free of torch and pytest so that it is instant and works anywhere. Exit status of compare: 0 no
-regression, 1 a metric regressed; of every command: 2 when its input cannot be read or used.
+Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
+0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
+regressed; of every command: 2 when its input cannot be read or used.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.options import OPTIONS
 from selfdisc_checks.report.compare import METRICS, Change, compare_results
 
 _SHOWN_IDS = 5  # flipped question ids listed per metric; the rest are counted
@@ -27,6 +30,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand and return its exit status."""
     parser = argparse.ArgumentParser(prog="python -m selfdisc_checks", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    running = commands.add_parser(
+        "run",
+        help="evaluate a checkpoint and decide the checks, without pytest",
+        description="The checks of `pytest --pyargs selfdisc_checks.checks`, without pytest: the same options, the "
+        "same [tool.selfdisc] table (of --project, default the current folder), the same results JSON.",
+    )
+    running.add_argument(
+        "--project", metavar="DIR", default=".", help="folder whose pyproject.toml holds [tool.selfdisc] (default: .)"
+    )
+    for name, (flag, kwargs) in OPTIONS.items():
+        running.add_argument(flag, dest=name, **({"default": None} | kwargs))
+    running.set_defaults(run=_run)
+
     compare = commands.add_parser(
         "compare",
         help="flag metrics that regressed between two --results-json files",
@@ -95,6 +111,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SelfDiscError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Evaluate, print the table and each check's line, write the outputs asked for; 1 when a check failed."""
+    from pathlib import Path
+
+    from selfdisc_checks.engine import run_evaluation
+    from selfdisc_checks.progress import LineView, RichView, Tracker, View
+    from selfdisc_checks.report.results import render_table
+    from selfdisc_checks.settings import read_pyproject, resolve_settings
+
+    table, base = read_pyproject(Path(args.project))
+    settings = resolve_settings({name: getattr(args, name) for name in OPTIONS}, table, base)
+    view: View = RichView(sys.stderr) if sys.stderr.isatty() else LineView(lambda line: print(line, file=sys.stderr))
+    tracker = Tracker(view)
+    try:
+        evaluation = run_evaluation(settings, tracker)
+    finally:
+        tracker.close()
+    model = evaluation.document.get("model", {})
+    if evaluation.document["tasks"]:
+        print(render_table(model.get("id", "?"), evaluation.document["tasks"]), end="")
+    counts: dict[str, int] = {}
+    for check in evaluation.checks:
+        counts[check["outcome"]] = counts.get(check["outcome"], 0) + 1
+        if check["outcome"] != "skipped" or not check["name"].startswith("test_no_regression"):
+            print(f"{check['outcome'].upper():7} {check['id'].split('::')[-1]}: {check['message']}")
+    for line in evaluation.outputs:
+        print(line)
+    print(", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items())))
+    return 0 if evaluation.passed else 1
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -6,8 +6,10 @@ selfdisc_checks run`` report a bad input once, before hours of work, not at the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
 from selfdisc_checks.errors import SelfDiscError
@@ -18,6 +20,11 @@ from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.history import History
 from selfdisc_checks.tasks import task_names
 from selfdisc_checks.tasks.data import check_data_file
+
+if TYPE_CHECKING:
+    from selfdisc_checks.pipeline import Progress
+    from selfdisc_checks.records import TaskResult
+    from selfdisc_checks.verdicts import Decision
 
 
 def validate(settings: Settings) -> Checkpoint | None:
@@ -173,3 +180,167 @@ def write_outputs(
 
 def _runs(count: int) -> str:
     return "1 run" if count == 1 else f"{count} runs"
+
+
+@dataclass
+class Evaluation:
+    """What one run measured and decided: per-task results, every shipped check's outcome, and the results
+    document (``--results-json``) built from them."""
+
+    settings: Settings
+    results: dict[str, TaskResult]
+    checks: list[dict[str, Any]]
+    document: dict[str, Any]
+    outputs: list[str] = field(default_factory=list)  # what was written, one line each
+
+    @property
+    def passed(self) -> bool:
+        """No check failed or could not run (skipped checks do not fail a gate)."""
+        return all(check["outcome"] in ("passed", "skipped") for check in self.checks)
+
+
+def settings_for(model: str | None, tasks: Any, project: str | Path | None, options: dict[str, Any]) -> Settings:
+    """Settings from keyword options spelled as ``[tool.selfdisc]`` keys, over the ``[tool.selfdisc]`` table of
+    ``project``/pyproject.toml when given (paths there are relative to it)."""
+    from selfdisc_checks.settings import read_pyproject, resolve_settings
+
+    table, base = read_pyproject(Path(project)) if project is not None else ({}, Path.cwd())
+    table = {**table, **{key: value for key, value in options.items() if value is not None}}
+    if model is not None:
+        table["model"] = str(model)
+    if tasks is not None:
+        table["tasks"] = [tasks] if isinstance(tasks, str) else list(tasks)
+    cli = {"model": str(model)} if model is not None else {}  # as given, not relative to the project
+    return resolve_settings(cli, table, base)
+
+
+def evaluate(
+    model: str | Path | None = None,
+    tasks: str | Sequence[str] | None = None,
+    *,
+    project: str | Path | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> Evaluation:
+    """Measure ``tasks`` on ``model`` and decide every shipped check, without pytest.
+
+    ``options`` are ``[tool.selfdisc]`` keys (``limit=20``, ``samples=4``, ``thresholds={...}``, ...); with
+    ``project``, its pyproject.toml's table is read first. Writes what the settings ask for (results JSON,
+    history, report). Bad input raises ``SelfDiscError`` before any sampling.
+    """
+    return run_evaluation(settings_for(None if model is None else str(model), tasks, project, options), progress)
+
+
+def run_evaluation(settings: Settings, progress: Progress | None = None, write: bool = True) -> Evaluation:
+    """The whole run of ``settings``: check the input, evaluate every task, decide the checks, write outputs."""
+    import time
+    from dataclasses import replace
+
+    from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
+    from selfdisc_checks.report.results import results_document, run_record, task_result_json
+    from selfdisc_checks.session import EvaluationSession
+    from selfdisc_checks.verdicts import CHECK_FILES, REGRESSION_CHECK, decide_regression, decide_threshold
+
+    checkpoint = validate(settings)
+    load_data(settings)
+    baseline = load_baseline(settings.baseline) if settings.baseline else None
+    if baseline is not None:
+        check_baseline_comparable(settings, baseline)
+    refresh_before = time.time() if settings.refresh_cache else None
+    session = EvaluationSession(settings, refresh_before, checkpoint)
+    baseline_session = (
+        EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before)
+        if settings.baseline_model
+        else None
+    )
+    checks: list[dict[str, Any]] = []
+    try:
+        for name in settings.tasks:
+            try:
+                result = session.result(name, progress)
+            except SelfDiscError as error:
+                for file, table in CHECK_FILES.items():
+                    checks += [_error_entry(file, check, name, metric, error) for check, metric in table.items()]
+                continue
+            for file, table in CHECK_FILES.items():
+                for check, metric in table.items():
+                    decision = decide_threshold(result, settings, metric)
+                    checks.append(check_entry(_check_id(file, check, name), name, decision, metric))
+            current = results_document(session.model_json(), settings.to_json(), {name: task_result_json(result)})
+            for metric in COMPARED_METRICS:
+                file, check = REGRESSION_CHECK
+                check_id = _check_id(file, check, f"{name}-{metric}")
+                try:
+                    if baseline_session is not None:
+                        old = baseline_session.result(name, progress)
+                        baseline = results_document(
+                            baseline_session.model_json(),
+                            baseline_session.settings.to_json(),
+                            {name: task_result_json(old)},
+                        )
+                    decision = decide_regression(result, settings, metric, baseline or {}, current)
+                except SelfDiscError as error:
+                    checks.append(_error_entry(file, check, f"{name}-{metric}", metric, error, task=name))
+                    continue
+                checks.append(check_entry(check_id, name, decision, metric))
+        run = run_record(session.started, time.time(), session.backend_json())
+        if settings.run_label:
+            run["label"] = settings.run_label
+        model = session.model_json()
+        document = results_document(model, settings.to_json(), session.tasks_json(), run)
+        document["checks"] = checks
+        evaluation = Evaluation(settings, dict(session.results), checks, document)
+        if write and (settings.results_json or settings.history or settings.report_dir):
+            old_document = baseline
+            if baseline_session is not None and baseline_session.results:
+                old_document = results_document(
+                    baseline_session.model_json(), baseline_session.settings.to_json(), baseline_session.tasks_json()
+                )
+            write_outputs(settings, document, old_document, False, evaluation.outputs)
+        return evaluation
+    finally:
+        session.close()
+        if baseline_session is not None:
+            baseline_session.close()
+
+
+def _check_id(file: str, check: str, params: str) -> str:
+    """The check's id as a ``pytest --pyargs selfdisc_checks.checks`` run from this repository names it."""
+    return f"selfdisc_checks/checks/{file}::{check}[{params}]"
+
+
+def check_entry(check_id: str, task: str, decision: Decision, metric: str | None) -> dict[str, Any]:
+    """One check's record in the results document (``checks``), the same shape the pytest plugin writes."""
+    values = dict(decision.properties)
+    verdict = decision.verdict
+    outcome = "skipped" if verdict.skipped else "passed" if verdict.passed else "failed"
+    values.pop("message", None)
+    return check_record(check_id, task, metric, outcome, verdict.message, values)
+
+
+def check_record(
+    check_id: str, task: str, metric: str | None, outcome: str, message: str | None, values: dict[str, Any]
+) -> dict[str, Any]:
+    """A check's record from its properties (value, interval, threshold and the rest, None left out)."""
+    values = {name: value for name, value in values.items() if name not in ("task", "metric")}
+    low, high = values.pop("ci_low", None), values.pop("ci_high", None)
+    threshold = values.pop("threshold", None)
+    side, mode = values.pop("side", None), values.pop("mode", None)
+    return {
+        "id": check_id,
+        "name": check_id.split("::")[-1].split("[")[0],
+        "task": task,
+        "metric": metric,
+        "outcome": outcome,
+        "message": message,
+        "value": values.pop("value", None),
+        "interval": [low, high] if low is not None else None,
+        "threshold": {"bound": threshold, "side": side, "mode": mode} if threshold is not None else None,
+        **values,
+    }
+
+
+def _error_entry(
+    file: str, check: str, params: str, metric: str, error: SelfDiscError, task: str | None = None
+) -> dict[str, Any]:
+    return check_record(_check_id(file, check, params), task or params, metric, "error", str(error), {})

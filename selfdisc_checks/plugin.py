@@ -289,6 +289,8 @@ class _CheckOutcomes:
 
 def check_record(report: pytest.TestReport, properties: dict[str, object]) -> dict[str, object]:
     """One check's outcome: which check, what it measured against what, and why it ended as it did."""
+    from selfdisc_checks.engine import check_record as record
+
     values = {
         name.removeprefix(PROPERTY_PREFIX): value
         for name, value in properties.items()
@@ -301,22 +303,8 @@ def check_record(report: pytest.TestReport, properties: dict[str, object]) -> di
         else:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
-    low, high = values.pop("ci_low", None), values.pop("ci_high", None)
-    threshold = values.pop("threshold", None)
-    return {
-        "id": report.nodeid,
-        "name": report.nodeid.split("::")[-1].split("[")[0],
-        "task": values.pop("task"),
-        "metric": values.pop("metric", None),
-        "outcome": report.outcome,
-        "message": message,
-        "value": values.pop("value", None),
-        "interval": [low, high] if low is not None else None,
-        "threshold": {"bound": threshold, "side": values.pop("side", None), "mode": values.pop("mode", None)}
-        if threshold is not None
-        else None,
-        **{name: value for name, value in values.items() if name not in ("side", "mode")},
-    }
+    task, metric = values.pop("task"), values.pop("metric", None)
+    return record(report.nodeid, str(task), None if metric is None else str(metric), report.outcome, message, values)
 
 
 def _fail(error: SelfDiscError) -> NoReturn:
