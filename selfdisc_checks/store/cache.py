@@ -71,6 +71,7 @@ class Cache:
                     "even to reuse what it holds (SQLite's WAL index); pass a writable --cache-dir, or copy the "
                     "folder to one."
                 )
+            mark_cache_folder(self.path.parent)
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout = 60000")
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -421,3 +422,18 @@ def _write_errors(path: Path):
         if is_write_failure(error):
             raise write_failure(path, error) from None
         raise
+
+
+# The Cache Directory Tagging Specification's signature: backup tools skip a folder that holds it.
+CACHEDIR_TAG = "Signature: 8a477f597d28d172789f06886806bc55\n# This folder is a selfdisc-checks cache.\n"
+
+
+def mark_cache_folder(folder: Path) -> None:
+    """Tag ``folder`` as a cache, as pytest does its own: a CACHEDIR.TAG for backup tools and a .gitignore so the
+    cache is never committed. Files already there are left as they are (a concurrent worker may write them)."""
+    for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "# Created by selfdisc-checks.\n*\n")):
+        try:
+            with open(folder / name, "x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            continue

@@ -14,6 +14,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from selfdisc_checks.store.cache import mark_cache_folder
+
 FILENAME = "file-hashes-v1.sqlite"
 
 
@@ -42,6 +44,7 @@ class FileHashMemo:
         self._db: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            mark_cache_folder(self.path.parent)
             db = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None)
             try:
                 db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")

@@ -72,6 +72,8 @@ def test_a_run_writes_only_where_it_was_told_with_the_users_permissions(pytester
     assert set(written) == {
         "cache/selfdisc-v2.sqlite",
         "cache/file-hashes-v1.sqlite",
+        "cache/CACHEDIR.TAG",
+        "cache/.gitignore",
         "out/results.json",
         "hist/runs.sqlite",
         "report/report.html",

@@ -280,3 +280,13 @@ def test_a_newer_cache_file_beside_ours_is_named_in_a_warning(tmp_path):
         r"selfdisc-v2.sqlite instead; upgrade",
     ):
         Cache(tmp_path).close()
+
+
+def test_the_cache_folder_is_tagged_as_a_cache_and_ignored_by_git(tmp_path):
+    folder = tmp_path / "cache"
+    Cache(folder).close()
+    assert (folder / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    assert (folder / ".gitignore").read_text().splitlines()[-1] == "*"
+    (folder / ".gitignore").write_text("mine\n")
+    Cache(folder).close()  # a file that is there is left as it is
+    assert (folder / ".gitignore").read_text() == "mine\n"
