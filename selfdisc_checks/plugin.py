@@ -304,7 +304,8 @@ def check_record(report: pytest.TestReport, properties: dict[str, object]) -> di
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1]
     task, metric = values.pop("task"), values.pop("metric", None)
-    return record(report.nodeid, str(task), None if metric is None else str(metric), report.outcome, message, values)
+    shown = None if message is None else str(message)
+    return record(report.nodeid, str(task), None if metric is None else str(metric), report.outcome, shown, values)
 
 
 def _fail(error: SelfDiscError) -> NoReturn:
@@ -424,7 +425,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if state.is_worker:
         if state.session.results:
-            session.config.workeroutput["selfdisc"] = {
+            session.config.workeroutput["selfdisc"] = {  # type: ignore[attr-defined]  # xdist's worker attribute
                 "model": state.session.model_json(),
                 "backend": state.session.backend_json(),
                 "tasks": state.session.tasks_json(),
@@ -573,8 +574,9 @@ def _progress(config: pytest.Config, prefix: str = "") -> Iterator[Tracker]:
 
     state = _state(config)
     if state.is_worker:
-        folder = config.workerinput.get("selfdisc_progress_dir")
-        worker = config.workerinput.get("workerid", "worker")
+        worker_input: dict[str, Any] = getattr(config, "workerinput", {})
+        folder = worker_input.get("selfdisc_progress_dir")
+        worker = worker_input.get("workerid", "worker")
         tracker = Tracker(FileView(Path(folder) / f"{worker}.json") if folder else View(), prefix)
         try:
             yield tracker

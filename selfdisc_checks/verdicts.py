@@ -50,7 +50,7 @@ def _present(**values: Any) -> dict[str, Any]:
 def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Decision:
     """``metric`` of ``result`` against its configured threshold (``gate``); skipped, saying why, when there is
     nothing to decide: no threshold, a metric this run did not measure, or DG-DIFF with no mixed question."""
-    task, m = result.task, result.metrics
+    task, m = result.task, dict[str, Any](result.metrics)
     threshold = settings.check(task, metric)
     interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
     properties = _present(

@@ -25,7 +25,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from selfdisc_checks.errors import SelfDiscError, SelfDiscWarning
 
@@ -286,7 +286,7 @@ def network_filesystem(folder: Path, mounts: str | None = None) -> str | None:
             mounts = Path("/proc/self/mounts").read_text()
         except OSError:
             return None
-    path, rest = Path(folder).expanduser().absolute(), []
+    path, rest = Path(folder).expanduser().absolute(), list[str]()
     while not path.exists() and path != path.parent:  # links resolved in what exists; the rest kept as written
         path, rest = path.parent, [path.name, *rest]
     path = path.resolve().joinpath(*rest)
@@ -375,7 +375,7 @@ class _Transaction:
         with _write_errors(self.path):
             self.db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, kind, value, traceback) -> bool:
+    def __exit__(self, kind, value, traceback) -> Literal[False]:
         if kind is None:
             try:
                 with _write_errors(self.path):

@@ -158,7 +158,8 @@ class History:
                     _utc_now(),
                 ),
             )
-            run_id = int(cursor.lastrowid)
+            run_id = cursor.lastrowid
+            assert run_id is not None  # an INSERT always sets it
             for name, task in document["tasks"].items():
                 db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)", _metric_rows(run_id, name, task))
                 questions = task.get("questions", [])

@@ -93,7 +93,12 @@ def _builtin_tasks() -> dict[str, RegisteredTask]:
         ("triviaqa", TriviaQATask),
         ("truthfulqa", TruthfulQATask),
     )
-    return {name: RegisteredTask(name, "the built-in tasks", lambda cls=cls: cls, user=False) for name, cls in builtins}
+    return {name: RegisteredTask(name, "the built-in tasks", _returning(cls), user=False) for name, cls in builtins}
+
+
+def _returning(value: Any) -> Callable[[], Any]:
+    """A factory that returns ``value`` (a task class or callable), bound now, not when it is called."""
+    return lambda: value
 
 
 def _check_factory(value: Any, origin: str) -> TaskFactory:
@@ -188,7 +193,7 @@ def module_tasks(module_name: str, base: Path | None = None) -> dict[str, Regist
         )
     for name in exposed:
         _check_name(name, origin)
-    return {name: RegisteredTask(name, origin, lambda value=value: value) for name, value in exposed.items()}
+    return {name: RegisteredTask(name, origin, _returning(value)) for name, value in exposed.items()}
 
 
 def _import(module_name: str, base: Path | None) -> Any:
@@ -201,7 +206,7 @@ def _import(module_name: str, base: Path | None) -> Any:
             error.name != top
             or folder is None
             or folder in sys.path
-            or not ((base / top).is_dir() or (base / f"{top}.py").is_file())
+            or not (base is not None and ((base / top).is_dir() or (base / f"{top}.py").is_file()))
         ):
             raise
         sys.path.append(folder)
