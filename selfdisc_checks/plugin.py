@@ -247,11 +247,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tag every check with its task (and a baseline check with its metric) before it runs, so its outcome
     is known to be a check's even when its fixture fails (JUnit XML properties; ``checks`` in the results).
     A bad input found when the first selfdisc check was collected is reported here, once."""
-    if any(_FIXTURES.intersection(getattr(item, "fixturenames", ())) for item in items):
+    ours = [item for item in items if _FIXTURES.intersection(getattr(item, "fixturenames", ()))]
+    if ours:
         try:
             _state(config)
         except SelfDiscError as error:
-            raise pytest.UsageError(str(error)) from None
+            if not hasattr(config, "workerinput"):
+                raise pytest.UsageError(str(error)) from None
+            # An xdist worker cannot stop the run: it leaves the checks out (every worker alike, so their
+            # collections agree) and the controller tells the sentence once and ends with a usage error.
+            config.hook.pytest_deselected(items=ours)
+            items[:] = [item for item in items if item not in ours]
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if "selfdisc_task" in params:
@@ -420,6 +426,12 @@ def selfdisc_check(
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    lazy = session.config.stash[_LAZY]
+    if lazy.error is not None:
+        if hasattr(session.config, "workerinput"):
+            session.config.workeroutput["selfdisc_error"] = str(lazy.error)  # type: ignore[attr-defined]
+        else:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
@@ -490,6 +502,9 @@ def _interrupted_line(state: _PluginState) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    error = config.stash[_LAZY].error
+    if error is not None and not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"ERROR: {error}", red=True)
     state = config.stash.get(_STATE, None)
     if state is None or state.is_worker:
         return
@@ -551,6 +566,10 @@ class _XdistHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node, error) -> None:
+        told = getattr(node, "workeroutput", {}).get("selfdisc_error")
+        lazy = self.config.stash[_LAZY]
+        if told and lazy.error is None:
+            lazy.error = SelfDiscError(told)
         output = getattr(node, "workeroutput", {}).get("selfdisc")
         if output:
             try:

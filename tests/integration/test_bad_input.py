@@ -160,14 +160,15 @@ def test_malformed_data_file_is_one_usage_error_before_any_check(project):
     assert_said_once(result, "lacks field(s) answer")
 
 
-def test_a_data_error_found_at_collection_is_told_once(pytester):
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_data_error_found_at_collection_is_told_once(pytester, workers):
     """No selfdisc option on the command line: the plugin starts when it collects the checks, and a bad data file
     named in pyproject.toml is one usage error, not a setup error of every check."""
     from conftest import Project
 
     (pytester.path / "bad.jsonl").write_text(json.dumps({"question": "q"}) + "\n")
     project = Project(pytester, f'model = "{FIXTURE}"\ntasks = ["gsm8k"]\ndata = {{ gsm8k = "bad.jsonl" }}\n')
-    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = project.pytester.runpytest_subprocess("-p", "no:cacheprovider", *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_one_clear_sentence(result, "lacks field(s) answer; task 'gsm8k' needs question, answer.")
     assert_said_once(result, "lacks field(s) answer")
