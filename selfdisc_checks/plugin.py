@@ -133,6 +133,7 @@ class _Lazy:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.error: SelfDiscError | None = None
+        self.from_workers = False  # an xdist controller learns a bad input from its workers, and tells it
 
     def state(self) -> _PluginState:
         """The active state, activating now if needed; a bad input raises its one sentence (once)."""
@@ -430,7 +431,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if lazy.error is not None:
         if hasattr(session.config, "workerinput"):
             session.config.workeroutput["selfdisc_error"] = str(lazy.error)  # type: ignore[attr-defined]
-        else:
+        elif lazy.from_workers:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
     state = session.config.stash.get(_STATE, None)
     if state is None:
@@ -502,9 +503,9 @@ def _interrupted_line(state: _PluginState) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    error = config.stash[_LAZY].error
-    if error is not None and not hasattr(config, "workerinput"):
-        terminalreporter.write_line(f"ERROR: {error}", red=True)
+    lazy = config.stash[_LAZY]
+    if lazy.error is not None and lazy.from_workers:
+        terminalreporter.write_line(f"ERROR: {lazy.error}", red=True)
     state = config.stash.get(_STATE, None)
     if state is None or state.is_worker:
         return
@@ -569,7 +570,7 @@ class _XdistHooks:
         told = getattr(node, "workeroutput", {}).get("selfdisc_error")
         lazy = self.config.stash[_LAZY]
         if told and lazy.error is None:
-            lazy.error = SelfDiscError(told)
+            lazy.error, lazy.from_workers = SelfDiscError(told), True
         output = getattr(node, "workeroutput", {}).get("selfdisc")
         if output:
             try:
