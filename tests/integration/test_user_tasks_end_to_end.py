@@ -130,8 +130,9 @@ def test_the_worked_example_is_the_one_in_the_docs():
     language, command = blocks[2]
     words = command.split()
     assert language == "bash" and words[0] == "pytest"
-    assert words[words.index("--model") + 1] == "path/to/selfdisc-checks/fixtures/tiny-arith"
-    words[words.index("--model") + 1] = str(FIXTURE)
+    model = "--model=path/to/selfdisc-checks/fixtures/tiny-arith"
+    assert model in words
+    words[words.index(model)] = f"--model={FIXTURE}"
     assert tuple(words[1:]) == EXAMPLE_COMMAND
 
 
