@@ -99,12 +99,16 @@ class Task(ABC):
         }
         available = None
         if discrimination_demos is not None:
-            try:  # a task whose demonstrations need state set after set_protocol is checked when prompted
+            try:
                 available = len(self.discrimination_demos())
             except SelfDiscError:
                 raise
-            except Exception:
-                available = None
+            except Exception as error:  # a user task's own code: name it, not a traceback from inside it
+                raise SelfDiscError(
+                    f"Task {self.name!r}: discrimination_demos() raised {type(error).__name__} ({error}) while the "
+                    "discrimination_demos option was checked; fix the task's demonstrations, or leave the option "
+                    "out to use them all."
+                ) from None
         style = check_style(self.name, available, **ablations)
         default_count = 0 if style.selector == "consistency" else available
         if style.demos is not None and style.demos == default_count:  # as many as by default: the default
