@@ -97,3 +97,24 @@ def test_a_failing_installed_check_fails_the_run_with_its_reason(installed, tmp_
     assert result.returncode == 1, result.stdout
     assert "FAILED test_model.py::test_generation_accuracy[arithmetic]" in result.stdout
     assert "arithmetic: S_gen = " in result.stdout and "below the floor 0.990" in result.stdout
+
+
+def test_an_existing_projects_own_tests_run_unchanged_beside_the_install(installed, tmp_path):
+    """A project with tests of its own, whose [tool.selfdisc] names a checkpoint not trained yet: installing
+    selfdisc-checks changes nothing for its test run (same outcome, no file written), while the checks still run
+    when asked for."""
+    repo = tmp_path / "project"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[tool.selfdisc]\nmodel = "models/next"\nlimit = 4\n')
+    (repo / "tests" / "test_own.py").write_text(
+        "import pytest\n\n@pytest.mark.parametrize('n', [1, 2, 3])\ndef test_own(n):\n    assert n * 2 > n\n"
+    )
+    before = sorted(str(p.relative_to(repo)) for p in repo.rglob("*"))
+    with_plugin = _run(repo, installed, "-m", "pytest", "-p", "no:cacheprovider", "tests")
+    without = _run(repo, installed, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:selfdisc", "tests")
+    assert with_plugin.returncode == without.returncode == 0, with_plugin.stdout + with_plugin.stderr
+    assert "3 passed" in with_plugin.stdout and "3 passed" in without.stdout
+    after = sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if "__pycache__" not in p.parts)
+    assert after == before
+    checks = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", f"--model={FIXTURE}", "-q")
+    assert checks.returncode == 0, checks.stdout + checks.stderr
