@@ -301,7 +301,7 @@ def _random_llama_8b(device: str) -> Any:
         max_position_embeddings=8192,
     )
     with torch.device(device):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        model = LlamaForCausalLM(config).to(torch.bfloat16)  # type: ignore[arg-type]  # transformers types .to oddly
     return model.eval()
 
 

@@ -133,7 +133,8 @@ class QuestionResult:
     likelihood: tuple[PermutedChoice, ...] = ()
 
     @property
-    def scores(self) -> list[float]:
+    def scores(self) -> list[float | None]:
+        """Each candidate's score; None where a judge gave no verdict (metrics leave such questions out)."""
         return [c.score for c in self.candidates]
 
     def picks(self, method: str) -> QuestionResult:

@@ -121,7 +121,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         if name in config:
             values[name] = config[name]
 
-    known = _user_tasks(config, values, base)
+    tasks_known = _user_tasks(config, values, base)
     if "tasks" in values:
         values["tasks"] = _task_list(values["tasks"])
     if "discriminate" in values:
@@ -137,9 +137,9 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         if cli.get(name) is None and config.get(name) is not None and (base / config[name]).exists():
             values[name] = str(base / config[name])  # a config path is relative to pyproject.toml
     if "thresholds" in values:
-        values["thresholds"] = parse_thresholds(values["thresholds"], known)
+        values["thresholds"] = parse_thresholds(values["thresholds"], tasks_known)
     if "tolerances" in values:
-        _check_tolerances(values["tolerances"], known)
+        _check_tolerances(values["tolerances"], tasks_known)
     settings = Settings(**values)
     _validate(settings)
     return settings

@@ -84,7 +84,7 @@ def _name_the_bad_line(path: Path, task: str) -> None:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError as error:
+            except json.JSONDecodeError as error:
                 raise SelfDiscError(
                     f"Data file {path} for task {task!r} is not valid JSON Lines: line {number} does not parse "
                     f"({error.msg}); fix or remove that line."

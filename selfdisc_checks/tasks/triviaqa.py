@@ -147,6 +147,7 @@ class TriviaQATask(Task):
     def _load_dpr(self, limit: int | None) -> list[Example]:
         from selfdisc_checks.tasks.data import load_dpr_qa
 
+        assert self.data is not None  # only a local file is read as DPR
         rows = load_dpr_qa(self.data, self.name, limit)
         if not rows:
             raise SelfDiscError(f"Data file {self.data} has no rows; task {self.name!r} needs at least one question.")
