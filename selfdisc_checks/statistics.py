@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
 
 # scipy is imported inside the functions that need it: it takes seconds to import on a busy machine, and
@@ -67,10 +68,11 @@ def bootstrap_intervals(
     Paired: each replicate resamples question indices once and uses them for all three statistics, so the
     DG-DIFF interval reflects that S_gen and S_disc move together across questions.
     """
-    gen, disc = _paired(s_gen, s_disc, ("s_gen", "s_disc"), "question", level, resamples)
+    names = registry.interval_names()  # the columns below, in order: S_gen, S_disc, DG-DIFF
+    gen, disc = _paired(s_gen, s_disc, names[:2], "question", level, resamples)
     columns = np.stack([gen, disc, disc - gen])
     lo, hi = _percentile_bounds(_bootstrap_means(columns, resamples, seed), (1 - level) / 2, (1 + level) / 2)
-    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(("s_gen", "s_disc", "dg_diff"))}
+    return {name: (float(lo[i]), float(hi[i])) for i, name in enumerate(names)}
 
 
 def paired_difference(
