@@ -17,10 +17,11 @@ from typing import Any, NoReturn
 
 import pytest
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.backends.checkpoint import Checkpoint
 from selfdisc_checks.engine import check_baseline_comparable, load_baseline, validate
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.gate import CEILING_METRICS, LABELS, Threshold, Verdict, judge
+from selfdisc_checks.gate import LABELS, Threshold, Verdict, judge
 from selfdisc_checks.progress import FileView, LineView, RichView, Tracker, View, WorkerLines
 from selfdisc_checks.records import HistoryRun, TaskResult
 from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
@@ -297,6 +298,7 @@ class MetricCheck:
         """The check's decision (see ``gate``); skips the test, saying why, when there is nothing to decide:
         no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
         threshold = self.settings.check(self.result.task, metric)
+        declared = registry.find(metric)  # None for a key a test reads that no declaration gives
         m = self.result.metrics
         self._record(metric, threshold)
         if not m.get("n"):
@@ -305,7 +307,7 @@ class MetricCheck:
                 f"({m.get('unrated_questions', 0)} left unscored by the judge)"
             )
         if metric not in m:
-            method = "likelihood" if metric.endswith("_likelihood") else "generate"
+            method = (declared.method if declared else None) or registry.GENERATE
             asked = ",".join(self.settings.discriminate)
             pytest.skip(
                 f"{self.result.task}: {LABELS.get(metric, metric)} not measured: --discriminate {asked} does not "
@@ -314,12 +316,12 @@ class MetricCheck:
         if m.get(metric) is None:
             pytest.skip(f"{self.result.task}: {metric} cannot be measured: no valid pick in {m['n']} questions")
         if threshold is None:
-            side = "ceiling" if metric in CEILING_METRICS else "floor"
+            side = declared.side if declared else "floor"
             pytest.skip(
                 f"{self.result.task}: {metric} = {self.measured(metric):.3f}; no threshold set "
                 f"(add {metric} = <{side}> under [tool.selfdisc.thresholds])"
             )
-        if metric.startswith("dg_diff") and not m.get("mixed_fraction"):
+        if declared is not None and declared.unit == "difference" and not m.get("mixed_fraction"):
             pytest.skip(
                 f"{self.result.task}: DG-DIFF cannot be measured: no question of {m['n']} has both right and "
                 "wrong candidates, so any pick scores the same (use more or harder questions, or more samples)"
@@ -330,6 +332,7 @@ class MetricCheck:
 
     def _record(self, metric: str, threshold: Threshold | None) -> None:
         m = self.result.metrics
+        declared = registry.find(metric)
         interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
         record_properties(
             self.properties,
@@ -341,7 +344,7 @@ class MetricCheck:
             ci_level=m.get("ci", {}).get("level") if interval else None,
             threshold=threshold.bound if threshold else None,
             mode=threshold.mode if threshold else None,
-            side=("ceiling" if metric in CEILING_METRICS else "floor") if threshold else None,
+            side=(declared.side if declared else "floor") if threshold else None,
         )
 
     def measured(self, metric: str) -> float:
