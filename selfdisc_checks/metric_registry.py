@@ -10,8 +10,9 @@ method's name ("S_disc (likelihood)"). Pure Python: no torch, no pytest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Unit = Literal["level", "difference", "rate"]
 """``level``: a mean score (percent, or a graded task's own scale); ``difference``: a difference of two
@@ -240,6 +241,17 @@ def select(
         and (method is None or m.method == method)
         and (reported_by is None or m.method in (None, reported_by))
         and (plotted is None or (m.colour is not None) == plotted)
+    )
+
+
+def other_methods(records: Iterable[Mapping[str, Any]]) -> tuple[Method, ...]:
+    """The discrimination methods besides generated labels that some task's metrics hold (``records``: each
+    task's metrics); a table gives each its own columns."""
+    found = list(records)
+    return tuple(
+        m
+        for m in METHODS
+        if m.name != GENERATE and any(metric.name in record for metric in select(method=m.name) for record in found)
     )
 
 

@@ -328,7 +328,7 @@ def _check_numbers(check: dict[str, Any]) -> str:
 
 
 def _table2(report: Report) -> str:
-    others = _other_methods([t.metrics for t in report.tasks])
+    others = registry.other_methods(t.metrics for t in report.tasks)
     level = f"{report.level:.0%}"
     head = ["task", "n", "S_gen → S_disc (DG-DIFF), p", f"DG-DIFF {level} CI", "invalid", "oracle"]
     head += [f"{method.name}: S_disc (DG-DIFF), p" for method in others]
@@ -375,15 +375,6 @@ def _table2(report: Report) -> str:
         f"{''.join(f'<th class={chr(34)}{_head_class(h)}{chr(34)}>{esc(h)}</th>' for h in head)}"
         f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div><p class="caption">{esc(caption)}</p></div>'
     )
-
-
-def _other_methods(metrics: Sequence[dict[str, Any]]) -> list[registry.Method]:
-    """The discrimination methods besides generated labels that some task measured (a column each)."""
-    return [
-        method
-        for method in registry.METHODS
-        if method.name != registry.GENERATE and any(registry.variant("s_disc", method.name).name in m for m in metrics)
-    ]
 
 
 def _head_class(header: str) -> str:

@@ -233,13 +233,8 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         _metric_column(shown("majority")),
         ("picks by position", _picks),
     ]
-    others = [  # another discrimination method some task measured: its S_disc and DG-DIFF columns
-        method
-        for method in registry.METHODS
-        if method.name != registry.GENERATE
-        and any(registry.variant("s_disc", method.name).name in task["metrics"] for task in tasks.values())
-    ]
-    for method in others:
+    others = registry.other_methods(task["metrics"] for task in tasks.values())
+    for method in others:  # its S_disc and DG-DIFF
         columns += [_metric_column(metric) for metric in registry.select(compared=True, method=method.name)]
     if others:
         width = max(width, 180)  # two more columns; intervals must not wrap

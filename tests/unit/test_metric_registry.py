@@ -143,3 +143,9 @@ def test_no_module_but_the_registry_spells_a_list_of_metric_names():
         for line, names in name_lists(path.read_text(encoding="utf-8"))
     ]
     assert not offenders, "declare metrics in metric_registry and derive lists from it:\n" + "\n".join(offenders)
+
+
+def test_other_methods_are_those_some_task_measured():
+    assert metric_registry.other_methods([{"s_gen": 0.5}, {"s_disc": 0.5}]) == ()
+    found = metric_registry.other_methods([{"s_gen": 0.5}, {"dg_diff_likelihood": 0.1}])
+    assert [m.name for m in found] == ["likelihood"]
