@@ -149,3 +149,16 @@ def test_other_methods_are_those_some_task_measured():
     assert metric_registry.other_methods([{"s_gen": 0.5}, {"s_disc": 0.5}]) == ()
     found = metric_registry.other_methods([{"s_gen": 0.5}, {"dg_diff_likelihood": 0.1}])
     assert [m.name for m in found] == ["likelihood"]
+
+
+def test_the_registry_and_its_readers_import_no_torch_and_no_pytest():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import selfdisc_checks.metric_registry, selfdisc_checks.gate, selfdisc_checks.metrics\n"
+        "import selfdisc_checks.report.compare, selfdisc_checks.report.summary\n"
+        "assert 'torch' not in sys.modules and 'pytest' not in sys.modules, sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
