@@ -147,13 +147,13 @@ _METHODS_BY_NAME = {method.name: method for method in METHODS}
 
 
 def _variant(declaration: _Declaration, method: Method | None) -> Metric:
-    qualified = method is not None and method.name != GENERATE
+    named = method if method is not None and method.name != GENERATE else None  # shown beside the label
     return Metric(
         name=declaration.name + (method.suffix if method is not None else ""),
         base=declaration.name,
-        label=f"{declaration.label} ({method.name})" if qualified and method else declaration.label,
+        label=f"{declaration.label} ({named.name})" if named else declaration.label,
         stem=declaration.short,
-        qualifier=method.short if qualified and method else None,
+        qualifier=named.short if named else None,
         unit=declaration.unit,
         direction=declaration.direction,
         ci=declaration.ci,
