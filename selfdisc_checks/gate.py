@@ -18,23 +18,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
 
 MODES = ("point", "confident", "not-below")
-# Higher is better: a check asks for a minimum. Metrics of likelihood discrimination carry "_likelihood".
-FLOOR_METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
-CEILING_METRICS = ("invalid_rate", "position_bias", "position_bias_likelihood")  # lower is better: a maximum
+# The checked metrics, from ``metric_registry``: higher is better (a check asks for a minimum) or lower is
+# better (a maximum). Kept as names because the plugin and settings import them.
+FLOOR_METRICS = registry.names(registry.select(gated=True, side="floor"))
+CEILING_METRICS = registry.names(registry.select(gated=True, side="ceiling"))
 CHECKED = FLOOR_METRICS + CEILING_METRICS
-LABELS = {
-    "s_gen": "S_gen",
-    "s_disc": "S_disc",
-    "dg_diff": "DG-DIFF",
-    "invalid_rate": "invalid rate",
-    "position_bias": "position bias",
-    "s_disc_likelihood": "S_disc (likelihood)",
-    "dg_diff_likelihood": "DG-DIFF (likelihood)",
-    "position_bias_likelihood": "position bias (likelihood)",
-}
+LABELS = {metric.name: metric.label for metric in registry.select(gated=True)}
 
 
 @dataclass(frozen=True)
@@ -45,10 +38,15 @@ class Threshold:
     mode: str = "point"
 
     def is_ceiling(self, metric: str) -> bool:
-        return metric in CEILING_METRICS
+        found = registry.find(metric)
+        return found is not None and found.side == "ceiling"
 
 
-DEFAULTS = {"dg_diff": Threshold(0.0, "not-below"), "dg_diff_likelihood": Threshold(0.0, "not-below")}
+DEFAULTS = {
+    metric.name: Threshold(metric.default_bound, metric.default_mode)
+    for metric in registry.select(gated=True)
+    if metric.default_bound is not None
+}
 OFF = "off"
 
 
@@ -89,10 +87,10 @@ def parse_thresholds(table: Any, tasks: Iterable[str]) -> dict[str, dict[str, Th
 def _in_range(where: str, metric: str, threshold: Threshold) -> Threshold:
     """Rates live in [0, 1] and differences of rates (DG-DIFF) in [-1, 1]; a bound outside can never or
     always hold, which is a typo (a percentage written as 50, say), not a gate."""
-    low = -1.0 if metric.startswith("dg_diff") else 0.0
-    if not low <= threshold.bound <= 1.0:
+    low, high = registry.get(metric).bounds
+    if not low <= threshold.bound <= high:
         raise SelfDiscError(
-            f"Threshold {where} = {threshold.bound:g} is outside [{low:g}, 1] where {metric} lives; write rates as "
+            f"Threshold {where} = {threshold.bound:g} is outside [{low:g}, {high:g}] where {metric} lives; write rates as "
             "fractions (0.5, not 50) under [tool.selfdisc.thresholds]."
         )
     return threshold
@@ -101,12 +99,12 @@ def _in_range(where: str, metric: str, threshold: Threshold) -> Threshold:
 def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
     if metric not in CHECKED:
         raise SelfDiscError(f"Threshold {where} names a metric no check reads; use one of {', '.join(CHECKED)}.")
-    default_mode = DEFAULTS.get(metric, Threshold(0.0)).mode
+    default_mode = registry.get(metric).default_mode
     if value == OFF:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _in_range(where, metric, Threshold(float(value), default_mode))
-    side = "ceiling" if metric in CEILING_METRICS else "floor"
+    side = registry.get(metric).side
     if isinstance(value, dict):
         extra = set(value) - {side, "mode"}
         bound = value.get(side)

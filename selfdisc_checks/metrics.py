@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from selfdisc_checks.records import QuestionResult
+from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.records import Candidate, Choice, QuestionResult
 
 
 def question_s_gen(scores: Sequence[float]) -> float:
@@ -28,10 +29,10 @@ def question_s_disc(scores: Sequence[float], index: int | None) -> float:
 def question_s_disc_value_matched(question: QuestionResult) -> float:
     """S_disc, except that an output stating a value instead of a label scores the worst candidate with
     that extracted answer (and the worst candidate overall when none has it)."""
-    scores, choice = question.scores, question.choice
+    scores, choice = question.scores, _choice(question)
     if choice.index is not None:
         return scores[choice.index]
-    matched = [c.score for c in question.candidates if choice.value is not None and c.answer == choice.value]
+    matched = [_rated(c) for c in question.candidates if choice.value is not None and c.answer == choice.value]
     return min(matched) if matched else min(scores)
 
 
@@ -46,13 +47,13 @@ def majority_score(answers: Sequence[str | None], scores: Sequence[float]) -> fl
     return _mean([scores[answers.index(answer)] for answer in tied])
 
 
-METHODS = ("generate", "likelihood")
+METHODS = registry.method_names()
 
 
 def method_suffix(method: str) -> str:
     """Metrics of the generated-label method keep their plain names (``s_disc``); other methods' metrics
     carry the method's name (``s_disc_likelihood``), so a name always means one method."""
-    return "" if method == "generate" else f"_{method}"
+    return registry.method(method).suffix
 
 
 def majority_agreement(questions: Sequence[QuestionResult]) -> float | None:
@@ -110,7 +111,7 @@ def task_metrics(
         return {"n": 0, **extra}
     gen = [question_s_gen(q.scores) for q in questions]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
-    strict = [sum(c.score for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions]
+    strict = [sum(_rated(c) for c in q.candidates if c.extraction == "strict") / len(q.candidates) for q in questions]
     metrics: dict[str, Any] = {
         "n": n,
         "s_gen": _mean(gen),
@@ -135,8 +136,9 @@ def task_metrics(
         part = discrimination_metrics([q.picks(method) for q in questions], gen, metrics, level, seed)
         suffix = method_suffix(method)
         intervals = part.pop("ci")
-        metrics["ci"].setdefault("s_gen", intervals["s_gen"])
-        metrics["ci"].update({f"{name}{suffix}": intervals[name] for name in ("s_disc", "dg_diff")})
+        gen_name, disc_name, diff_name = registry.interval_names()
+        metrics["ci"].setdefault(gen_name, intervals[gen_name])
+        metrics["ci"].update({f"{name}{suffix}": intervals[name] for name in (disc_name, diff_name)})
         metrics.update({f"{name}{suffix}": value for name, value in part.items()})
         if majority_by == "answer":
             metrics[f"usc_majority_agreement{suffix}"] = majority_agreement([q.picks(method) for q in questions])
@@ -148,25 +150,26 @@ def discrimination_metrics(
 ) -> dict[str, Any]:
     """What one discrimination method's picks (``q.choice``, ``q.permuted``) make of the candidate pool."""
     n = len(questions)
-    disc = [question_s_disc(q.scores, q.choice.index) for q in questions]
+    picks = [_choice(q) for q in questions]
+    disc = [question_s_disc(q.scores, pick.index) for q, pick in zip(questions, picks, strict=True)]
     diffs = [d - g for d, g in zip(disc, gen, strict=True)]
     mixed = [q for q in questions if max(q.scores) != min(q.scores)]
     metrics: dict[str, Any] = {
         "s_disc": _mean(disc),
         "dg_diff": _mean(disc) - base["s_gen"],
         "s_disc_value_matched": _mean([question_s_disc_value_matched(q) for q in questions]),
-        "invalid_rate": sum(not q.choice.valid for q in questions) / n,
-        "truncated_rate": sum(q.choice.truncated for q in questions) / n,
+        "invalid_rate": sum(not pick.valid for pick in picks) / n,
+        "truncated_rate": sum(pick.truncated for pick in picks) / n,
         "s_disc_stderr": _stderr(disc),
         "dg_diff_stderr": _stderr(diffs),
     }
     metrics.update(uncertainty(questions, gen, disc, {**base, **metrics}, level, seed))
     metrics.update(position_metrics(questions))
-    reasons = Counter(q.choice.reason for q in questions if not q.choice.valid)
+    reasons = Counter(pick.reason for pick in picks if not pick.valid)
     metrics["invalid_reasons"] = {reason or "unknown": count for reason, count in sorted(reasons.items(), key=str)}
     if mixed:
         metrics["dg_diff_mixed"] = _mean(
-            [question_s_disc(q.scores, q.choice.index) - question_s_gen(q.scores) for q in mixed]
+            [question_s_disc(q.scores, _choice(q).index) - question_s_gen(q.scores) for q in mixed]
         )
     return metrics
 
@@ -192,7 +195,7 @@ def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
     expected = [0.0] * n
     for q in questions:
         scores = q.scores
-        for order, index in [(identity, q.choice.index), *((p.order, p.choice.index) for p in q.permuted)]:
+        for order, index in [(identity, _choice(q).index), *((p.order, p.choice.index) for p in q.permuted)]:
             if index is None:
                 continue
             counts[order.index(index)] += 1
@@ -206,7 +209,7 @@ def position_metrics(questions: Sequence[QuestionResult]) -> dict[str, Any]:
         "position_bias": max((c - e) / total for c, e in zip(counts, expected, strict=True)) if total else None,
     }
     if any(q.permuted for q in questions):
-        picked = [[q.choice.index, *(p.choice.index for p in q.permuted)] for q in questions]
+        picked = [[_choice(q).index, *(p.choice.index for p in q.permuted)] for q in questions]
         result["choice_consistency"] = _mean([float(None not in chosen and len(set(chosen)) == 1) for chosen in picked])
         result["s_disc_majority_ordering"] = _mean(
             [_majority_pick_score(q.scores, chosen) for q, chosen in zip(questions, picked, strict=True)]
@@ -254,11 +257,25 @@ def uncertainty(
         "ci": {**{name: list(bounds) for name, bounds in intervals.items()}, "level": level},
         "p_value": p_value,
         "normalized_gap": statistics.normalized_gap(metrics["s_gen"], metrics["s_disc"], metrics["oracle"]),
-        "s_disc_mixed": _mean([question_s_disc(q.scores, q.choice.index) for q in mixed]) if mixed else None,
+        "s_disc_mixed": _mean([question_s_disc(q.scores, _choice(q).index) for q in mixed]) if mixed else None,
     }
     if discordant is not None:
         result["discordant"] = discordant
     return result
+
+
+def _choice(question: QuestionResult) -> Choice:
+    """The pick a method's metrics read; ``QuestionResult.picks`` gives every question one for its method."""
+    if question.choice is None:
+        raise ValueError(f"question {question.id!r} has no pick for this discrimination method")
+    return question.choice
+
+
+def _rated(candidate: Candidate) -> float:
+    """A candidate's score; the metrics see only questions whose candidates the judge rated."""
+    if candidate.score is None:
+        raise ValueError("an unrated candidate reached the metrics; questions with one are left out first")
+    return candidate.score
 
 
 def _mean(values: Sequence[float]) -> float:

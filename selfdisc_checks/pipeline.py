@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
 from selfdisc_checks.backends.seeds import candidate_seed, orderings, sampler_family
@@ -175,12 +176,9 @@ def on_scale(metrics: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
     """A graded task's levels on its own scale (a 1-10 rating: low + value * (high - low)), DG-DIFF as a
     difference on that scale; the metrics themselves stay normalised to [0, 1]."""
     low, span = scale["low"], scale["high"] - scale["low"]
-    shown = {
-        name: low + metrics[name] * span
-        for name in ("s_gen", "s_disc", "oracle", "majority", "s_disc_likelihood")
-        if name in metrics
-    }
-    shown.update({name: metrics[name] * span for name in ("dg_diff", "dg_diff_likelihood") if name in metrics})
+    levels, differences = registry.select(units=("level",)), registry.select(units=("difference",))
+    shown = {m.name: low + metrics[m.name] * span for m in levels if m.name in metrics}
+    shown.update({m.name: metrics[m.name] * span for m in differences if m.name in metrics})
     return {"scale": dict(scale), "on_scale": shown}
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from selfdisc_checks.gate import CEILING_METRICS, LABELS, Verdict, judge
+from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.gate import LABELS, Verdict, judge
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.settings import Settings
 
@@ -52,6 +53,7 @@ def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Dec
     nothing to decide: no threshold, a metric this run did not measure, or DG-DIFF with no mixed question."""
     task, m = result.task, dict[str, Any](result.metrics)
     threshold = settings.check(task, metric)
+    declared = registry.find(metric)  # None for a key a test reads that no declaration gives
     interval = m.get("ci", {}).get(metric) if m.get(metric) is not None else None
     properties = _present(
         metric=metric,
@@ -62,7 +64,7 @@ def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Dec
         ci_level=m.get("ci", {}).get("level") if interval else None,
         threshold=threshold.bound if threshold else None,
         mode=threshold.mode if threshold else None,
-        side=_side(metric) if threshold else None,
+        side=(declared.side if declared else "floor") if threshold else None,
     )
     label = LABELS.get(metric, metric)
     if not m.get("n"):
@@ -72,7 +74,7 @@ def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Dec
             properties,
         )
     if metric not in m:
-        method = "likelihood" if metric.endswith("_likelihood") else "generate"
+        method = (declared.method if declared else None) or registry.GENERATE
         asked = ",".join(settings.discriminate)
         return _skip(f"{task}: {label} not measured: --discriminate {asked} does not include {method}", properties)
     if m.get(metric) is None:
@@ -80,10 +82,10 @@ def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Dec
     if threshold is None:
         return _skip(
             f"{task}: {metric} = {float(m[metric]):.3f}; no threshold set "
-            f"(add {metric} = <{_side(metric)}> under [tool.selfdisc.thresholds])",
+            f"(add {metric} = <{declared.side if declared else 'floor'}> under [tool.selfdisc.thresholds])",
             properties,
         )
-    if metric.startswith("dg_diff") and not m.get("mixed_fraction"):
+    if declared is not None and declared.unit == "difference" and not m.get("mixed_fraction"):
         return _skip(
             f"{task}: DG-DIFF cannot be measured: no question of {m['n']} has both right and wrong candidates, so "
             "any pick scores the same (use more or harder questions, or more samples)",
@@ -91,10 +93,6 @@ def decide_threshold(result: TaskResult, settings: Settings, metric: str) -> Dec
         )
     verdict = judge(task, metric, threshold, m)
     return Decision(verdict, {**properties, "message": verdict.message})
-
-
-def _side(metric: str) -> str:
-    return "ceiling" if metric in CEILING_METRICS else "floor"
 
 
 def regression_skip(result: TaskResult, settings: Settings, metric: str) -> Decision | None:

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import question_s_disc, question_s_gen
 from selfdisc_checks.records import RESULTS_VERSION
 from selfdisc_checks.statistics import paired_difference
 
-METRICS = ("s_gen", "s_disc", "dg_diff", "s_disc_likelihood", "dg_diff_likelihood")
+METRICS = registry.names(registry.select(compared=True))
 # Metrics of likelihood discrimination exist only in runs that asked for it (--discriminate ...likelihood).
-_LIKELIHOOD = ("s_disc_likelihood", "dg_diff_likelihood")
+_LIKELIHOOD = registry.names(registry.select(compared=True, method="likelihood"))
 
 # Keys that may differ between comparable runs, wherever they appear in options or protocol: the seed, and
 # the sampler (ours by version, or vLLM's), since every sampler draws exactly from the same restricted softmax
@@ -104,15 +105,16 @@ def compare_results(
                 for label, side in (("old", 0), ("new", 1))
                 if any(metric not in pair[side].values for pair in pairs)
             ]
+            method = registry.get(metric).method or registry.GENERATE
             if missing:
                 if metrics is None:
                     continue  # by default, what both runs measured
                 raise IncomparableResults(
                     f"Cannot compare {metric}: the {missing[0]} run of {name} did not measure it; rerun it with "
-                    f"--discriminate {'likelihood' if metric in _LIKELIHOOD else 'generate'}."
+                    f"--discriminate {method}."
                 )
-            if metric in _LIKELIHOOD:
-                _check_section(name, before, after, "likelihood")
+            if method != registry.GENERATE:  # its protocol section is checked only when its metrics are compared
+                _check_section(name, before, after, method)
             changes.append(_change(name, metric, pairs, tolerance, level, resamples, seed))
     return changes
 

@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.plots import TrendPoint, trend_png
 from selfdisc_checks.report.results import write_atomically
 from selfdisc_checks.report.summary import (
     ARROWS,
+    HEADLINE,
     NAMES,
     Report,
     TaskReport,
@@ -93,8 +95,12 @@ def write_report(
 
 
 def _metrics(data: dict[str, Any]) -> dict[str, Any]:
-    metrics = data.get("metrics")
-    return metrics if isinstance(metrics, dict) else {}
+    return _object(data.get("metrics"))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object of the document, or {} where it holds something else (absent, null, edited)."""
+    return value if isinstance(value, dict) else {}
 
 
 def _baseline_index(task: TaskReport) -> int | None:
@@ -240,9 +246,9 @@ def _state(report: Report) -> str:
 def _overview(report: Report) -> str:
     latest = report.latest
     doc = latest.document
-    model = doc.get("model") if isinstance(doc.get("model"), dict) else {}
-    run = doc.get("run") if isinstance(doc.get("run"), dict) else {}
-    versions = run.get("versions") if isinstance(run.get("versions"), dict) else {}
+    model = _object(doc.get("model"))
+    run = _object(doc.get("run"))
+    versions = _object(run.get("versions"))
     first = report.runs[0]
     facts = [
         ("run", latest.label + (f" (#{latest.run_id})" if latest.run_id > 0 else "")),
@@ -322,11 +328,10 @@ def _check_numbers(check: dict[str, Any]) -> str:
 
 
 def _table2(report: Report) -> str:
-    likelihood = any("s_disc_likelihood" in t.metrics for t in report.tasks)
+    others = registry.other_methods(t.metrics for t in report.tasks)
     level = f"{report.level:.0%}"
     head = ["task", "n", "S_gen → S_disc (DG-DIFF), p", f"DG-DIFF {level} CI", "invalid", "oracle"]
-    if likelihood:
-        head.append("likelihood: S_disc (DG-DIFF), p")
+    head += [f"{method.name}: S_disc (DG-DIFF), p" for method in others]
     head.append("against baseline")
     rows = []
     for task in report.tasks:
@@ -352,8 +357,7 @@ def _table2(report: Report) -> str:
             f'<td class="num">{_cell(name, "invalid_rate", m.get("invalid_rate"), percent(m.get("invalid_rate")))}</td>',
             f'<td class="num">{_cell(name, "oracle", m.get("oracle"), show(m, "oracle"))}</td>',
         ]
-        if likelihood:
-            cells.append(f'<td class="num t2">{_triple(name, m, "_likelihood")}</td>')
+        cells += [f'<td class="num t2">{_triple(name, m, method.suffix)}</td>' for method in others]
         cells.append(f'<td class="verdicts">{_verdicts(task)}</td>')
         rows.append(f'<tr data-task="{esc(name)}">{"".join(cells)}</tr>')
     graded = any(scale(t.metrics) for t in report.tasks)
@@ -398,13 +402,13 @@ def _verdicts(task: TaskReport) -> str:
     if not comparison.changes:
         return f'<span class="muted small">{esc(comparison.reason or "no baseline")}</span>'
     chips = []
-    for metric in ("s_gen", "s_disc", "dg_diff"):
-        verdict = comparison.verdict(metric)
-        change = comparison.change(metric)
+    for metric in HEADLINE:
+        verdict = comparison.verdict(metric.name)
+        change = comparison.change(metric.name)
         if verdict is None or change is None:
             continue
         chips.append(
-            f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(NAMES[metric])} {ARROWS[verdict]} '
+            f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(metric.short)} {ARROWS[verdict]} '
             f"{esc(difference_shown(task.metrics, change.difference))}</span>"
         )
     base = comparison.baseline
@@ -505,13 +509,14 @@ def _flips(task: TaskReport) -> str:
     if not comparison.changes:
         return ""
     label = comparison.baseline.label if comparison.baseline else "the baseline"
-    blocks = []
+    blocks: list[str] = []
     graded = scale(task.metrics) is not None
     for change in comparison.changes:
-        if change.metric.startswith("dg_diff"):
+        declared = registry.find(change.metric)
+        if declared is not None and declared.unit == "difference":
             continue  # per question DG-DIFF moves with S_disc or S_gen, listed already
         fixed, broke = change.flipped.get("fixed", []), change.flipped.get("broke", [])
-        picks = change.metric.startswith("s_disc")
+        picks = declared is not None and declared.method is not None  # a pick's level: right or wrong flips
         up = "rose" if graded or not picks else "fixed (wrong → right)"
         down = "fell" if graded or not picks else "broke (right → wrong)"
         name = NAMES.get(change.metric, change.metric)
@@ -572,7 +577,7 @@ def _shown_questions(task: TaskReport, flips: dict[str, str], limit: int | None)
         return questions
 
     def rank(q: dict[str, Any]) -> int:
-        choice = q.get("choice") if isinstance(q.get("choice"), dict) else {}
+        choice = _object(q.get("choice"))
         scores = _scores(q)
         known = [score for score in scores if score is not None]
         picked = choice.get("index")
@@ -580,12 +585,8 @@ def _shown_questions(task: TaskReport, flips: dict[str, str], limit: int | None)
             return 0
         if choice and not choice.get("valid", True):
             return 1
-        if (
-            isinstance(picked, int)
-            and 0 <= picked < len(scores)
-            and scores[picked] is not None
-            and scores[picked] < max(known)
-        ):
+        chosen = scores[picked] if isinstance(picked, int) and 0 <= picked < len(scores) else None
+        if chosen is not None and chosen < max(known):
             return 2
         return 3
 
@@ -599,7 +600,7 @@ def _drill_down(task: TaskReport, max_questions: int | None = DRILL_DOWN_QUESTIO
     questions = _shown_questions(task, flips, max_questions)
     phases: dict[str, list[str]] = {}
     for q in questions:
-        prompts = q.get("prompts") if isinstance(q.get("prompts"), dict) else {}
+        prompts = _object(q.get("prompts"))
         for phase, text in prompts.items():
             if isinstance(text, str):
                 phases.setdefault(str(phase), []).append(text)
@@ -724,7 +725,7 @@ def _question(task: TaskReport, q: dict[str, Any], prefixes: dict[str, str], fli
         f"</thead><tbody>{''.join(rows)}</tbody></table>",
         _choice(choice, q),
     ]
-    prompts = q.get("prompts") if isinstance(q.get("prompts"), dict) else {}
+    prompts = _object(q.get("prompts"))
     for phase, text in prompts.items():
         text = text if isinstance(text, str) else _plain(text)
         prefix = prefixes.get(str(phase), "")
@@ -805,7 +806,7 @@ def _history(report: Report) -> str:
     head = "".join(f"<th>{esc(name)}<div class='muted small'>S_gen → S_disc (DG-DIFF)</div></th>" for name in tasks)
     rows = []
     for run in reversed(report.runs):
-        data = run.document.get("tasks") if isinstance(run.document.get("tasks"), dict) else {}
+        data = _object(run.document.get("tasks"))
         cells = []
         for name in tasks:
             m = _metrics(data[name]) if isinstance(data.get(name), dict) else None
@@ -816,7 +817,7 @@ def _history(report: Report) -> str:
                 f'<td class="num">{esc(show(m, "s_gen"))} → {esc(show(m, "s_disc"))} '
                 f'(<span class="{_sign_class(m.get("dg_diff"))}">{esc(show(m, "dg_diff"))}</span>)</td>'
             )
-        model = run.document.get("model") if isinstance(run.document.get("model"), dict) else {}
+        model = _object(run.document.get("model"))
         marks = []
         if run is report.latest:
             marks.append('<span class="tag">latest</span>')
@@ -847,7 +848,7 @@ def _checks(report: Report) -> str:
             f"<td>{esc(check.get('task') or '')}</td><td>{esc(check.get('metric') or '')}</td>"
             f'<td class="small">{_check_numbers(check)}<div>{esc(_short(message, 300))}</div></td></tr>'
         )
-    counts = {}
+    counts: dict[str, int] = {}
     for check in checks:
         counts[str(check.get("outcome"))] = counts.get(str(check.get("outcome")), 0) + 1
     line = " · ".join(f"{v} {k}" for k, v in sorted(counts.items()))
@@ -860,7 +861,7 @@ def _checks(report: Report) -> str:
 
 def _run_details(report: Report) -> str:
     doc = report.latest.document
-    blocks = [("run", doc.get("run") if isinstance(doc.get("run"), dict) else {})]
+    blocks: list[tuple[str, Any]] = [("run", _object(doc.get("run")))]
     if doc.get("settings") is not None:
         blocks.append(("settings", doc["settings"]))
     for task in report.tasks:

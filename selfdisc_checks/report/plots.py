@@ -13,22 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.metric_registry import Metric
 from selfdisc_checks.report.summary import on_scale, scale, when
 
-COLOURS = {
-    "s_gen": "#2563eb",
-    "s_disc": "#ea580c",
-    "s_disc_likelihood": "#ea580c",
-    "dg_diff": "#7c3aed",
-    "dg_diff_likelihood": "#7c3aed",
-}
-LABELS = {
-    "s_gen": "S_gen",
-    "s_disc": "S_disc",
-    "s_disc_likelihood": "S_disc (likelihood)",
-    "dg_diff": "DG-DIFF",
-    "dg_diff_likelihood": "DG-DIFF (likelihood)",
-}
+# The drawn metrics (those the registry gives a colour): levels on top, differences around zero below.
+LEVELS = registry.select(plotted=True, units=("level",))
+DIFFERENCES = registry.select(plotted=True, units=("difference",))
+COLOURS = {metric.name: metric.colour for metric in LEVELS + DIFFERENCES}
+LABELS = {metric.name: metric.label for metric in LEVELS + DIFFERENCES}
 MAX_TICKS = 12  # more run labels than this overlap; the others are thinned out (the last is always shown)
 
 
@@ -60,10 +53,10 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     xs = list(range(len(points)))
     single = len(points) == 1
-    for name in ("s_gen", "s_disc", "s_disc_likelihood"):
-        _series(top, xs, points, name, single)
-    for name in ("dg_diff", "dg_diff_likelihood"):
-        _series(bottom, xs, points, name, single)
+    for metric in LEVELS:
+        _series(top, xs, points, metric, single)
+    for metric in DIFFERENCES:
+        _series(bottom, xs, points, metric, single)
     bottom.axhline(0.0, color="#475569", linewidth=0.9, zorder=1)
 
     level_unit = "%" if graded is None else f"rating ({graded[0]:g}-{graded[1]:g})"
@@ -144,12 +137,12 @@ def _values(points: Sequence[TrendPoint], name: str) -> tuple[list[float], list[
     return values, lows, highs
 
 
-def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], name: str, single: bool) -> None:
-    values, lows, highs = _values(points, name)
+def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], metric: Metric, single: bool) -> None:
+    values, lows, highs = _values(points, metric.name)
     if all(math.isnan(v) for v in values):
         return
-    colour = COLOURS[name]
-    dashed = name.endswith("_likelihood")
+    colour = metric.colour
+    dashed = metric.method not in (None, registry.GENERATE)  # another method's variant of a drawn metric
     if single:
         below = [max(v - lo, 0.0) for v, lo in zip(values, lows, strict=False)]
         above = [max(hi - v, 0.0) for v, hi in zip(values, highs, strict=False)]
@@ -161,7 +154,7 @@ def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], name: str, s
             color=colour,
             capsize=4,
             markersize=6,
-            label=LABELS[name],
+            label=metric.label,
             alpha=0.7 if dashed else 1.0,
         )
         return
@@ -172,7 +165,7 @@ def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], name: str, s
         color=colour,
         linewidth=1.8,
         linestyle="--" if dashed else "-",
-        label=LABELS[name],
+        label=metric.label,
         marker="o",
         markersize=3.5 if len(xs) > 15 else 4.5,
     )

@@ -8,6 +8,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import metadata
@@ -17,6 +18,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.metric_registry import Metric
 from selfdisc_checks.records import RESULTS_VERSION, Choice, PermutedChoice, TaskResult
 
 
@@ -162,7 +165,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
-def _interval(metrics: dict[str, Any], name: str = "dg_diff") -> str:
+def _interval(metrics: dict[str, Any], name: str) -> str:
     bounds = metrics.get("ci", {}).get(name)
     if bounds is None:
         return f"±{100 * metrics.get(f'{name}_stderr', 0):.1f}"
@@ -199,45 +202,51 @@ def _dg_diff(metrics: dict[str, Any], name: str) -> str:
     return f"[{colour}]{100 * diff:+.1f}[/{colour}] {_interval(metrics, name)}"
 
 
+Column = tuple[str, Callable[[dict[str, Any]], str]]  # header, and the cell of a task's metrics
+
+
+def _metric_column(metric: Metric) -> Column:
+    """A declared metric's column: levels in % or on the task's scale, differences in points, rates in %."""
+    if metric.unit == "difference":
+        return metric.short_with("pts"), lambda m: _dg_diff(m, metric.name)
+    if metric.unit == "level":
+        return metric.short, lambda m: _level(m, metric.name)
+    return metric.short, lambda m: _percent(m.get(metric.name))
+
+
+def _picks(metrics: dict[str, Any]) -> str:
+    rates = metrics.get("position_pick_rates")
+    return "/".join(f"{100 * rate:.0f}" for rate in rates) if rates else "-"
+
+
 def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
     """The summary table as text (rich markup rendered for a plain terminal)."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
-    likelihood = any("s_disc_likelihood" in task["metrics"] for task in tasks.values())
-    headers = [
-        "task",
-        "questions",
-        "S_gen",
-        "S_disc",
-        "DG-DIFF (pts)",
-        "invalid",
-        "oracle",
-        "right+wrong",
-        "majority",
-        "picks by position",
+    shown = registry.get  # the table's layout: which declared metric each column shows
+    columns: list[Column] = [
+        _metric_column(shown("s_gen")),
+        _metric_column(shown("s_disc")),
+        _metric_column(shown("dg_diff")),
+        _metric_column(shown("invalid_rate")),
+        _metric_column(shown("oracle")),
+        ("right+wrong", lambda m: _percent(m.get("mixed_fraction"))),
+        _metric_column(shown("majority")),
+        ("picks by position", _picks),
     ]
-    if likelihood:
-        headers += ["S_disc (lik.)", "DG-DIFF (lik., pts)"]
+    others = registry.other_methods(task["metrics"] for task in tasks.values())
+    for method in others:  # its S_disc and DG-DIFF
+        columns += [_metric_column(metric) for metric in registry.select(compared=True, method=method.name)]
+    if others:
         width = max(width, 180)  # two more columns; intervals must not wrap
-    for header in headers:
-        table.add_column(header, justify="left" if header == "task" else "right")
+    table.add_column("task", justify="left")
+    table.add_column("questions", justify="right")
+    for header, _ in columns:
+        table.add_column(header, justify="right")
     for name, task in tasks.items():
         m = task["metrics"]
         unrated = m.get("unrated_questions")
-        row = [
-            name,
-            f"{m['n']} ({unrated} unscored)" if unrated else str(m["n"]),
-            _level(m, "s_gen"),
-            _level(m, "s_disc"),
-            _dg_diff(m, "dg_diff"),
-            _percent(m.get("invalid_rate")),
-            _level(m, "oracle"),
-            _percent(m.get("mixed_fraction")),
-            _level(m, "majority"),
-            "/".join(f"{100 * rate:.0f}" for rate in m["position_pick_rates"]) if m.get("position_pick_rates") else "-",
-        ]
-        if likelihood:
-            row += [_level(m, "s_disc_likelihood"), _dg_diff(m, "dg_diff_likelihood")]
-        table.add_row(*row)
+        count = f"{m['n']} ({unrated} unscored)" if unrated else str(m["n"])
+        table.add_row(name, count, *(cell(m) for _, cell in columns))
     table.caption = (
         (
             "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
@@ -252,7 +261,7 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         + (
             " lik.: likelihood discrimination, the pick is the option whose label the model finds likeliest "
             "(--discriminate likelihood)."
-            if likelihood
+            if any(method.name == "likelihood" for method in others)
             else ""
         )
     )

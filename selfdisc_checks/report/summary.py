@@ -15,21 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.compare import Change, compare_results
 
-NAMES = {
-    "s_gen": "S_gen",
-    "s_disc": "S_disc",
-    "dg_diff": "DG-DIFF",
-    "s_disc_likelihood": "S_disc (lik.)",
-    "dg_diff_likelihood": "DG-DIFF (lik.)",
-    "oracle": "oracle",
-    "majority": "majority",
-    "invalid_rate": "invalid",
-    "position_bias": "position bias",
-}
+NAMES = {metric.name: metric.short for metric in registry.ALL}  # the short labels of narrow tables
+# The headline of every view: what a generated-label run compares against its baseline (S_gen, S_disc, DG-DIFF).
+HEADLINE = registry.select(compared=True, reported_by=registry.GENERATE)
 FAILED_OUTCOMES = frozenset({"failed", "error"})
 
 
@@ -205,7 +198,7 @@ def on_scale(metrics: dict[str, Any], name: str, value: Any = None) -> float | N
     if value is None and isinstance(recorded, dict) and number(recorded.get(name)) is not None:
         return float(recorded[name])  # the run's own conversion, as its terminal table showed it
     low, _, span = graded
-    return span * raw if name.startswith("dg_diff") else low + span * raw
+    return span * raw if registry.is_difference(name) else low + span * raw
 
 
 def show(metrics: dict[str, Any], name: str, value: Any = None, signed: bool | None = None) -> str:
@@ -213,7 +206,7 @@ def show(metrics: dict[str, Any], name: str, value: Any = None, signed: bool | N
     shown = on_scale(metrics, name, value)
     if shown is None:
         return "–"
-    signed = name.startswith("dg_diff") if signed is None else signed
+    signed = registry.is_difference(name) if signed is None else signed
     return fixed(shown, 2 if scale(metrics) else 1, signed)
 
 
@@ -268,7 +261,8 @@ def when(timestamp: str) -> str:
         moment = datetime.fromisoformat(str(timestamp).replace("Z", "+00:00"))
     except ValueError:
         return str(timestamp)
-    zone = " UTC" if moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 0 else ""
+    offset = moment.utcoffset()
+    zone = " UTC" if offset is not None and offset.total_seconds() == 0 else ""
     return moment.strftime("%Y-%m-%d %H:%M") + zone
 
 
@@ -312,16 +306,16 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
     ]
     if report.tasks:
         lines += [
-            "| task | n | S_gen | S_disc | DG-DIFF | p | baseline |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+            f"| task | n | {' | '.join(metric.short for metric in HEADLINE)} | p | baseline |",
+            f"| --- | ---: | {'---: | ' * len(HEADLINE)}---: | --- |",
         ]
     else:
         lines.append("This run holds no task results.")
     for task in report.tasks:
         m = task.metrics
         cells = [markdown_text(task.name), str(m.get("n", "–"))]
-        for name in ("s_gen", "s_disc", "dg_diff"):
-            cells.append(_markdown_cell(task, name))
+        for metric in HEADLINE:
+            cells.append(_markdown_cell(task, metric.name))
         found = p_value(m)
         cells.append(show_p(found[1]) if found else "–")
         comparison = task.comparison
@@ -354,7 +348,7 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
 
 def _markdown_cell(task: TaskReport, name: str) -> str:
     m = task.metrics
-    text = show(m, name) + ("" if name.startswith("dg_diff") or m.get(name) is None else unit(m))
+    text = show(m, name) + ("" if registry.is_difference(name) or m.get(name) is None else unit(m))
     verdict = task.comparison.verdict(name)
     if verdict is None:
         return text

@@ -164,3 +164,19 @@ def test_impossible_drops_and_bad_simulations_are_refused():
         simulate_power(0, 0.01, model)
     with pytest.raises(SelfDiscError, match="method"):
         simulate_power(MT_BENCH, 0.01, model, method="exact")
+
+
+@pytest.mark.parametrize("first", ["selfdisc_checks.power", "selfdisc_checks.statistics"])
+def test_power_module_imports_in_either_order_and_the_old_path_names_the_same_objects(first):
+    """``power`` holds the simulations; ``statistics`` re-exports them, whichever module is imported first."""
+    import subprocess
+    import sys
+
+    code = (
+        f"import {first}\n"
+        "from selfdisc_checks import power, statistics\n"
+        "names = ('PowerModel', 'GradedPowerModel', 'PowerEstimate', 'simulate_power', 'smallest_detectable_drop')\n"
+        "assert all(getattr(statistics, n) is getattr(power, n) for n in names)\n"
+        "import sys; assert 'torch' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
