@@ -165,7 +165,7 @@ def _metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
 def results_tasks(document: Any, label: str) -> dict[str, dict]:
     """The document's tasks, after migrating it to the current version and validating it (one sentence
     naming the field when it is malformed)."""
-    return parse_results(document, f"The {label} results")["tasks"]
+    return parse_results(document, f"The {label} results document")["tasks"]
 
 
 def check_comparable(name: str, old: dict, new: dict) -> None:

@@ -190,7 +190,7 @@ def test_compare_results_accepts_parsed_documents_of_any_version():
     old = v1()
     new = parse_results(v1())
     assert {c.metric for c in compare_results(old, new)} == {"s_gen", "s_disc", "dg_diff"}
-    with pytest.raises(MalformedResults, match="The new results is malformed: model is missing"):
+    with pytest.raises(MalformedResults, match="The new results document is malformed: model is missing"):
         compare_results(old, {k: v for k, v in new.items() if k != "model"})
 
 
