@@ -118,9 +118,15 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from selfdisc_checks.document.read import parse_results, read_json
     from selfdisc_checks.store.history import History
 
-    documents = [(path, _load(path)) for path in args.files]  # all valid before anything is appended
+    documents = []  # as written: a run an older release appended is found under its own digest
+    for path in args.files:  # all valid before anything is appended
+        name = f"The results file {path!r}"
+        document = read_json(path, name)
+        parse_results(document, name)
+        documents.append((path, document))
     with History(args.history) as history:
         for path, document in documents:
             existing = history.find(document)

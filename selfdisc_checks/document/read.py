@@ -40,6 +40,11 @@ def load_results(path: str | Path, name: str | None = None) -> dict[str, Any]:
     """The results document in ``path``, migrated to the current version and validated. ``name`` starts the
     error sentence (default: ``The results file 'PATH'``)."""
     name = name or f"The results file {str(path)!r}"
+    return parse_results(read_json(path, name), name)
+
+
+def read_json(path: str | Path, name: str) -> Any:
+    """The parsed JSON in ``path``, as written (no migration, no validation); ``name`` starts the error."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -51,10 +56,9 @@ def load_results(path: str | Path, name: str | None = None) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise MalformedResults(f"{name} is not UTF-8 text; {_FIX}.") from None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise MalformedResults(f"{name} is not valid JSON (line {error.lineno}); {_FIX}.") from None
-    return parse_results(document, name)
 
 
 def parse_results(document: Any, name: str = "The results") -> dict[str, Any]:

@@ -123,9 +123,13 @@ class History:
 
     def find(self, document: dict[str, Any]) -> int | None:
         """The id of the run holding exactly this results document, if the history has it."""
-        current = parse_results(document, "This run")
-        row = self._db.execute("SELECT id FROM runs WHERE digest = ?", (document_digest(current),)).fetchone()
-        return row[0] if row else None
+        # a run appended before a results version change is stored under the digest of the document as it was
+        digests = {document_digest(document), document_digest(parse_results(document, "This run"))}
+        for digest in sorted(digests):
+            row = self._db.execute("SELECT id FROM runs WHERE digest = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+        return None
 
     def append(self, document: dict[str, Any], label: str | None = None, timestamp: str | None = None) -> int:
         """Append one run (a results document) in a single transaction and return its id. ``label`` defaults
@@ -133,6 +137,9 @@ class History:
         An older results version is stored migrated to the current one; a malformed document is refused."""
         if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
             raise SelfDiscError("Only a results document (written by --results-json) can go into the history.")
+        existing = self.find(document)
+        if existing is not None:
+            raise SelfDiscError(f"This run is already in the history {self.path} (run {existing}).")
         document = parse_results(document, "This run")
         run = document.get("run") or {}
         model = document["model"]

@@ -240,3 +240,19 @@ def test_a_full_disk_adds_nothing_and_says_how_to_add_the_run_later(tmp_path):
             history.append(big)
         assert [run.label for run in history.runs()] == ["ckpt-1"]
     assert sqlite3.connect(tmp_path / "h.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_run_stored_by_an_older_release_is_migrated_when_read_and_not_appended_twice(tmp_path, monkeypatch):
+    import selfdisc_checks.store.history as module
+
+    document = make_document(1, ("arithmetic",))
+    with History(tmp_path / "h.sqlite") as history:
+        monkeypatch.setattr(module, "parse_results", lambda document, name: document)  # stored as version 1 was
+        run_id = history.append(document)
+        monkeypatch.undo()
+        assert history.runs()[0].document == parse_results(document)  # read back as the current version
+        assert history.runs()[0].document["tasks"]["arithmetic"]["data"]["questions"] == 2
+        assert history.find(document) == run_id
+        with pytest.raises(SelfDiscError, match=r"already in the history .* \(run 1\)"):
+            history.append(document)
+        assert len(history) == 1
