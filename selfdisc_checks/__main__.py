@@ -5,6 +5,7 @@ write the regression report.
     python -m selfdisc_checks compare OLD.json NEW.json
     python -m selfdisc_checks history import --history PATH FILE.json ...
     python -m selfdisc_checks report --history PATH --out DIR
+    python -m selfdisc_checks schema          # the results document's JSON Schema
 
 Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
 0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
@@ -105,6 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report.set_defaults(run=_report)
 
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema (draft 2020-12) of the --results-json document",
+        description="Print the JSON Schema of the results document, generated from the models every reader "
+        "validates with (the same file ships in the package as selfdisc_checks/results.schema.json).",
+    )
+    schema.set_defaults(run=_schema)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
@@ -156,12 +165,15 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from selfdisc_checks.document.read import parse_results, read_json
     from selfdisc_checks.store.history import History
 
-    documents = [(path, _load(path)) for path in args.files]  # all readable before anything is appended
-    for path, document in documents:
-        if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
-            raise SelfDiscError(f"{path} is not a results document; pass files written by --results-json.")
+    documents = []  # as written: a run an older release appended is found under its own digest
+    for path in args.files:  # all valid before anything is appended
+        name = f"The results file {path!r}"
+        document = read_json(path, name)
+        parse_results(document, name)
+        documents.append((path, document))
     with History(args.history) as history:
         for path, document in documents:
             existing = history.find(document)
@@ -194,17 +206,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load(path: str) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        reason = "no such file"
-    except json.JSONDecodeError as error:
-        reason = f"not valid JSON (line {error.lineno})"
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
-    raise SelfDiscError(f"Cannot read results file {path!r}: {reason}; pass a file written by --results-json.")
+def _schema(args: argparse.Namespace) -> int:
+    from selfdisc_checks.document.models import results_schema
+
+    print(json.dumps(results_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _load(path: str) -> dict[str, Any]:
+    """A results file, migrated to the current version and validated (one sentence naming the file and the
+    field when it cannot be used)."""
+    from selfdisc_checks.document.read import load_results
+
+    return load_results(path)
 
 
 def _only_in_one(old: dict, new: dict) -> list[str]:

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.document.identity import data_identity
+from selfdisc_checks.document.read import load_results
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.pipeline import task_protocol
-from selfdisc_checks.report.compare import check_comparable, results_tasks
+from selfdisc_checks.report.compare import check_comparable
 from selfdisc_checks.session import build_task, fingerprint_memo
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.history import History
@@ -89,39 +91,26 @@ def check_outputs(settings: Settings) -> None:
 
 
 def load_baseline(path: str) -> dict[str, Any]:
-    """The baseline results document, or one sentence saying why it cannot be used."""
-    import json
-
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SelfDiscError(
-            f"Cannot read the baseline {path} ({error.strerror}); pass a results JSON to --baseline."
-        ) from None
-    except ValueError:
-        raise SelfDiscError(f"The baseline {path} is not JSON; pass a file written by --results-json.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
-        raise SelfDiscError(f"The baseline {path} is not a results document; pass a file written by --results-json.")
-    try:
-        results_tasks(document, "baseline")  # its version and shape, before any sampling
-    except SelfDiscError as error:
-        raise SelfDiscError(f"--baseline {path}: {error}") from None
-    return document
+    """The baseline results document (migrated to the current version and validated), or one sentence
+    naming the file and what is wrong with it."""
+    return load_results(path, f"--baseline {path}")
 
 
 def check_baseline_comparable(settings: Settings, baseline: dict[str, Any]) -> None:
     """Refuse a baseline that measured its tasks differently (protocol, options or questions) before any
-    sampling: hours of sampling must not end in "cannot compare"."""
+    sampling: hours of sampling must not end in "cannot compare". The questions are compared by content
+    (their digest), so the same data file at another path is comparable."""
     for name in settings.tasks:
         if name not in baseline["tasks"]:
             continue
         task = build_task(settings, name)
+        options = task.describe()
+        examples = task.load(settings.limit)
         planned = {
-            "options": task.describe(),
+            "options": options,
             "protocol": task_protocol(task, settings),
-            "questions": [
-                {"id": ex.id, "question": ex.question, "reference": ex.reference} for ex in task.load(settings.limit)
-            ],
+            "data": data_identity(((ex.id, ex.question, ex.reference) for ex in examples), options.get("data")),
+            "questions": [{"id": ex.id, "question": ex.question, "reference": ex.reference} for ex in examples],
         }
         try:
             check_comparable(name, baseline["tasks"][name], planned)

@@ -21,6 +21,7 @@ from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.rendering import RENDERING
 from selfdisc_checks.backends.seeds import candidate_seed, orderings, sampler_family
+from selfdisc_checks.document.identity import data_identity
 from selfdisc_checks.errors import SelfDiscWarning
 from selfdisc_checks.metrics import task_metrics
 from selfdisc_checks.records import (
@@ -159,16 +160,18 @@ def evaluate_task(
             "same_as_model": judge.fingerprint == backend.fingerprint,
             **task.judge_protocol(),
         }
+    options = task.describe()
     return TaskResult(
         task=task.name,
         metrics=metrics,
         questions=questions,
         sampled=sampled_questions,
         discriminated=discriminated,
-        options=task.describe(),
+        options=options,
         protocol=protocol,
         candidates_sampled=sampled,
         timing=clock.record(sampled),
+        data=data_identity(((ex.id, ex.question, ex.reference) for ex in examples), options.get("data")),
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-# The results JSON's format version: what --baseline, compare and the history accept (bumped on a change
-# that older readers would misread).
-RESULTS_VERSION = 1
+# The results JSON's format version (bumped on a change that older readers would misread). Readers accept
+# every earlier version through document.migrate; 2 added each task's ``data`` identity by content.
+RESULTS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,9 @@ class TaskResult:
     candidates_sampled: int = 0  # candidates sampled in this run
     # generation_s, discrimination_s (judging_s), candidates, prompt_tokens, generated_tokens: computed here
     timing: dict = field(default_factory=dict)
+    # digest, questions, source: the loaded questions' identity by content (see document.identity); derived
+    # from ``questions`` when empty
+    data: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.gate import DEFAULTS, Threshold, parse_thresholds
@@ -109,8 +111,7 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         raise SelfDiscError(
             f"Unknown key(s) {', '.join(unknown)} in [tool.selfdisc]; known keys are {', '.join(sorted(known))}."
         )
-    for name, value in config.items():
-        _check_config_type(name, value)
+    _check_config_types(config)
     values: dict[str, Any] = {}
     for name in OPTIONS:
         if cli.get(name) is not None:
@@ -145,66 +146,76 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
     return settings
 
 
-# What each [tool.selfdisc] key may hold (TOML types), so a typo like samples = "4" gets a sentence, not a crash.
-_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "device": (str,),
-    "dtype": (str,),
-    "tasks": (str, list, dict),
-    "limit": (int,),
-    "samples": (int,),
-    "temperature": (int, float),
-    "top_p": (int, float),
-    "top_k": (int,),
-    "seed": (int,),
-    "batch_size": (int,),
-    "memory_budget": (int, float),
-    "backend": (str,),
-    "ray_address": (str,),
-    "ray_actors": (int,),
-    "vllm_options": (dict,),
-    "level": (float,),
-    "permutations": (int,),
-    "discriminate": (str, list),
-    "baseline_model": (str,),
-    "judge_model": (str,),
-    "data": (dict,),
-    "cache_dir": (str,),
-    "refresh_cache": (bool,),
-    "results_json": (str,),
-    "history": (str,),
-    "run_label": (str,),
-    "report_dir": (str,),
-    "baseline": (str,),
-    "tolerances": (dict,),
-    "trust_remote_code": (bool,),
-    "allow_pickle_weights": (bool,),
-    "thresholds": (dict,),
-    "task_options": (dict,),
-    "task_modules": (list,),
-}
+class ConfigTable(BaseModel):
+    """What each ``[tool.selfdisc]`` key may hold (TOML types), so a typo like ``samples = "4"`` gets a sentence,
+    not a crash. Only types are checked here; ranges and meanings are checked once the settings are resolved.
+    ``config_schema()`` is its JSON Schema."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="[tool.selfdisc]")
+
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    tasks: str | list[Any] | dict[str, Any] | None = None
+    limit: int | None = None
+    samples: int | None = None
+    temperature: int | float | None = None
+    top_p: int | float | None = None
+    top_k: int | None = None
+    seed: int | None = None
+    batch_size: int | None = None
+    memory_budget: int | float | None = None
+    backend: str | None = None
+    ray_address: str | None = None
+    ray_actors: int | None = None
+    vllm_options: dict[str, Any] | None = None
+    level: float | None = None
+    permutations: int | None = None
+    discriminate: str | list[Any] | None = None
+    baseline_model: str | None = None
+    judge_model: str | None = None
+    data: dict[str, Any] | None = None
+    cache_dir: str | None = None
+    refresh_cache: bool | None = None
+    results_json: str | None = None
+    history: str | None = None
+    run_label: str | None = None
+    report_dir: str | None = None
+    baseline: str | None = None
+    tolerances: dict[str, Any] | None = None
+    trust_remote_code: bool | None = None
+    allow_pickle_weights: bool | None = None
+    thresholds: dict[str, Any] | None = None
+    task_options: dict[str, dict[str, Any]] | None = None
+    task_modules: list[Any] | None = None
 
 
-def _check_config_type(name: str, value: Any) -> None:
-    allowed = _CONFIG_TYPES[name]
-    ok = isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed)
-    if name == "task_options" and ok:
-        ok = all(isinstance(options, dict) for options in value.values())
-    if name == "task_modules" and ok and not all(isinstance(item, str) and item.strip() for item in value):
-        raise SelfDiscError(f"[tool.selfdisc] task_modules must be a list of module names (strings), not {value!r}.")
-    if not ok:
-        kinds = " or ".join(
-            {
-                str: "a string",
-                list: "a list",
-                int: "an integer",
-                float: "a number",
-                bool: "true/false",
-                dict: "a table",
-            }[t]
-            for t in allowed
-        )
-        raise SelfDiscError(f"[tool.selfdisc] {name} must be {kinds}, not {value!r}.")
+_KINDS = {str: "a string", list: "a list", int: "an integer", float: "a number", bool: "true/false", dict: "a table"}
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the ``[tool.selfdisc]`` table (its types; the sentences of ``resolve_settings`` say
+    the rest)."""
+    return ConfigTable.model_json_schema()
+
+
+def _check_config_types(config: dict[str, Any]) -> None:
+    """One sentence for the first key (in the table's order) whose value has the wrong TOML type."""
+    for name, value in config.items():
+        try:
+            ConfigTable.model_validate({name: value})
+        except ValidationError:
+            kinds = " or ".join(_KINDS[kind] for kind in _kinds(ConfigTable.model_fields[name].annotation))
+            raise SelfDiscError(f"[tool.selfdisc] {name} must be {kinds}, not {value!r}.") from None
+        if name == "task_modules" and not all(isinstance(item, str) and item.strip() for item in value):
+            raise SelfDiscError(
+                f"[tool.selfdisc] task_modules must be a list of module names (strings), not {value!r}."
+            )
+
+
+def _kinds(annotation: Any) -> list[type]:
+    """The TOML types a field admits, in the order written (``str | list[Any] | None`` -> [str, list])."""
+    return [get_origin(member) or member for member in get_args(annotation) if member is not type(None)]
 
 
 def _user_tasks(config: dict[str, Any], values: dict[str, Any], base: Path) -> list[str]:

@@ -1,9 +1,11 @@
 """Compare two results documents question by question: did S_gen, S_disc or DG-DIFF regress?
 
-Works only from the per-question records of two ``--results-json`` files (no model). Questions are
-paired by id, so question difficulty cancels out of the difference; only questions both runs answered
-count. Runs are compared only when they measured the same thing: same task options, same protocol
-(sampling, prompt variant, token limits, demonstrations) and the same question texts and references.
+Works only from the per-question records of two ``--results-json`` files (no model), of any results
+version (older ones are migrated; every document is validated first). Questions are paired by id, so
+question difficulty cancels out of the difference; only questions both runs answered count. Runs are
+compared only when they measured the same thing: same task options, same protocol (sampling, prompt
+variant, token limits, demonstrations) and the same questions by content (the data digest, else each
+shared question's text and reference), wherever each run read its data file from.
 The seed and the sampler may differ (independent re-sampling is the point), and so may the model.
 """
 
@@ -16,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.document.read import parse_results
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.metrics import question_s_disc, question_s_gen
-from selfdisc_checks.records import RESULTS_VERSION
 from selfdisc_checks.statistics import paired_difference
 
 METRICS = registry.names(registry.select(compared=True))
@@ -163,32 +165,21 @@ def _metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def results_tasks(document: Any, label: str) -> dict[str, dict]:
-    """The document's tasks, after checking that it is a results document this code understands."""
-    if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
-        raise SelfDiscError(
-            f"The {label} results are not a results document (no 'tasks' object); pass a file written by "
-            "--results-json."
-        )
-    version = document.get("version")
-    if version != RESULTS_VERSION:
-        raise SelfDiscError(
-            f"The {label} results have version {version!r}, not {RESULTS_VERSION}; pass a file written by "
-            "this version of selfdisc-checks."
-        )
-    for name, task in document["tasks"].items():
-        if not isinstance(task, dict) or not isinstance(task.get("questions"), list):
-            raise SelfDiscError(
-                f"The {label} results' task {name!r} has no 'questions' list; pass an unedited results file."
-            )
-    return document["tasks"]
+    """The document's tasks, after migrating it to the current version and validating it (one sentence
+    naming the field when it is malformed)."""
+    return parse_results(document, f"The {label} results document")["tasks"]
 
 
 def check_comparable(name: str, old: dict, new: dict) -> None:
     """Refuse (``IncomparableResults``) unless two results of task ``name`` measured the same thing: the same
-    options and protocol (anywhere but a seed) and the same text and reference for every question id both
-    hold, with at least one shared id. ``new`` may be a planned run: its ``questions`` need only ``id``,
-    ``question`` and ``reference``."""
+    options (but where the data lies) and protocol (anywhere but a seed), and the same questions: the same
+    data digest, or else the same text and reference for every question id both hold, with at least one
+    shared id. ``new`` may be a planned run: its ``questions`` need only ``id``, ``question`` and
+    ``reference``."""
     _check_settings(name, old, new)
+    old_digest, new_digest = (_digest(side) for side in (old, new))
+    if old_digest is not None and old_digest == new_digest:
+        return  # the very same questions, wherever each run read them from
     shared = 0
     new_questions = {str(q.get("id")): q for q in new.get("questions", []) if isinstance(q, dict)}
     for record in old.get("questions", []):
@@ -200,7 +191,7 @@ def check_comparable(name: str, old: dict, new: dict) -> None:
             a, b = record.get(field), other.get(field)
             if a != b:
                 raise IncomparableResults(
-                    f"Cannot compare: {name} question {record.get('id')!r} {field} differs ({_show(a)} vs "
+                    f"Cannot compare: {name}: question {record.get('id')}'s {field} differs ({_show(a)} vs "
                     f"{_show(b)}); compare runs on the same task data."
                 )
     if not shared:
@@ -209,13 +200,20 @@ def check_comparable(name: str, old: dict, new: dict) -> None:
         )
 
 
+def _digest(task: dict) -> str | None:
+    data = task.get("data")
+    digest = data.get("digest") if isinstance(data, dict) else None
+    return digest if isinstance(digest, str) else None
+
+
 def _check_settings(name: str, old: dict, new: dict) -> None:
-    """Refuse when the task options or protocol differ anywhere but a seed. The protocol of likelihood
-    discrimination is checked only when its metrics are compared: asking for it does not change the rest."""
-    for section in ("options", "protocol"):
+    """Refuse when the task options or protocol differ anywhere but a seed. The data's path or hub id is no
+    option here (the questions are compared by content); the protocol of likelihood discrimination is checked
+    only when its metrics are compared: asking for it does not change the rest."""
+    for section, mine in (("options", "data"), ("protocol", "likelihood")):
         a, b = old.get(section, {}), new.get(section, {})
-        if section == "protocol" and isinstance(a, dict) and isinstance(b, dict):
-            a, b = ({k: v for k, v in side.items() if k != "likelihood"} for side in (a, b))
+        if isinstance(a, dict) and isinstance(b, dict):  # where the data lies: compared by content instead
+            a, b = ({k: v for k, v in side.items() if k != mine} for side in (a, b))
         _refuse_difference(name, a, b, section)
 
 

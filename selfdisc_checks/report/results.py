@@ -19,12 +19,16 @@ from rich.console import Console
 from rich.table import Table
 
 from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.document.identity import data_identity
+from selfdisc_checks.document.models import ResultsDocument
+from selfdisc_checks.document.models import Task as TaskRecord
 from selfdisc_checks.metric_registry import Metric
 from selfdisc_checks.records import RESULTS_VERSION, Choice, PermutedChoice, TaskResult
 
 
 def task_result_json(result: TaskResult) -> dict[str, Any]:
-    """One task's metrics and per-question records, in the documented shape."""
+    """One task's metrics and per-question records, in the documented shape, built through the document's
+    models (so what is written validates)."""
     questions = []
     for q in result.questions:
         scores = q.scores
@@ -54,9 +58,13 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
                     {"order": list(p.order), "position": p.position, **_likelihood_json(p)} for p in others
                 ]
         questions.append(record)
-    return {
+    data = result.data or data_identity(
+        ((q.id, q.question, q.reference) for q in result.questions), result.options.get("data")
+    )
+    task = {
         "options": dict(result.options),
         "protocol": dict(result.protocol),
+        "data": dict(data),
         "metrics": dict(result.metrics),
         "questions": questions,
         # What this run had to compute (all 0 when the cache held everything); summed over xdist workers.
@@ -68,6 +76,7 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
         },
         "timing": dict(result.timing),
     }
+    return TaskRecord.model_validate(task).model_dump(exclude_unset=True)
 
 
 def _choice_json(choice: Choice) -> dict[str, Any]:
@@ -105,10 +114,11 @@ def merge_worker_task(merged: dict[str, Any], name: str, task: dict[str, Any]) -
 def results_document(
     model: dict[str, Any], settings: dict[str, Any], tasks: dict[str, Any], run: dict[str, Any] | None = None
 ) -> dict[str, Any]:
+    """The whole results document (``--results-json``), validated by its models; see ``document.models``."""
     document = {"version": RESULTS_VERSION, "model": model, "settings": settings, "tasks": tasks}
     if run is not None:
         document["run"] = run
-    return document
+    return ResultsDocument.model_validate(document).model_dump(exclude_unset=True)
 
 
 def run_record(started: float, finished: float, backend: dict[str, str] | None) -> dict[str, Any]:

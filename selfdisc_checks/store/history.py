@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from selfdisc_checks.document.read import parse_results
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.store.cache import is_write_failure
@@ -122,14 +123,24 @@ class History:
 
     def find(self, document: dict[str, Any]) -> int | None:
         """The id of the run holding exactly this results document, if the history has it."""
-        row = self._db.execute("SELECT id FROM runs WHERE digest = ?", (document_digest(document),)).fetchone()
-        return row[0] if row else None
+        # a run appended before a results version change is stored under the digest of the document as it was
+        digests = {document_digest(document), document_digest(parse_results(document, "This run"))}
+        for digest in sorted(digests):
+            row = self._db.execute("SELECT id FROM runs WHERE digest = ?", (digest,)).fetchone()
+            if row:
+                return int(row[0])
+        return None
 
     def append(self, document: dict[str, Any], label: str | None = None, timestamp: str | None = None) -> int:
         """Append one run (a results document) in a single transaction and return its id. ``label`` defaults
-        to the document's ``run.label``, then the model id; ``timestamp`` to its ``run.started_at``, then now."""
-        if not isinstance(document.get("tasks"), dict) or not isinstance(document.get("model"), dict):
+        to the document's ``run.label``, then the model id; ``timestamp`` to its ``run.started_at``, then now.
+        An older results version is stored migrated to the current one; a malformed document is refused."""
+        if not isinstance(document, dict) or not isinstance(document.get("tasks"), dict):
             raise SelfDiscError("Only a results document (written by --results-json) can go into the history.")
+        existing = self.find(document)
+        if existing is not None:
+            raise SelfDiscError(f"This run is already in the history {self.path} (run {existing}).")
+        document = parse_results(document, "This run")
         run = document.get("run") or {}
         model = document["model"]
         label = label or run.get("label") or str(model.get("id", "?"))
@@ -209,6 +220,8 @@ class History:
             records = self._records(run_id) if run_id in wanted else {}
             for name, task in document["tasks"].items():
                 task["questions"] = records.get(name, [])
+            # runs stored before a results version change are migrated; a damaged row is named
+            document = parse_results(document, f"The history {self.path}'s run {run_id}")
             result.append(HistoryRun(run_id, label, timestamp, document))
         return result
 

@@ -35,7 +35,9 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
 from selfdisc_checks.discrimination.parse import format_label
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo, paper_response
@@ -53,20 +55,41 @@ from selfdisc_checks.tasks.base import Task
 METRICS = ("numeric", "exact", "exact_any", "choice")
 DEFAULT_PROMPT = "Question: {question}\nAnswer:"
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
-KEYS = (
-    "data",
-    "config",
-    "split",
-    "question",
-    "answer",
-    "choices",
-    "metric",
-    "prompt",
-    "shots",
-    "stop",
-    "max_new_tokens",
-)
-REQUIRED = ("data", "question", "answer", "metric")
+
+
+_Text = Annotated[StrictStr, Field(pattern=r"\S")]  # non-empty, not only spaces
+
+
+class TaskTable(BaseModel):
+    """``[tool.selfdisc.tasks.NAME]``: a task defined in pyproject.toml. Its keys and their TOML types, in the
+    order they are checked; what a key means (a known metric, a prompt holding ``{question}``, a file or a hub
+    id) is checked after, and each shot by ``_shots``, with their own sentences."""
+
+    model_config = ConfigDict(extra="forbid", title="[tool.selfdisc.tasks.NAME]")
+
+    data: _Text
+    question: _Text
+    answer: _Text
+    metric: _Text
+    config: _Text | None = None
+    split: _Text | None = None
+    choices: _Text | None = None
+    prompt: _Text | None = None
+    shots: Any = None
+    stop: list[Annotated[StrictStr, Field(min_length=1)]] | None = None
+    max_new_tokens: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
+KEYS = tuple(TaskTable.model_fields)
+REQUIRED = tuple(name for name, spec in TaskTable.model_fields.items() if spec.is_required())
+# What a key must be, for the sentence that refuses a value of the wrong type.
+_MUST_BE = {
+    **dict.fromkeys(
+        ("data", "question", "answer", "metric", "config", "split", "choices", "prompt"), "a non-empty string"
+    ),
+    "stop": "a list of non-empty strings",
+    "max_new_tokens": "a positive integer",
+}
 DEFAULT_SPLIT = "test"
 # Enough for a worked solution on numeric tasks; a short answer, letter or alias needs far fewer.
 DEFAULT_MAX_NEW_TOKENS = {"numeric": 256, "exact": 64, "exact_any": 64, "choice": 64}
@@ -111,19 +134,22 @@ def parse_definition(name: str, table: Any, base: Path) -> TaskDefinition:
     check_task_name(name, where)
     if not isinstance(table, Mapping):
         raise SelfDiscError(f"{where} must be a table (empty to run a registered task as is), not {table!r}.")
-    unknown = sorted(set(table) - set(KEYS))
-    if unknown:
-        raise SelfDiscError(
-            f"{where} has unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(KEYS))}."
-        )
-    missing = [key for key in REQUIRED if key not in table]
-    if missing:
-        raise SelfDiscError(
-            f"{where} lacks {', '.join(missing)}; a task defined there needs data, question, answer and metric."
-        )
-    for key in ("data", "question", "answer", "metric", "config", "split", "choices", "prompt"):
-        if key in table and (not isinstance(table[key], str) or not table[key].strip()):
-            raise SelfDiscError(f"{where} {key} must be a non-empty string, not {table[key]!r}.")
+    try:
+        TaskTable.model_validate(dict(table))
+    except ValidationError as error:
+        problems = error.errors(include_url=False)
+        unknown = sorted(str(p["loc"][0]) for p in problems if p["type"] == "extra_forbidden")
+        if unknown:
+            raise SelfDiscError(
+                f"{where} has unknown key(s) {', '.join(unknown)}; known keys are {', '.join(sorted(KEYS))}."
+            ) from None
+        missing = [key for key in REQUIRED if key not in table]
+        if missing:
+            raise SelfDiscError(
+                f"{where} lacks {', '.join(missing)}; a task defined there needs data, question, answer and metric."
+            ) from None
+        key = str(problems[0]["loc"][0])
+        raise SelfDiscError(f"{where} {key} must be {_MUST_BE[key]}, not {table[key]!r}.") from None
     metric = table["metric"]
     if metric not in METRICS:
         raise SelfDiscError(f"{where} metric {metric!r} is not one of {', '.join(METRICS)}.")
@@ -154,13 +180,7 @@ def parse_definition(name: str, table: Any, base: Path) -> TaskDefinition:
         data = str(base / Path(data).expanduser())
 
     stop = table.get("stop")
-    if stop is not None and (not isinstance(stop, list) or not all(isinstance(item, str) and item for item in stop)):
-        raise SelfDiscError(f"{where} stop must be a list of non-empty strings, not {stop!r}.")
     max_new_tokens = table.get("max_new_tokens")
-    if max_new_tokens is not None and (
-        isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1
-    ):
-        raise SelfDiscError(f"{where} max_new_tokens must be a positive integer, not {max_new_tokens!r}.")
 
     return TaskDefinition(
         name=name,

@@ -207,7 +207,7 @@ def test_an_incomparable_baseline_is_refused_with_the_difference(regression_proj
         "-p", "no:cacheprovider", f"--model={FIXTURE}", "--limit", "4", "--baseline", "old.json"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*Cannot compare: arithmetic question 'test-0' question differs*"])
+    result.stderr.fnmatch_lines(["*Cannot compare: arithmetic: question test-0's question differs*"])
 
 
 def test_permutations_report_pick_rates_by_position(project):

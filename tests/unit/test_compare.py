@@ -161,18 +161,6 @@ def test_invalid_pick_scores_the_worst_candidate():
         (
             {
                 "options": {
-                    "data": "mine.jsonl",
-                    "shots": 5,
-                    "generation_max_tokens": 256,
-                    "discrimination_max_tokens": 1024,
-                    "discrimination_prompt": "compact",
-                }
-            },
-            "options.data",
-        ),
-        (
-            {
-                "options": {
                     "data": "hub:openai/gsm8k/main/test",
                     "shots": 3,
                     "generation_max_tokens": 256,
@@ -192,6 +180,38 @@ def test_refuses_a_different_protocol_or_options(new_kwargs, field):
     assert message.startswith("Cannot compare: gsm8k ") and message.count(".") >= 2 and "\n" not in message
 
 
+def test_the_same_questions_from_another_path_are_comparable():
+    """Data are identified by content: the path in options.data (another runner, another checkout) is for people."""
+    questions = mixed_questions(20)
+    old = make_doc(questions, options=_options(data="/home/runner-a/data/gsm8k.jsonl"))
+    new = make_doc(questions, options=_options(data="/home/runner-b/data/gsm8k.jsonl"))
+    assert all(c.difference == 0.0 for c in compare_results(old, new))
+
+
+def test_one_changed_reference_is_refused_naming_the_question():
+    questions = mixed_questions(20)
+    old, new = make_doc(questions), make_doc(questions)
+    new["tasks"]["gsm8k"]["questions"][7]["reference"] = "changed"
+    with pytest.raises(IncomparableResults) as caught:
+        compare_results(old, new)
+    reference = old["tasks"]["gsm8k"]["questions"][7]["reference"]
+    assert str(caught.value) == (
+        f'Cannot compare: gsm8k: question q7\'s reference differs ("{reference}" vs "changed"); compare runs on '
+        "the same task data."
+    )
+
+
+def _options(**changes):
+    return {
+        "data": "hub:openai/gsm8k/main/test",
+        "shots": 5,
+        "generation_max_tokens": 256,
+        "discrimination_max_tokens": 1024,
+        "discrimination_prompt": "compact",
+        **changes,
+    }
+
+
 def test_a_baseline_from_another_sampler_or_backend_stays_comparable():
     questions = mixed_questions(20)
     old = make_doc(questions, generation__sampler="gumbel-max/mt19937-cpu/2")
@@ -205,11 +225,11 @@ def test_refuses_different_samples_and_question_sets():
     questions = mixed_questions(20)
     changed = make_doc(questions)
     changed["tasks"]["gsm8k"]["questions"][3]["question"] = "What is 3 + 4?"
-    with pytest.raises(IncomparableResults, match="question 'q3' question differs"):
+    with pytest.raises(IncomparableResults, match="question q3's question differs"):
         compare_results(make_doc(questions), changed)
     changed = make_doc(questions)
     changed["tasks"]["gsm8k"]["questions"][5]["reference"] = "11"
-    with pytest.raises(IncomparableResults, match="question 'q5' reference differs"):
+    with pytest.raises(IncomparableResults, match="question q5's reference differs"):
         compare_results(make_doc(questions), changed)
     with pytest.raises(IncomparableResults, match="share no task"):
         compare_results(make_doc(questions), make_doc(questions, task="arithmetic"))

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from selfdisc_checks.__main__ import main
+from selfdisc_checks.document import parse_results
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.store.history import History, document_digest
 
@@ -68,7 +69,7 @@ def test_a_run_goes_in_whole_and_comes_back_the_same(tmp_path):
         run_id = history.append(document)
         (run,) = history.runs()
     assert (run.run_id, run.label, run.timestamp, run.model_id) == (run_id, "abc123", "2026-11-11T00:00:00Z", "ckpt-1")
-    assert run.document == document
+    assert run.document == parse_results(document)  # stored migrated to the current results version
     db = sqlite3.connect(tmp_path / "h.sqlite")
     assert db.execute(
         "SELECT value, ci_low, ci_high FROM metrics WHERE task = 'gsm8k' AND metric = 's_gen'"
@@ -106,13 +107,32 @@ def test_nothing_is_overwritten_or_deleted(tmp_path):
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (1,)
 
 
-def test_a_run_that_fails_midway_leaves_nothing(tmp_path):
+def test_a_malformed_run_is_refused_before_anything_is_written(tmp_path):
     broken = make_document(3, ("arithmetic", "gsm8k"))
-    # Valid JSON that SQLite cannot store as a number: fails after the run row and the first task went in.
     broken["tasks"]["gsm8k"]["questions"][1]["s_gen"] = [0.5]
     with History(tmp_path / "h.sqlite") as history:
-        with pytest.raises(sqlite3.ProgrammingError):
+        with pytest.raises(
+            SelfDiscError, match=r"tasks\.gsm8k\.questions\[1\]\.s_gen: a number is required, got \[0\.5\]"
+        ):
             history.append(broken)
+        assert len(history) == 0
+
+
+def test_a_run_that_fails_midway_leaves_nothing(tmp_path, monkeypatch):
+    import selfdisc_checks.store.history as module
+
+    rows = module._metric_rows
+
+    def failing(run_id, task, result):  # fails after the run row and the first task went in
+        if task == "gsm8k":
+            raise sqlite3.ProgrammingError("cannot store this")
+        return rows(run_id, task, result)
+
+    with History(tmp_path / "h.sqlite") as history:
+        monkeypatch.setattr(module, "_metric_rows", failing)
+        with pytest.raises(sqlite3.ProgrammingError):
+            history.append(make_document(3, ("arithmetic", "gsm8k")))
+        monkeypatch.undo()
         assert len(history) == 0 and history.runs() == []
         history.append(make_document(4))  # the database is still usable
         assert len(history) == 1
@@ -196,7 +216,7 @@ def test_history_import_refuses_a_bad_file_before_appending_any(tmp_path, capsys
     bad.write_text("{not json")
     history = tmp_path / "h.sqlite"
     assert main(["history", "import", f"--history={history}", str(good), str(bad)]) == 2
-    assert "Cannot read results file" in capsys.readouterr().err
+    assert "bad.json' is not valid JSON (line 1)" in capsys.readouterr().err
     assert not history.exists() or len(History(history)) == 0
 
 
@@ -220,3 +240,19 @@ def test_a_full_disk_adds_nothing_and_says_how_to_add_the_run_later(tmp_path):
             history.append(big)
         assert [run.label for run in history.runs()] == ["ckpt-1"]
     assert sqlite3.connect(tmp_path / "h.sqlite").execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_run_stored_by_an_older_release_is_migrated_when_read_and_not_appended_twice(tmp_path, monkeypatch):
+    import selfdisc_checks.store.history as module
+
+    document = make_document(1, ("arithmetic",))
+    with History(tmp_path / "h.sqlite") as history:
+        monkeypatch.setattr(module, "parse_results", lambda document, name: document)  # stored as version 1 was
+        run_id = history.append(document)
+        monkeypatch.undo()
+        assert history.runs()[0].document == parse_results(document)  # read back as the current version
+        assert history.runs()[0].document["tasks"]["arithmetic"]["data"]["questions"] == 2
+        assert history.find(document) == run_id
+        with pytest.raises(SelfDiscError, match=r"already in the history .* \(run 1\)"):
+            history.append(document)
+        assert len(history) == 1

@@ -216,3 +216,11 @@ def test_task_modules_add_their_tasks(tmp_path, monkeypatch, request):
     assert settings.task_modules == ("settings_user_tasks",) and settings.tasks == ("sums_py",)
     with pytest.raises(SelfDiscError, match=r"redefines the registered task 'sums_py'"):
         resolve(config={**config, "tasks": {"sums_py": SUMS}}, base=tmp_path)
+
+
+def test_the_config_table_model_knows_every_key_and_nothing_else():
+    """The [tool.selfdisc] types live in one pydantic model: every key resolve_settings accepts has a type there."""
+    from selfdisc_checks.settings import _CONFIG_ONLY, OPTIONS, ConfigTable, config_schema
+
+    assert set(ConfigTable.model_fields) == set(OPTIONS) | _CONFIG_ONLY
+    assert set(config_schema()["properties"]) == set(ConfigTable.model_fields)

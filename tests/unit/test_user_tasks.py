@@ -661,3 +661,14 @@ def test_the_registry_is_computed_from_its_inputs(tmp_path):
     assert "mine" in task_names(task_definitions=definitions)
     assert "mine" not in task_names()  # nothing was remembered
     assert re.fullmatch(r"\[tool.selfdisc.tasks.mine\]", task_registry((), definitions)["mine"].origin)
+
+
+def test_the_table_keys_come_from_one_model():
+    from selfdisc_checks.tasks.declarative import KEYS, REQUIRED, TaskTable
+
+    assert set(KEYS) == {"data", "config", "split", "question", "answer", "choices", "metric", "prompt", "shots"} | {
+        "stop",
+        "max_new_tokens",
+    }
+    assert REQUIRED == ("data", "question", "answer", "metric")
+    assert set(TaskTable.model_json_schema()["required"]) == set(REQUIRED)
