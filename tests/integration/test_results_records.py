@@ -16,7 +16,7 @@ V1 = REPO / "tests" / "data" / "results-v1.json"
 
 def test_a_version_1_results_file_is_a_baseline(regression_project):
     """tests/data/results-v1.json was written by the release before results version 2, on this fixture."""
-    result, document = regression_project.run("--model", str(FIXTURE), "--limit", "6", "--baseline", str(V1), "-rs")
+    result, document = regression_project.run(f"--model={FIXTURE}", "--limit", "6", f"--baseline={V1}", "-rs")
     assert result.ret == 0, result.stdout.str()
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 6, outcomes  # the five checks and the baseline's
@@ -34,7 +34,7 @@ def test_the_same_data_at_another_path_is_comparable_and_a_changed_answer_is_not
     project = regression_project
     answers = [(1, 2), (2, 4), (3, 6)]
     _gsm8k(project.path / "runner-a" / "gsm8k.jsonl", answers)
-    base = ("--model", str(FIXTURE), "--tasks", "gsm8k", "--limit", "3", "--samples", "2")
+    base = (f"--model={FIXTURE}", "--tasks", "gsm8k", "--limit", "3", "--samples", "2")
     result, document = project.run(*base, "--data", "gsm8k=runner-a/gsm8k.jsonl")
     assert result.ret == 0, result.stdout.str()
     (project.path / "baseline.json").write_text(json.dumps(document))

@@ -34,7 +34,7 @@ def test_run_writes_what_a_pytest_run_writes(pytester):
     common = ("--limit", "6", "--samples", "3", "--discriminate", "generate,likelihood")
     result, from_pytest = project.run(f"--model={FIXTURE}", "--cache-dir=cache-a", *common)
     assert result.ret == 0, result.stdout.str()
-    ran = _run(project.path, "--model", str(FIXTURE), "--cache-dir", "cache-b", "--results-json", "r.json", *common)
+    ran = _run(project.path, f"--model={FIXTURE}", "--cache-dir", "cache-b", "--results-json", "r.json", *common)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     from_run = json.loads((project.path / "r.json").read_text())
     assert _comparable(from_run) == _comparable(from_pytest)
@@ -52,10 +52,10 @@ def test_run_writes_what_a_pytest_run_writes(pytester):
 
 def test_a_failed_check_exits_1_and_bad_input_exits_2(pytester):
     project = Project(pytester, "[tool.selfdisc.thresholds]\ns_gen = 1.0\n")
-    failed = _run(project.path, "--model", str(FIXTURE), "--limit", "4", "--samples", "2")
+    failed = _run(project.path, f"--model={FIXTURE}", "--limit", "4", "--samples", "2")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "FAILED  test_generation_accuracy[arithmetic]: arithmetic: S_gen = " in failed.stdout
-    bad = _run(project.path, "--model", str(FIXTURE), "--tasks", "nope")
+    bad = _run(project.path, f"--model={FIXTURE}", "--tasks", "nope")
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: Unknown task 'nope'") and "Traceback" not in bad.stderr
 

@@ -198,11 +198,11 @@ def test_a_version_1_file_is_a_baseline_goes_into_the_history_and_is_reported(tm
     assert load_baseline(str(DATA / "results-v1.json"))["tasks"]["arithmetic"]["data"]["questions"] == 6
     history = tmp_path / "h.sqlite"
     files = [str(path) for path in V1]
-    assert main(["history", "import", "--history", str(history), *files]) == 0
-    assert main(["history", "import", "--history", str(history), files[0]]) == 0  # the same file: skipped
+    assert main(["history", "import", f"--history={history}", *files]) == 0
+    assert main(["history", "import", f"--history={history}", files[0]]) == 0  # the same file: skipped
     out = capsys.readouterr().out
     assert "appended as run 1" in out and "already in the history as run 1; skipped" in out
-    assert main(["report", "--history", str(history), "--out", str(tmp_path / "report")]) == 0
+    assert main(["report", f"--history={history}", "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.html").is_file() and (tmp_path / "report" / "summary.md").is_file()
 
 
