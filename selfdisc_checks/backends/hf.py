@@ -255,6 +255,9 @@ class HFBackend:
         device = f"spread: {self.placement}" if self.placement else self.device
         return {"device": device, "dtype": str(self.dtype).removeprefix("torch.")}
 
+    def close(self) -> None:
+        """Nothing to release: the weights go with the process."""
+
     # -- prompts ---------------------------------------------------------------------------------
 
     def render(self, prompt: Prompt) -> str:
