@@ -7,7 +7,9 @@ Public API (everything else may change):
   ``read_choice`` gives the reason when there is none. ``parse_label`` is kept as an alias.
 - records: ``Example``, ``Prompt``, ``Candidate``, ``Choice``, ``QuestionResult``, ``TaskResult``,
   ``DecodeSpec``, ``Sampling``, ``Completion``
-- ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend``, ``Cache`` and ``Settings``
+- ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend`` (or any ``Backend``, e.g. the torch-free
+  ``ScriptedBackend``), ``Cache`` and ``Settings``; backends of ``--backend NAME`` come from the entry-point
+  group ``selfdisc_checks.backends`` (factories ``(model, BackendOptions) -> Backend``)
 - ``task_metrics(questions)`` and the answer helper ``extract_number``
 - ``compare_results(old, new, metrics=None, tolerance=0.0, level=0.95)``: did a run regress against a
   baseline run (two parsed results documents)? Also ``python -m selfdisc_checks compare OLD NEW``.
@@ -17,7 +19,10 @@ Public API (everything else may change):
 - ``SelfDiscError``: every user-fixable problem, with a one-sentence message
 """
 
+from selfdisc_checks.backends.base import Backend
 from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.backends.registry import BackendOptions
+from selfdisc_checks.backends.scripted import ScriptedBackend
 from selfdisc_checks.discrimination.parse import ParsedChoice, parse_choice, parse_label, read_choice
 from selfdisc_checks.discrimination.prompt import DiscriminationDemo, build_discrimination_prompt
 from selfdisc_checks.errors import SelfDiscError
@@ -53,6 +58,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "Backend",
+    "BackendOptions",
     "Cache",
     "Candidate",
     "Change",
@@ -70,6 +77,7 @@ __all__ = [
     "Prompt",
     "QuestionResult",
     "Sampling",
+    "ScriptedBackend",
     "SelfDiscError",
     "Settings",
     "Task",

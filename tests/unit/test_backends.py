@@ -257,3 +257,11 @@ def test_a_missing_judge_script_names_the_judge_option(tmp_path):
     settings = Settings(model=model, backend="scripted", judge_model=str(tmp_path / "no.json"))
     with pytest.raises(SelfDiscError, match=r"^--judge-model .*no.json does not exist"):
         EvaluationSession(settings).judge  # noqa: B018
+
+
+def test_the_protocol_names_each_backends_sampler_family():
+    from selfdisc_checks.pipeline import sampling_record
+
+    families = {name: sampling_record(Settings(backend=name))["sampler"] for name in ("hf", "ray", "vllm", "scripted")}
+    assert families["hf"] == families["ray"] != families["vllm"] == "vllm"
+    assert families["scripted"] == "scripted"
