@@ -147,9 +147,9 @@ class Decoder:
             text = self.tokenizer.decode(row_tokens, skip_special_tokens=True)
             cut = _cut_at_stop(text, spec.stop)
             # A row ends only at eos, a stop string or the limit: neither of the first two means the limit.
-            completions[row] = Completion(text=cut, truncated=not saw_eos and cut == text)
+            completion = completions[row] = Completion(text=cut, truncated=not saw_eos and cut == text)
             if row_done is not None:
-                row_done(row, completions[row])
+                row_done(row, completion)
 
         try:
             if self.is_encoder_decoder:
@@ -199,7 +199,7 @@ class Decoder:
         live: _Live | None = None
         while waiting or live is not None:
             room = limit - (len(live.rows) if live is not None else 0)
-            joining = []
+            joining: list[tuple[int, list[int]]] = []
             # Rows join a running batch only when both caches can be spliced (a plain dynamic cache, a prompt
             # of more than one token); otherwise they wait for the batch to finish.
             while (
@@ -395,7 +395,8 @@ class _Throttled:
 
     def __init__(self, listener: Any, every: float = 0.5) -> None:
         self.report = getattr(listener, "tokens", None)
-        self.every, self.pending, self.last = every, 0, time.perf_counter()
+        self.every, self.last = every, time.perf_counter()
+        self.pending: int | torch.Tensor = 0
 
     def add(self, count: int | torch.Tensor) -> None:
         if self.report is None:
@@ -469,7 +470,7 @@ class _Live:
         from transformers.cache_utils import DynamicLayer
 
         plain = (DynamicLayer, _growing_layer_class())  # not their subclasses (sliding windows)
-        layers = getattr(self.cache, "layers", None)
+        layers = getattr(self.cache, "layers", None) or []
         return bool(layers) and all(
             type(layer) in plain
             and getattr(layer, "is_initialized", False)
