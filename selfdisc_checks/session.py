@@ -70,10 +70,10 @@ def model_specs(settings: Settings) -> dict[str, ModelSpec]:
 def backend_options(
     settings: Settings, spec: ModelSpec, worker: str | None = None, workers: int = 1, model_id: str | None = None
 ) -> BackendOptions:
-    """What the backend of ``spec`` is created with. Only the model under test decodes --batch-size questions'
-    rows at once; a judge's and a baseline's calls start all their rows together (as before roles existed)."""
+    """What the backend of ``spec`` is created with. The models that sample candidates (under test, baseline)
+    decode --batch-size questions' rows at once; a judge's calls start all their rows together."""
     s = settings
-    under_test = spec.role == "model"
+    samples = spec.role in ("model", "baseline")
     return BackendOptions(
         device=s.device,
         dtype=s.dtype,
@@ -81,15 +81,15 @@ def backend_options(
         memory_budget=_bytes(s.memory_budget),
         worker=worker,
         workers=workers,
-        rows_in_flight=s.batch_size * s.samples if under_test else None,
-        prompts_in_flight=s.batch_size if under_test else None,
+        rows_in_flight=s.batch_size * s.samples if samples else None,
+        prompts_in_flight=s.batch_size if samples else None,
         ray_address=s.ray_address,
         ray_actors=s.ray_actors,
         vllm_options=dict(s.vllm_options),
         allow_pickle=s.allow_pickle_weights,
         memo=fingerprint_memo(s),
         option=spec.option,
-        described_as=spec.described_as(model_id) if model_id is not None and not under_test else None,
+        described_as=spec.described_as(model_id) if model_id is not None and spec.role != "model" else None,
     )
 
 
@@ -116,13 +116,22 @@ class EvaluationSession:
         checkpoint: Checkpoint | None = None,
         worker: str | None = None,
         workers: int = 1,
+        role: str = "model",
     ) -> None:
+        """``role="baseline"``: this session evaluates ``settings``' --baseline-model as its model (named so in
+        messages), with the same settings."""
         self.settings = settings
         self.worker = worker  # the xdist worker id: with several GPUs, each worker takes its own
         self.workers = workers  # how many xdist workers share this machine
         self.started = time.time()
         self.refresh_before = refresh_before
         self.specs = model_specs(settings)
+        if role != "model":
+            if role not in self.specs:
+                raise SelfDiscError(f"No {role} model is set; pass --{role}-model PATH_OR_ID.")
+            # The session's model is the baseline (named by its own option); the judge stays the judge.
+            self.specs = {**self.specs, "model": self.specs[role]}
+            self.specs.pop(role)
         self._checkpoints: dict[str, Checkpoint] = {"model": checkpoint} if checkpoint is not None else {}
         self._backends: dict[str, Backend] = {}
         self._cache: Cache | None = None

@@ -265,3 +265,15 @@ def test_the_protocol_names_each_backends_sampler_family():
     families = {name: sampling_record(Settings(backend=name))["sampler"] for name in ("hf", "ray", "vllm", "scripted")}
     assert families["hf"] == families["ray"] != families["vllm"] == "vllm"
     assert families["scripted"] == "scripted"
+
+
+def test_a_baseline_session_evaluates_the_baseline_model_named_as_the_baseline(tmp_path):
+    model = arithmetic_json(tmp_path, " 0", "m.json")
+    base = arithmetic_json(tmp_path, " 1", "b.json")
+    settings = Settings(model=model, baseline_model=base, backend="scripted", cache_dir=str(tmp_path / "c"))
+    session = EvaluationSession(settings, role="baseline")
+    assert session.model_json()["id"] == base
+    assert session.backend.described_as == f"the baseline model {base} (--baseline-model)"
+    missing = replace(settings, baseline_model=str(tmp_path / "gone.json"))
+    with pytest.raises(SelfDiscError, match=r"^--baseline-model .*gone.json does not exist"):
+        EvaluationSession(missing, role="baseline").backend  # noqa: B018
