@@ -159,12 +159,11 @@ class EvaluationSession:
             spec = self.specs[role]
             checkpoint = self.checkpoint if role == "model" else self.located(role)
             model = self.specs.get("model")
-            if (
-                role != "model"
-                and model is not None
-                and spec.backend == model.backend
-                and checkpoint.fingerprint == self.checkpoint.fingerprint
-            ):
+            # A judge without --judge-backend that is the model under test is served by the model's backend.
+            same_backend = model is not None and (
+                spec.backend == model.backend or (role == "judge" and self.settings.judge_backend is None)
+            )
+            if role != "model" and same_backend and checkpoint.fingerprint == self.checkpoint.fingerprint:
                 self._backends[role] = self.backend  # one copy of the weights serves both roles
             else:
                 options = backend_options(self.settings, spec, self.worker, self.workers, checkpoint.model_id)

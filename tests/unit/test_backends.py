@@ -277,3 +277,19 @@ def test_a_baseline_session_evaluates_the_baseline_model_named_as_the_baseline(t
     missing = replace(settings, baseline_model=str(tmp_path / "gone.json"))
     with pytest.raises(SelfDiscError, match=r"^--baseline-model .*gone.json does not exist"):
         EvaluationSession(missing, role="baseline").backend  # noqa: B018
+
+
+def test_under_a_remote_backend_the_model_as_its_own_judge_shares_its_backend(tmp_path, monkeypatch):
+    made: list[str] = []
+
+    def remote(model, options):
+        made.append(model.model_id)
+        return ScriptedBackend(fingerprint=f"remote-{model.fingerprint}")
+
+    monkeypatch.setitem(registry.BUILTIN, "vllm", f"{__name__}:remote_factory")
+    monkeypatch.setattr(sys.modules[__name__], "remote_factory", remote, raising=False)
+    fixture = str(REPO / "fixtures" / "tiny-arith")
+    settings = Settings(model=fixture, backend="vllm", judge_model=fixture, cache_dir=str(tmp_path / "c"))
+    session = EvaluationSession(settings)
+    assert session.judge is session.backend and made == [fixture]  # not a second copy on transformers
+    assert model_specs(settings)["judge"].backend == "hf"  # another judge would run on transformers
