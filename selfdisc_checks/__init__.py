@@ -7,7 +7,9 @@ Public API (everything else may change):
   ``read_choice`` gives the reason when there is none. ``parse_label`` is kept as an alias.
 - records: ``Example``, ``Prompt``, ``Candidate``, ``Choice``, ``QuestionResult``, ``TaskResult``,
   ``DecodeSpec``, ``Sampling``, ``Completion``
-- ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend``, ``Cache`` and ``Settings``
+- ``evaluate_task(task, backend, cache, settings)`` with ``HFBackend`` (or any ``Backend``, e.g. the torch-free
+  ``ScriptedBackend``), ``Cache`` and ``Settings``; backends of ``--backend NAME`` come from the entry-point
+  group ``selfdisc_checks.backends`` (factories ``(model, BackendOptions) -> Backend``)
 - ``task_metrics(questions)`` and the answer helper ``extract_number``
 - ``compare_results(old, new, metrics=None, tolerance=0.0, level=0.95)``: did a run regress against a
   baseline run (two parsed results documents)? Also ``python -m selfdisc_checks compare OLD NEW``.
@@ -27,6 +29,8 @@ from typing import Any
 # Public name -> the module that defines it. Importing the package imports none of them: the pytest plugin is
 # loaded into every pytest run of an environment and must cost nothing until a selfdisc check is collected.
 _EXPORTS = {
+    "Backend": "selfdisc_checks.backends.base",
+    "BackendOptions": "selfdisc_checks.backends.registry",
     "Cache": "selfdisc_checks.store.cache",
     "Candidate": "selfdisc_checks.records",
     "Change": "selfdisc_checks.report.compare",
@@ -45,6 +49,7 @@ _EXPORTS = {
     "Prompt": "selfdisc_checks.records",
     "QuestionResult": "selfdisc_checks.records",
     "Sampling": "selfdisc_checks.records",
+    "ScriptedBackend": "selfdisc_checks.backends.scripted",
     "SelfDiscError": "selfdisc_checks.errors",
     "Settings": "selfdisc_checks.settings",
     "Task": "selfdisc_checks.tasks",

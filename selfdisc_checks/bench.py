@@ -237,7 +237,7 @@ def step_costs(model: Any, device: str, rows: int, context: int, steps: int = 8)
     bandwidth a large device-to-device copy reaches on this device."""
     import torch
 
-    from selfdisc_checks.backends.hf import _cache_argument, _new_cache
+    from selfdisc_checks.backends.decoder import _cache_argument, _new_cache
     from selfdisc_checks.backends.sampler import SeededSampler
 
     argument = _cache_argument(model)  # "cache" in recent transformers, "past_key_values" before

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.backends.checkpoint import Checkpoint
 from selfdisc_checks.document.identity import data_identity
 from selfdisc_checks.document.read import load_results
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.pipeline import task_protocol
 from selfdisc_checks.report.compare import check_comparable
-from selfdisc_checks.session import build_task, fingerprint_memo
+from selfdisc_checks.session import build_task, locate_model, model_specs
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.store.history import History
 from selfdisc_checks.tasks import task_names
@@ -46,30 +46,14 @@ def validate(settings: Settings) -> Checkpoint | None:
                 f"Task {name!r} is graded by a judge model; pass --judge-model PATH_OR_ID (the model under test may "
                 "judge itself, which the results flag)."
             )
-    if settings.backend == "ray":
+    if "ray" in (settings.backend, settings.judge_backend):
         import importlib.util
 
         if importlib.util.find_spec("ray") is None:
             raise SelfDiscError("--backend ray needs Ray; pip install 'selfdisc-checks[ray]' (or ray) first.")
-    if settings.judge_model:
-        locate_checkpoint(
-            settings.judge_model,
-            memo=fingerprint_memo(settings),
-            allow_pickle=settings.allow_pickle_weights,
-            option="--judge-model",
-        )
-    if settings.baseline_model:
-        locate_checkpoint(
-            settings.baseline_model,
-            memo=fingerprint_memo(settings),
-            allow_pickle=settings.allow_pickle_weights,
-            option="--baseline-model",
-        )
-    return (
-        locate_checkpoint(settings.model, memo=fingerprint_memo(settings), allow_pickle=settings.allow_pickle_weights)
-        if settings.model
-        else None
-    )
+    specs = model_specs(settings)
+    located = {role: locate_model(settings, specs[role]) for role in ("judge", "baseline", "model") if role in specs}
+    return located.get("model")
 
 
 def check_outputs(settings: Settings) -> None:

@@ -55,8 +55,8 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
     "backend": (
         "--backend",
         {
-            "metavar": "hf|ray|vllm",
-            "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share) or vllm (a vLLM engine in this process)",
+            "metavar": "NAME",
+            "help": "where the model runs: hf (transformers in this process; default), ray (one actor per GPU or CPU share), vllm (a vLLM engine in this process), scripted (answers from a .json or .py script given as --model; no weights), or a backend another package registers",
         },
     ),
     "ray_address": (
@@ -144,6 +144,13 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
         {
             "metavar": "PATH_OR_ID",
             "help": "checkpoint that grades open answers (mtbench; truthfulqa when given); may be the model under test, which the results flag",
+        },
+    ),
+    "judge_backend": (
+        "--judge-backend",
+        {
+            "metavar": "NAME",
+            "help": "where the judge model runs, a name as for --backend (default: the model under test's backend)",
         },
     ),
     "trust_remote_code": (

@@ -7,10 +7,13 @@ tokenizer (to render prompts) and never the weights.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from selfdisc_checks.backends.checkpoint import Checkpoint, locate_checkpoint
+from selfdisc_checks.backends import registry
+from selfdisc_checks.backends.checkpoint import Checkpoint
+from selfdisc_checks.backends.registry import BackendOptions
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.pipeline import Progress, evaluate_task
 from selfdisc_checks.records import TaskResult
@@ -21,7 +24,11 @@ from selfdisc_checks.store.cache import Cache
 from selfdisc_checks.tasks import Task, get_task
 
 if TYPE_CHECKING:
-    from selfdisc_checks.backends.hf import HFBackend
+    from selfdisc_checks.backends.base import Backend
+
+# Backends that serve a checkpoint from other processes; a judge other than the model under test runs on
+# transformers under them unless --judge-backend says otherwise (as documented before --judge-backend existed).
+_REMOTE_BACKENDS = ("ray", "vllm")
 
 
 def fingerprint_memo(settings: Settings) -> Path:
@@ -31,6 +38,64 @@ def fingerprint_memo(settings: Settings) -> Path:
 
 def _bytes(gib: float | None) -> float | None:
     return None if gib is None else gib * 2**30
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model a run involves, whatever its role: which checkpoint (or script), on which backend, and the
+    option that named it (for messages such as "the judge model P (--judge-model)")."""
+
+    role: str  # "model" (under test), "judge" or "baseline"
+    model: str
+    backend: str
+    option: str
+
+    def described_as(self, model_id: str) -> str:
+        return model_id if self.role == "model" else f"the {self.role} model {model_id} ({self.option})"
+
+
+def model_specs(settings: Settings) -> dict[str, ModelSpec]:
+    """The models ``settings`` name, by role: the model under test, the judge and the baseline model."""
+    specs = {}
+    if settings.model:
+        specs["model"] = ModelSpec("model", settings.model, settings.backend, "--model")
+    if settings.judge_model:
+        default = "hf" if settings.backend in _REMOTE_BACKENDS else settings.backend
+        specs["judge"] = ModelSpec("judge", settings.judge_model, settings.judge_backend or default, "--judge-model")
+    if settings.baseline_model:
+        specs["baseline"] = ModelSpec("baseline", settings.baseline_model, settings.backend, "--baseline-model")
+    return specs
+
+
+def backend_options(
+    settings: Settings, spec: ModelSpec, worker: str | None = None, workers: int = 1, model_id: str | None = None
+) -> BackendOptions:
+    """What the backend of ``spec`` is created with. The models that sample candidates (under test, baseline)
+    decode --batch-size questions' rows at once; a judge's calls start all their rows together."""
+    s = settings
+    samples = spec.role in ("model", "baseline")
+    return BackendOptions(
+        device=s.device,
+        dtype=s.dtype,
+        trust_remote_code=s.trust_remote_code,
+        memory_budget=_bytes(s.memory_budget),
+        worker=worker,
+        workers=workers,
+        rows_in_flight=s.batch_size * s.samples if samples else None,
+        prompts_in_flight=s.batch_size if samples else None,
+        ray_address=s.ray_address,
+        ray_actors=s.ray_actors,
+        vllm_options=dict(s.vllm_options),
+        allow_pickle=s.allow_pickle_weights,
+        memo=fingerprint_memo(s),
+        option=spec.option,
+        described_as=spec.described_as(model_id) if model_id is not None and spec.role != "model" else None,
+    )
+
+
+def locate_model(settings: Settings, spec: ModelSpec) -> Checkpoint:
+    """The record naming ``spec``'s model (a located checkpoint; a script's digest for --backend scripted)."""
+    return registry.locate(spec.backend, spec.model, backend_options(settings, spec))
 
 
 def build_task(settings: Settings, name: str) -> Task:
@@ -51,121 +116,70 @@ class EvaluationSession:
         checkpoint: Checkpoint | None = None,
         worker: str | None = None,
         workers: int = 1,
+        role: str = "model",
     ) -> None:
+        """``role="baseline"``: this session evaluates ``settings``' --baseline-model as its model (named so in
+        messages), with the same settings."""
         self.settings = settings
         self.worker = worker  # the xdist worker id: with several GPUs, each worker takes its own
         self.workers = workers  # how many xdist workers share this machine
         self.started = time.time()
         self.refresh_before = refresh_before
-        self._checkpoint = checkpoint
-        self._backend: HFBackend | None = None
-        self._judge: HFBackend | None = None
+        self.specs = model_specs(settings)
+        if role != "model":
+            if role not in self.specs:
+                raise SelfDiscError(f"No {role} model is set; pass --{role}-model PATH_OR_ID.")
+            # The session's model is the baseline (named by its own option); the judge stays the judge.
+            self.specs = {**self.specs, "model": self.specs[role]}
+            self.specs.pop(role)
+        self._checkpoints: dict[str, Checkpoint] = {"model": checkpoint} if checkpoint is not None else {}
+        self._backends: dict[str, Backend] = {}
         self._cache: Cache | None = None
         self.results: dict[str, TaskResult] = {}
         self._failures: dict[str, SelfDiscError] = {}
 
+    def located(self, role: str) -> Checkpoint:
+        """The checkpoint (or script) of ``role``'s model, located once."""
+        if role not in self._checkpoints:
+            self._checkpoints[role] = locate_model(self.settings, self.specs[role])
+        return self._checkpoints[role]
+
     @property
     def checkpoint(self) -> Checkpoint:
-        if self._checkpoint is None:
-            if not self.settings.model:
-                raise SelfDiscError(
-                    "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
-                )
-            self._checkpoint = locate_checkpoint(
-                self.settings.model,
-                memo=fingerprint_memo(self.settings),
-                allow_pickle=self.settings.allow_pickle_weights,
+        if "model" not in self.specs and "model" not in self._checkpoints:
+            raise SelfDiscError(
+                "No model to check; pass --model PATH_OR_ID or set model in [tool.selfdisc] of pyproject.toml."
             )
-        return self._checkpoint
+        return self.located("model")
+
+    def backend_of(self, role: str) -> Backend:
+        """The backend of ``role``'s model, created on first use through the registry (torch and transformers
+        load only then); a role whose model and backend are the model under test's shares its backend."""
+        if role not in self._backends:
+            spec = self.specs[role]
+            checkpoint = self.checkpoint if role == "model" else self.located(role)
+            model = self.specs.get("model")
+            # A judge without --judge-backend that is the model under test is served by the model's backend.
+            same_backend = model is not None and (
+                spec.backend == model.backend or (role == "judge" and self.settings.judge_backend is None)
+            )
+            if role != "model" and same_backend and checkpoint.fingerprint == self.checkpoint.fingerprint:
+                self._backends[role] = self.backend  # one copy of the weights serves both roles
+            else:
+                options = backend_options(self.settings, spec, self.worker, self.workers, checkpoint.model_id)
+                self._backends[role] = registry.create(spec.backend, checkpoint, options)
+        return self._backends[role]
 
     @property
-    def backend(self) -> HFBackend:
-        if self._backend is None:
-            from selfdisc_checks.backends.hf import HFBackend  # torch and transformers load only when a model is needed
-
-            s = self.settings
-            if s.backend == "ray":
-                from selfdisc_checks.backends.ray import RayBackend
-
-                self._backend = RayBackend(
-                    self.checkpoint,
-                    device=s.device,
-                    dtype=s.dtype,  # type: ignore[assignment]
-                    trust_remote_code=s.trust_remote_code,
-                    memory_budget=_bytes(s.memory_budget),
-                    address=s.ray_address,
-                    actors=s.ray_actors,
-                    rows_in_flight=s.batch_size * s.samples,
-                    prompts_in_flight=s.batch_size,
-                )
-            elif s.backend == "vllm":
-                import os
-
-                from selfdisc_checks.backends.vllm import VLLMBackend
-
-                os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process, as tested
-                options = dict(s.vllm_options)
-                if s.ray_address:  # vLLM's tensor and pipeline parallelism across a Ray cluster
-                    os.environ.setdefault("RAY_ADDRESS", s.ray_address)
-                    options.setdefault("distributed_executor_backend", "ray")
-                self._backend = VLLMBackend(
-                    self.checkpoint,
-                    dtype=s.dtype,
-                    device=s.device,  # type: ignore[assignment]
-                    trust_remote_code=s.trust_remote_code,
-                    memory_budget=_bytes(s.memory_budget),
-                    **options,
-                )
-            else:
-                self._backend = HFBackend(
-                    self.checkpoint,
-                    device=s.device,
-                    dtype=s.dtype,
-                    trust_remote_code=s.trust_remote_code,
-                    memory_budget=_bytes(s.memory_budget),
-                    worker=self.worker,
-                )
-                if self._backend.device == "cpu":
-                    import torch
-
-                    from selfdisc_checks.backends.hf import cpu_threads
-
-                    # K workers share the usable cores (a container's quota included): more threads than
-                    # cores only fight over them.
-                    threads = cpu_threads(self.workers)
-                    if threads < torch.get_num_threads():
-                        torch.set_num_threads(threads)
-                # --batch-size questions' rows decode at once; the pipeline hands over several batches' worth
-                # (pipeline.REFILL), and waiting questions join as rows finish.
-                self._backend.rows_in_flight = s.batch_size * s.samples
-                self._backend.prompts_in_flight = s.batch_size
-        return self._backend
+    def backend(self) -> Backend:
+        self.checkpoint  # noqa: B018 - "no model" is said before anything loads
+        return self.backend_of("model")
 
     @property
-    def judge(self) -> HFBackend | None:
-        """The ``--judge-model`` backend (the model under test's own when it is the same checkpoint), or None."""
-        s = self.settings
-        if not s.judge_model:
-            return None
-        if self._judge is None:
-            checkpoint = locate_checkpoint(
-                s.judge_model, memo=fingerprint_memo(s), allow_pickle=s.allow_pickle_weights, option="--judge-model"
-            )
-            if checkpoint.fingerprint == self.checkpoint.fingerprint:
-                self._judge = self.backend  # one copy of the weights serves both roles
-            else:
-                from selfdisc_checks.backends.hf import HFBackend
-
-                self._judge = HFBackend(
-                    checkpoint,
-                    device=s.device,
-                    dtype=s.dtype,
-                    trust_remote_code=s.trust_remote_code,
-                    memory_budget=_bytes(s.memory_budget),
-                    worker=self.worker,
-                )
-                self._judge.described_as = f"the judge model {checkpoint.model_id} (--judge-model)"
-        return self._judge
+    def judge(self) -> Backend | None:
+        """The ``--judge-model`` backend (the model under test's own when it is the same model on the same
+        backend), or None."""
+        return self.backend_of("judge") if "judge" in self.specs else None
 
     @property
     def cache(self) -> Cache:
@@ -181,7 +195,7 @@ class EvaluationSession:
             try:
                 task = build_task(self.settings, task_name)
                 judge = self.judge if task.judged else None
-                backends = {self.backend, judge} - {None}
+                backends = [self.backend] + ([judge] if judge is not None and judge is not self.backend else [])
                 for backend in backends:
                     backend.listener = progress  # loading and decoded tokens show in the progress too
                 try:
@@ -209,7 +223,8 @@ class EvaluationSession:
 
     def backend_json(self) -> dict[str, str] | None:
         """Device and dtype, when a backend was set up in this process."""
-        return self._backend.describe() if self._backend is not None else None
+        backend = self._backends.get("model")
+        return backend.describe() if backend is not None else None
 
     def tasks_json(self) -> dict[str, Any]:
         return {name: task_result_json(result) for name, result in self.results.items()}
@@ -217,5 +232,5 @@ class EvaluationSession:
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
-        if self._backend is not None and hasattr(self._backend, "close"):
-            self._backend.close()
+        for backend in {id(b): b for b in self._backends.values()}.values():
+            backend.close()

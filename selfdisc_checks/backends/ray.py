@@ -116,6 +116,7 @@ class RayBackend:
         self.sampler = self._local.sampler  # the actors sample exactly as the in-process backend does
         self.listener: Any = None
         self.checkpoint = checkpoint
+        self.described_as = checkpoint.model_id  # how messages name this model (the session names a judge)
 
     @property
     def actors(self) -> int:

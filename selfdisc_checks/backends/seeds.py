@@ -18,8 +18,11 @@ SAMPLER_VERSION = "inverse-cdf/lowbias32/3"
 
 def sampler_family(backend: str) -> str:
     """What turns seeds into candidates under ``--backend``, for the task protocol: transformers (in this
-    process or on Ray actors) samples with ``SAMPLER_VERSION``; vLLM with its own seeded sampler."""
-    return "vllm" if backend == "vllm" else SAMPLER_VERSION
+    process or on Ray actors) samples with ``SAMPLER_VERSION``; vLLM with its own seeded sampler; any other
+    backend (scripted, a package's own) is a family of its own, named by the backend."""
+    if backend in ("hf", "ray"):
+        return SAMPLER_VERSION
+    return backend
 
 
 def question_seed(run_seed: int, task: str, question_id: str) -> int:

@@ -79,6 +79,7 @@ class VLLMBackend:
         self._engine: Any = None
         self._requests = 0  # request ids handed to the engine so far
         self.listener: Any = None  # a progress.Tracker (set by the session), or None
+        self.described_as = checkpoint.model_id  # how messages name this model (the session names a judge)
         self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "cached_prompt_tokens": 0, "requests": 0}
 
     # -- the engine --------------------------------------------------------------------------------

