@@ -476,7 +476,7 @@ class _Run:
         kind: str,
         description: str,
         units: dict[str, Any],
-        compute: Callable[[list[Any]], list[Any]],
+        compute: Callable[..., list[Any]],  # (units) or, when streamed, (units, store)
         batch: int,
         encode: Callable[[Any], dict] = asdict,
         decode: Callable[[dict], Any] = lambda v: Completion(**v),

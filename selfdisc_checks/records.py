@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 # The results JSON's format version (bumped on a change that older readers would misread). Readers accept
 # every earlier version through document.migrate; 2 added each task's ``data`` identity by content.
@@ -133,9 +133,10 @@ class QuestionResult:
     likelihood: tuple[PermutedChoice, ...] = ()
 
     @property
-    def scores(self) -> list[float | None]:
-        """Each candidate's score; None where a judge gave no verdict (metrics leave such questions out)."""
-        return [c.score for c in self.candidates]
+    def scores(self) -> list[float]:
+        """Each candidate's score. Only a judged task's unrated candidates have none, and the metrics leave
+        their questions out before reading scores (``metrics.task_metrics``)."""
+        return cast(list[float], [c.score for c in self.candidates])
 
     def picks(self, method: str) -> QuestionResult:
         """This question seen through one discrimination method: its pick as ``choice``, the picks under

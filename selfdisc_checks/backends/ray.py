@@ -106,7 +106,8 @@ class RayBackend:
             "memory_budget": memory_budget,
         }
         widths = (rows_in_flight, prompts_in_flight)
-        self._actors = [remote.options(**share).remote(checkpoint, options, widths) for _ in range(count)]
+        # Actor handles: Ray adds .remote to their methods at run time, which no type checker sees.
+        self._actors: list[Any] = [remote.options(**share).remote(checkpoint, options, widths) for _ in range(count)]
         identities = self._get([actor.identity.remote() for actor in self._actors])
         self.fingerprint, self._describe = identities[0]
         if any(fingerprint != self.fingerprint for fingerprint, _ in identities):

@@ -112,7 +112,7 @@ def factory(name: str, option: str = "--backend") -> BackendFactory:
         ) from None
     if not callable(found):
         raise SelfDiscError(f"{option} {name}: {target} is not a factory (model, options) -> backend.")
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def locate(name: str, model: str, options: BackendOptions) -> Checkpoint:

@@ -16,6 +16,8 @@ for 32 rows x 152k vocabulary on 2 cores, more than a GPU decode step); see ``se
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from transformers import LogitsProcessor
 
@@ -83,7 +85,7 @@ class SeededSampler(LogitsProcessor):
         if self.sampling.temperature == 0:
             return scores
         chosen = self.choose(torch.arange(len(self.seeds), device=scores.device), scores)
-        return torch.full_like(scores, float("-inf")).scatter_(-1, chosen[:, None], 0.0)
+        return cast(torch.FloatTensor, torch.full_like(scores, float("-inf")).scatter_(-1, chosen[:, None], 0.0))
 
     def choose(self, rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """The next token of each row in ``rows`` (indices into the seeds; ``scores`` has one line per entry)."""

@@ -106,7 +106,7 @@ class Question(_Closed):
 class Intervals(_Closed):
     """``ci``: the confidence level and, per metric, its two-sided interval [low, high]."""
 
-    __pydantic_extra__: dict[str, list[Number | None] | None]  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, list[Number | None] | None]
     level: Number | None = None
 
 
@@ -121,7 +121,7 @@ class Metrics(_Closed):
     """A task's metrics: an open mapping of name -> number or null (``s_gen``, ``s_disc_likelihood``, ...),
     with a few nested ones (``ci``, ``p_value``, position rates)."""
 
-    __pydantic_extra__: dict[str, MetricValue]  # type: ignore[assignment]
+    __pydantic_extra__: dict[str, MetricValue]
     n: StrictInt | None = None
     s_gen: Number | None = None
     s_disc: Number | None = None
