@@ -93,10 +93,19 @@ def test_history_keeps_whole_runs_and_the_report_reads_it(project):
     for name in ("report.html", "summary.md", "trend_arithmetic.png"):
         assert (project.path / "report-rev-b" / name).stat().st_size > 0
 
-    # A run in which a task could not be evaluated is not a whole run: the history does not take it.
-    (project.path / "bad.jsonl").write_text('{"question": "1+1"}\n')
+    # A run in which a task was not evaluated (its checks deselected here; a bad data file is now refused before
+    # any check runs) is not a whole run: the history does not take it.
+    (project.path / "two.jsonl").write_text('{"question": "1+1", "answer": "#### 2"}\n')
     result = project.pytester.runpytest_subprocess(
-        *ARGS, "--tasks", "arithmetic,gsm8k", "--data", "gsm8k=bad.jsonl", "--history", "runs.sqlite"
+        *ARGS,
+        "--tasks",
+        "arithmetic,gsm8k",
+        "--data",
+        "gsm8k=two.jsonl",
+        "--history",
+        "runs.sqlite",
+        "-k",
+        "arithmetic",
     )
     result.stdout.fnmatch_lines(["not added to the history runs.sqlite: gsm8k could not be evaluated*"])
     assert db.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)

@@ -22,7 +22,7 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
     "args, message",
     [
         (("--model", "./no/such/ckpt"), "Model path ./no/such/ckpt does not exist; pass an existing checkpoint"),
-        (("--model={empty}"), "is not a Hugging Face checkpoint: it has no config.json"),
+        (("--model={empty}",), "is not a Hugging Face checkpoint: it has no config.json"),
         (
             ("--model={fixture}", "--tasks", "arithmetic,nope"),
             "Unknown task 'nope'; choose from: arithmetic, commonsenseqa, gsm8k, mtbench, triviaqa, truthfulqa.",
@@ -34,9 +34,9 @@ def assert_one_clear_sentence(result: pytest.RunResult, *fragments: str) -> None
         (("--model={fixture}", "--samples", "0"), "--samples must be at least 1, not 0."),
         (("--model={fixture}", "--samples", "1"), "--samples 1 makes DG-DIFF 0 by construction"),
         (("--model={fixture}", "--temperature", "0"), "--temperature 0 makes DG-DIFF 0 by construction"),
-        (("--model={fixture}", "--report-dir", "{file}"), "--report-dir {file} is a file; pass a folder"),
-        (("--model={fixture}", "--history", "{empty}"), "--history {empty} is a folder; pass a file path"),
-        (("--model={fixture}", "--history", "{file}"), "is not a selfdisc history database"),
+        (("--model={fixture}", "--report-dir={file}"), "--report-dir {file} is a file; pass a folder"),
+        (("--model={fixture}", "--history={empty}"), "--history {empty} is a folder; pass a file path"),
+        (("--model={fixture}", "--history={file}"), "is not a selfdisc history database"),
         (("--model={fixture}", "--memory-budget", "0"), "--memory-budget is in GiB and must be positive, not 0.0."),
         (
             ("--model={fixture}", "--tasks", "truthfulqa", "--judge-model", "./no/judge"),

@@ -105,7 +105,12 @@ with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 
 def value(flag):
-    return args[args.index(flag) + 1] if flag in args else None
+    for i, word in enumerate(args):
+        if word == flag:
+            return args[i + 1]
+        if word.startswith(flag + "="):
+            return word[len(flag) + 1:]
+    return None
 
 if args[:2] == ["-m", "pytest"]:
     for flag in ("--results-json", "--junitxml", "--history"):
@@ -150,7 +155,13 @@ class FakeRun:
 
 
 def option(call: list[str], flag: str) -> str | None:
-    return call[call.index(flag) + 1] if flag in call else None
+    """The value of ``flag`` in a command line, written ``--flag VALUE`` or ``--flag=VALUE``."""
+    for i, word in enumerate(call):
+        if word == flag:
+            return call[i + 1]
+        if word.startswith(flag + "="):
+            return word[len(flag) + 1 :]
+    return None
 
 
 @pytest.fixture
@@ -336,7 +347,7 @@ def test_gate_runs_the_packaged_checks_with_every_output(fake: FakeRun) -> None:
     assert option(call, "--junitxml") == "selfdisc-out/junit.xml"
     assert option(call, "--report-dir") == "selfdisc-out/report"
     assert call[-4:] == ["--limit", "6", "--samples", "4"]
-    assert "--baseline" not in call and "--history" not in call
+    assert option(call, "--baseline") is None and option(call, "--history") is None
     assert "selfdisc-out/results.json" in result.stdout and "gate: PASSED" in result.stdout
 
 
