@@ -6,33 +6,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.statistics import GradedPowerModel, simulate_power, smallest_detectable_drop
-
-MT_BENCH = 80  # questions
+from tests.simulations import MT_BENCH, check_false_alarm
 
 
 def within(simulated: np.ndarray, expected: float, sigmas: float = 4.0) -> bool:
     """Whether the mean of ``simulated`` is within ``sigmas`` Monte Carlo standard errors of ``expected``."""
     se = simulated.std() / math.sqrt(simulated.size)
     return abs(simulated.mean() - expected) <= sigmas * se + 1e-12
-
-
-def z_rule_level(n: int, level: float = 0.95) -> float:
-    """The false-alarm rate of the normal rule (z quantile, plug-in sd) when per-question differences are normal.
-
-    The rule fires when mean + z * sd_plugin / sqrt(n) < 0, i.e. when the t statistic is below
-    -z * sqrt((n - 1) / n): slightly more often than 1 - level, because z < t_{n-1} quantile.
-    """
-    z = stats.norm.ppf(level)
-    return float(stats.t.cdf(-z * math.sqrt((n - 1) / n), n - 1))
-
-
-def false_alarm_tolerance(replicates: int, n: int = MT_BENCH) -> float:
-    """How far from 5% a simulated false-alarm rate may land: the z rule's own excess plus 3 standard errors."""
-    return abs(z_rule_level(n) - 0.05) + 3 * math.sqrt(0.05 * 0.95 / replicates)
 
 
 @pytest.mark.parametrize(
@@ -90,20 +73,8 @@ def test_skill_for_drop_inverts_expected_dg_diff(base, target, mean_rating, ques
         model.skill_for_drop(model.expected_dg_diff() - gain_room - 0.01)
 
 
-def check_false_alarm(replicates: int) -> None:
-    estimate = simulate_power(MT_BENCH, 0.0, GradedPowerModel(), replicates=replicates, seed=0)
-    assert estimate.baseline_dg_diff == 0.0 and estimate.regressed_dg_diff == 0.0
-    assert estimate.power == estimate.false_alarm  # a zero drop leaves the regressed run equal to "same"
-    assert abs(estimate.false_alarm - 0.05) <= false_alarm_tolerance(replicates)
-
-
 def test_false_alarm_rate_at_mt_bench_size():
     check_false_alarm(4000)  # tolerance about +-2.5 points
-
-
-@pytest.mark.slow
-def test_false_alarm_rate_at_mt_bench_size_many_replicates():
-    check_false_alarm(100_000)  # tolerance about +-0.5 points
 
 
 def test_power_rises_with_the_drop():

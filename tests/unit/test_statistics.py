@@ -24,30 +24,13 @@ from selfdisc_checks.statistics import (
     smallest_detectable_drop,
     wilcoxon_test,
 )
+from tests.simulations import coverage
 
 scores01 = st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0]), min_size=1, max_size=40)
 
 
-def coverage(datasets: int, n: int = 100, resamples: int = 1000) -> float:
-    """Share of simulated datasets whose 95% DG-DIFF interval covers the model's true DG-DIFF."""
-    model = PowerModel(skill=0.3)
-    truth = model.expected_dg_diff()
-    covered = 0
-    for i in range(datasets):
-        s_gen, s_disc = model.sample(np.random.default_rng(10_000 + i), (n,))
-        lo, hi = bootstrap_intervals(s_gen, s_disc, resamples=resamples, seed=i)["dg_diff"]
-        covered += lo <= truth <= hi
-    return covered / datasets
-
-
 def test_bootstrap_covers_the_true_dg_diff():
     assert 0.93 <= coverage(400) <= 0.97
-
-
-@pytest.mark.slow
-def test_bootstrap_coverage_many_seeds():
-    # 3000 datasets: Monte Carlo standard error of the coverage is about 0.4 points.
-    assert 0.935 <= coverage(3000) <= 0.965
 
 
 def test_power_model_matches_its_targets():
