@@ -518,7 +518,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
     model = state.model_json() or {}
     terminalreporter.section("selfdisc-checks")
-    terminalreporter.write(render_table(model.get("id", "?"), tasks, width=max(150, terminalreporter._tw.fullwidth)))
+    terminalreporter.write(
+        render_table(model.get("id", "?"), tasks, width=max(150, config.get_terminal_writer().fullwidth))
+    )
     terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
     for line in state.outputs:
         terminalreporter.write_line(line)
