@@ -207,7 +207,6 @@ def evaluate(
 def run_evaluation(settings: Settings, progress: Progress | None = None, write: bool = True) -> Evaluation:
     """The whole run of ``settings``: check the input, evaluate every task, decide the checks, write outputs."""
     import time
-    from dataclasses import replace
 
     from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
     from selfdisc_checks.report.results import results_document, run_record, task_result_json
@@ -221,11 +220,7 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
         check_baseline_comparable(settings, baseline)
     refresh_before = time.time() if settings.refresh_cache else None
     session = EvaluationSession(settings, refresh_before, checkpoint)
-    baseline_session = (
-        EvaluationSession(replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before)
-        if settings.baseline_model
-        else None
-    )
+    baseline_model = BaselineModel(settings, refresh_before) if settings.baseline_model else None
     checks: list[dict[str, Any]] = []
     try:
         for name in settings.tasks:
@@ -244,13 +239,8 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
                 file, check = REGRESSION_CHECK
                 check_id = _check_id(file, check, f"{name}-{metric}")
                 try:
-                    if baseline_session is not None:
-                        old = baseline_session.result(name, progress)
-                        baseline = results_document(
-                            baseline_session.model_json(),
-                            baseline_session.settings.to_json(),
-                            {name: task_result_json(old)},
-                        )
+                    if baseline_model is not None:
+                        baseline = baseline_model.document(name, progress)
                     decision = decide_regression(result, settings, metric, baseline or {}, current)
                 except SelfDiscError as error:
                     checks.append(_error_entry(file, check, f"{name}-{metric}", metric, error, task=name))
@@ -264,17 +254,13 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
         document["checks"] = checks
         evaluation = Evaluation(settings, dict(session.results), checks, document)
         if write and (settings.results_json or settings.history or settings.report_dir):
-            old_document = baseline
-            if baseline_session is not None and baseline_session.results:
-                old_document = results_document(
-                    baseline_session.model_json(), baseline_session.settings.to_json(), baseline_session.tasks_json()
-                )
+            old_document = baseline_model.evaluated() if baseline_model is not None else baseline
             write_outputs(settings, document, old_document, False, evaluation.outputs)
         return evaluation
     finally:
         session.close()
-        if baseline_session is not None:
-            baseline_session.close()
+        if baseline_model is not None:
+            baseline_model.close()
 
 
 def _check_id(file: str, check: str, params: str) -> str:
@@ -317,3 +303,36 @@ def _error_entry(
     file: str, check: str, params: str, metric: str, error: SelfDiscError, task: str | None = None
 ) -> dict[str, Any]:
     return check_record(_check_id(file, check, params), task or params, metric, "error", str(error), {})
+
+
+class BaselineModel:
+    """The ``--baseline-model``: the previous release evaluated in this run with the same settings (its own
+    cache keys), as results documents the regression checks compare against. One class for the plugin and
+    ``run``: the baseline is the session's baseline role, not a second run with rewritten settings."""
+
+    def __init__(self, settings: Settings, refresh_before: float | None, worker: str | None = None) -> None:
+        from dataclasses import replace
+
+        from selfdisc_checks.session import EvaluationSession
+
+        self.session = EvaluationSession(settings, refresh_before, worker=worker, role="baseline")
+        # What the baseline's document records as its settings: the run's, with the baseline as the model.
+        self.settings_json = replace(settings, model=settings.baseline_model, baseline_model=None).to_json()
+
+    def document(self, task: str, progress: Progress | None = None) -> dict[str, Any]:
+        """The baseline's results document for ``task``, evaluated on first use."""
+        from selfdisc_checks.report.results import results_document, task_result_json
+
+        result = self.session.result(task, progress)
+        return results_document(self.session.model_json(), self.settings_json, {task: task_result_json(result)})
+
+    def evaluated(self) -> dict[str, Any] | None:
+        """The baseline's results on every task evaluated so far (for the report), or None."""
+        from selfdisc_checks.report.results import results_document
+
+        if not self.session.results:
+            return None
+        return results_document(self.session.model_json(), self.settings_json, self.session.tasks_json())
+
+    def close(self) -> None:
+        self.session.close()

@@ -47,8 +47,7 @@ class _PluginState:
         is_worker: bool,
         checkpoint: Checkpoint | None,
     ) -> None:
-        from dataclasses import replace
-
+        from selfdisc_checks.engine import BaselineModel
         from selfdisc_checks.session import EvaluationSession
 
         self.config = config
@@ -59,13 +58,7 @@ class _PluginState:
         workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
         self.session = EvaluationSession(settings, refresh_before, checkpoint, worker, workers)
         # --baseline-model: the previous release, evaluated here with the same settings (its own cache keys).
-        self.baseline_session = (
-            EvaluationSession(
-                replace(settings, model=settings.baseline_model, baseline_model=None), refresh_before, worker=worker
-            )
-            if settings.baseline_model
-            else None
-        )
+        self.baseline_session = BaselineModel(settings, refresh_before, worker) if settings.baseline_model else None
         self.baseline: dict[str, Any] | None = None
         self.worker_model: dict[str, Any] | None = None
         self.worker_backend: dict[str, str] | None = None
@@ -78,27 +71,18 @@ class _PluginState:
     def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
         evaluated now (once per task, with a progress bar on a terminal)."""
-        from selfdisc_checks.report.results import results_document, task_result_json
-
         if self.baseline_session is None:
             assert self.baseline is not None
             return self.baseline
-        session = self.baseline_session
         with _progress(self.config, prefix="baseline ") as progress:
-            result = session.result(task, progress)
-        return results_document(session.model_json(), session.settings.to_json(), {task: task_result_json(result)})
+            return self.baseline_session.document(task, progress)
 
     def baseline_document(self) -> dict[str, Any] | None:
         """The baseline's results for the report: the --baseline file, or the --baseline-model's results on
         the tasks this process evaluated for it."""
-        from selfdisc_checks.report.results import results_document
-
         if self.baseline_session is None:
             return self.baseline
-        if not self.baseline_session.results:
-            return None
-        session = self.baseline_session
-        return results_document(session.model_json(), session.settings.to_json(), session.tasks_json())
+        return self.baseline_session.evaluated()
 
     def model_json(self) -> dict[str, Any] | None:
         if self.session.results:

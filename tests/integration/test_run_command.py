@@ -69,3 +69,12 @@ def test_the_python_api_returns_typed_results(tmp_path):
     assert evaluation.document["tasks"]["arithmetic"]["metrics"] == json.loads(json.dumps(result.metrics))
     assert evaluation.passed  # no thresholds but DG-DIFF's built-in floor 0 in mode not-below
     assert not (tmp_path / "results.json").exists()  # nothing written that was not asked for
+
+
+def test_run_compares_with_a_baseline_model_evaluated_in_the_same_run(pytester):
+    project = Project(pytester, ADMIT_ANY)
+    ran = _run(project.path, f"--model={FIXTURE}", f"--baseline-model={FIXTURE}", "--limit", "3", "--samples", "2")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    # The same checkpoint as its own baseline: the same candidates and picks, so every metric held at difference 0.
+    assert f"S_gen held against the baseline {FIXTURE}: " in ran.stdout
+    assert "difference +0.000" in ran.stdout
