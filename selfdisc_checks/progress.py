@@ -234,6 +234,7 @@ class FileView(View):
         self._last = 0.0
         self._status: str | None = None
         self._state: PhaseState | None = None
+        self._finished: list[str] = []  # each ended phase's last line, so the controller shows it however short
 
     def started(self, state: PhaseState) -> None:
         self._state = state
@@ -246,6 +247,7 @@ class FileView(View):
 
     def finished(self, state: PhaseState) -> None:
         self._state = state
+        self._finished.append(state.line())
         self._save()
 
     def status(self, text: str) -> None:
@@ -254,7 +256,12 @@ class FileView(View):
 
     def _save(self) -> None:
         self._last = time.time()
-        record = {"state": asdict(self._state) if self._state else None, "status": self._status, "at": self._last}
+        record = {
+            "state": asdict(self._state) if self._state else None,
+            "status": self._status,
+            "finished": self._finished,
+            "at": self._last,
+        }
         tmp = self.path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps(record))
@@ -291,6 +298,12 @@ class WorkerLines:
             if record.get("status") and self._shown.get(worker + ":status") != record["status"]:
                 self._shown[worker + ":status"] = record["status"]
                 lines.append(record["status"])
+            finished = record.get("finished", [])
+            seen = int(self._shown.get(worker + ":finished", "0"))
+            for line in finished[seen:]:  # phases that ended between two polls still get their last line
+                self._shown[worker] = line
+                lines.append(line)
+            self._shown[worker + ":finished"] = str(len(finished))
             if record.get("state"):
                 line = PhaseState(**record["state"]).line()
                 if self._shown.get(worker) != line:

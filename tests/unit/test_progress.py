@@ -81,6 +81,21 @@ def test_worker_files_become_one_line_per_worker_on_the_controller(tmp_path):
     ]
 
 
+def test_a_phase_that_ends_between_two_polls_still_shows_its_last_line(tmp_path):
+    lines: list[str] = []
+    monitor = WorkerLines(tmp_path, lines.append, interval=60)
+    gw0 = Tracker(FileView(tmp_path / "gw0.json"))
+    gw0("a: sampling", 0, 4)
+    gw0("a: sampling", 4, 4)
+    gw0("a: discriminating", 0, 2)
+    gw0("a: discriminating", 2, 2)
+    monitor.stop()  # one poll after both phases ended
+    assert [line.split(" · ")[0] for line in lines] == [
+        "[selfdisc gw0] a: sampling 4/4 candidates (100%)",
+        "[selfdisc gw0] a: discriminating 2/2 prompts (100%)",
+    ]
+
+
 def test_terminal_bars_show_the_rate_and_time_left():
     out = io.StringIO()
     view = RichView(file=out)
