@@ -26,7 +26,7 @@ from selfdisc_checks.tasks.data import check_data_file
 if TYPE_CHECKING:
     from selfdisc_checks.pipeline import Progress
     from selfdisc_checks.records import TaskResult
-    from selfdisc_checks.verdicts import Decision
+    from selfdisc_checks.verdicts import Decision, Planned
 
 
 def validate(settings: Settings) -> Checkpoint | None:
@@ -211,7 +211,7 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
     from selfdisc_checks.report.compare import METRICS as COMPARED_METRICS
     from selfdisc_checks.report.results import results_document, run_record, task_result_json
     from selfdisc_checks.session import EvaluationSession
-    from selfdisc_checks.verdicts import CHECK_FILES, REGRESSION_CHECK, decide_regression, decide_threshold
+    from selfdisc_checks.verdicts import CHECK_FILES, REGRESSION_CHECK, decide_family, plan_regression, plan_threshold
 
     checkpoint = validate(settings)
     load_data(settings)
@@ -223,17 +223,17 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
     baseline_model = BaselineModel(settings, refresh_before) if settings.baseline_model else None
     checks: list[dict[str, Any]] = []
     try:
+        planned: list[tuple[str, Planned] | dict[str, Any]] = []  # in order: (id, check to decide) or an error
         for name in settings.tasks:
             try:
                 result = session.result(name, progress)
             except SelfDiscError as error:
                 for file, table in CHECK_FILES.items():
-                    checks += [_error_entry(file, check, name, metric, error) for check, metric in table.items()]
+                    planned += [_error_entry(file, check, name, metric, error) for check, metric in table.items()]
                 continue
             for file, table in CHECK_FILES.items():
                 for check, metric in table.items():
-                    decision = decide_threshold(result, settings, metric)
-                    checks.append(check_entry(_check_id(file, check, name), name, decision, metric))
+                    planned.append((_check_id(file, check, name), plan_threshold(result, settings, metric)))
             current = results_document(session.model_json(), settings.to_json(), {name: task_result_json(result)})
             for metric in COMPARED_METRICS:
                 file, check = REGRESSION_CHECK
@@ -241,11 +241,15 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
                 try:
                     if baseline_model is not None:
                         baseline = baseline_model.document(name, progress)
-                    decision = decide_regression(result, settings, metric, baseline or {}, current)
+                    planned.append((check_id, plan_regression(result, settings, metric, baseline or {}, current)))
                 except SelfDiscError as error:
-                    checks.append(_error_entry(file, check, f"{name}-{metric}", metric, error, task=name))
-                    continue
-                checks.append(check_entry(check_id, name, decision, metric))
+                    planned.append(_error_entry(file, check, f"{name}-{metric}", metric, error, task=name))
+        decisions = decide_family([entry[1] for entry in planned if isinstance(entry, tuple)], settings)
+        for entry in planned:
+            if isinstance(entry, tuple):
+                check_id, check_plan = entry
+                entry = check_entry(check_id, check_plan.task, decisions[check_plan.key], check_plan.metric)
+            checks.append(entry)
         run = run_record(session.started, time.time(), session.backend_json())
         if settings.run_label:
             run["label"] = settings.run_label

@@ -50,6 +50,66 @@ DEFAULTS = {
 OFF = "off"
 
 
+REGRESSION_PREFIX = "no_regression."  # a regression check's name in [tool.selfdisc.gate] checks
+
+
+def gate_check_names() -> tuple[str, ...]:
+    """What ``[tool.selfdisc.gate] checks`` may name: every threshold check by its metric, every regression
+    check as ``no_regression.<metric>``."""
+    compared = registry.names(registry.select(compared=True))
+    return CHECKED + tuple(REGRESSION_PREFIX + metric for metric in compared)
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """``[tool.selfdisc.gate]``: the run-wide false-alarm rate, how the family holds it (``family`` module),
+    and which checks may fail the run (None: all of them; the others are measured and reported only)."""
+
+    alpha: float = 0.05
+    family: str = "holm"
+    checks: tuple[str, ...] | None = None
+
+    def gates(self, name: str) -> bool:
+        """Whether the check called ``name`` (a metric, or ``no_regression.<metric>``) may fail the run."""
+        return self.checks is None or name in self.checks
+
+
+def parse_gate(table: Any) -> GateSettings:
+    """``[tool.selfdisc.gate]`` checked: alpha in (0, 1), a known family, known check names."""
+    from selfdisc_checks.family import FAMILIES
+
+    if not isinstance(table, dict):
+        raise SelfDiscError("[tool.selfdisc.gate] must be a table (alpha, family, checks).")
+    unknown = sorted(set(table) - {"alpha", "family", "checks"})
+    if unknown:
+        raise SelfDiscError(
+            f"Unknown key(s) {', '.join(unknown)} in [tool.selfdisc.gate]; known keys are alpha, family, checks."
+        )
+    alpha = table.get("alpha", 0.05)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise SelfDiscError(
+            f"[tool.selfdisc.gate] alpha must be a number strictly between 0 and 1 (e.g. 0.05), not {alpha!r}."
+        )
+    family = table.get("family", "holm")
+    if family not in FAMILIES:
+        raise SelfDiscError(f"[tool.selfdisc.gate] family must be one of {', '.join(FAMILIES)}, not {family!r}.")
+    checks = table.get("checks")
+    if checks is not None:
+        known = gate_check_names()
+        if not isinstance(checks, list) or not all(isinstance(name, str) for name in checks):
+            raise SelfDiscError(
+                f'[tool.selfdisc.gate] checks must be a list of check names (e.g. ["dg_diff", '
+                f'"no_regression.s_gen"]), not {checks!r}.'
+            )
+        wrong = [name for name in checks if name not in known]
+        if wrong:
+            raise SelfDiscError(
+                f"[tool.selfdisc.gate] checks names {wrong[0]!r}, which is no check; choose from {', '.join(known)}."
+            )
+        checks = tuple(dict.fromkeys(checks))
+    return GateSettings(float(alpha), family, checks)
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The decision of one check: passed, or skipped with a reason, and a message that explains it."""
@@ -117,8 +177,11 @@ def _threshold(where: str, metric: str, value: Any) -> Threshold | None:
     )
 
 
-def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any]) -> Verdict:
-    """Decide one check from a task's metrics (estimate, ``ci`` and counts)."""
+def judge(
+    task: str, metric: str, threshold: Threshold, metrics: dict[str, Any], passed: bool | None = None, note: str = ""
+) -> Verdict:
+    """Decide one check from a task's metrics (estimate, ``ci`` and counts); ``passed``, when given, is the
+    run-wide family's decision (``verdicts.decide_family``), and ``note`` says how it was reached."""
     estimate = float(metrics[metric])
     interval = metrics.get("ci", {}).get(metric)
     low, high = interval if interval is not None else (estimate, estimate)
@@ -129,7 +192,8 @@ def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any])
         deciding = high if ceiling else low
     else:  # not-below
         deciding = low if ceiling else high
-    passed = deciding <= threshold.bound if ceiling else deciding >= threshold.bound
+    if passed is None:
+        passed = deciding <= threshold.bound if ceiling else deciding >= threshold.bound
     level = metrics.get("ci", {}).get("level")
     shown = f" [{100 * level:.0f}% CI {low:.3f}, {high:.3f}]" if interval is not None and level else ""
     relation = (
@@ -140,6 +204,6 @@ def judge(task: str, metric: str, threshold: Threshold, metrics: dict[str, Any])
     mixed = round(metrics.get("mixed_fraction", 0) * metrics.get("n", 0))
     message = (
         f"{task}: {LABELS[metric]} = {estimate:.3f}{shown} {relation} {threshold.bound:.3f} "
-        f"(mode {threshold.mode}, n = {metrics.get('n')}, {mixed} mixed)"
+        f"(mode {threshold.mode}, n = {metrics.get('n')}, {mixed} mixed{'; ' + note if note else ''})"
     )
     return Verdict(passed, message)

@@ -145,6 +145,24 @@ def task_metrics(
     return metrics
 
 
+def per_question_values(
+    questions: Sequence[QuestionResult], methods: Sequence[str] = ("generate",)
+) -> dict[str, list[float]]:
+    """Each question's own value of the metrics that are means over questions (s_gen; s_disc, dg_diff and
+    invalid_rate per method, with its suffix), over the questions ``task_metrics`` reads, so that their
+    means are the task's metrics. The family's tests (``verdicts``) test these means."""
+    rated = [q for q in questions if all(c.score is not None for c in q.candidates)]
+    values: dict[str, list[float]] = {"s_gen": [question_s_gen(q.scores) for q in rated]}
+    for method in methods:
+        suffix = method_suffix(method)
+        picks = [_choice(q.picks(method)) for q in rated]
+        disc = [question_s_disc(q.scores, pick.index) for q, pick in zip(rated, picks, strict=True)]
+        values[f"s_disc{suffix}"] = disc
+        values[f"dg_diff{suffix}"] = [d - g for d, g in zip(disc, values["s_gen"], strict=True)]
+        values[f"invalid_rate{suffix}"] = [float(not pick.valid) for pick in picks]
+    return values
+
+
 def discrimination_metrics(
     questions: Sequence[QuestionResult], gen: list[float], base: dict[str, Any], level: float, seed: int
 ) -> dict[str, Any]:

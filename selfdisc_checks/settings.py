@@ -13,7 +13,7 @@ from typing import Any, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.gate import DEFAULTS, Threshold, parse_thresholds
+from selfdisc_checks.gate import DEFAULTS, GateSettings, Threshold, parse_gate, parse_thresholds
 from selfdisc_checks.metrics import method_suffix
 from selfdisc_checks.options import DEVICES, DTYPES, OPTIONS
 
@@ -59,6 +59,7 @@ class Settings:
     judge_model: str | None = None
     judge_backend: str | None = None  # the judge's backend; None: the model under test's (--backend)
     tolerances: dict[str, Any] = field(default_factory=dict)
+    gate: GateSettings = field(default_factory=GateSettings)  # [tool.selfdisc.gate]: alpha, family, checks
     trust_remote_code: bool = False
     allow_pickle_weights: bool = False
 
@@ -87,7 +88,7 @@ class Settings:
         return asdict(self)
 
 
-_CONFIG_ONLY = {"thresholds", "task_options", "tolerances", "task_modules"}
+_CONFIG_ONLY = {"thresholds", "task_options", "tolerances", "task_modules", "gate"}
 
 
 def read_pyproject(rootdir: Path) -> tuple[dict[str, Any], Path]:
@@ -142,6 +143,8 @@ def resolve_settings(cli: dict[str, Any], config: dict[str, Any], base: Path) ->
         values["thresholds"] = parse_thresholds(values["thresholds"], tasks_known)
     if "tolerances" in values:
         _check_tolerances(values["tolerances"], tasks_known)
+    if "gate" in values:
+        values["gate"] = parse_gate(values["gate"])
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -188,6 +191,7 @@ class ConfigTable(BaseModel):
     trust_remote_code: bool | None = None
     allow_pickle_weights: bool | None = None
     thresholds: dict[str, Any] | None = None
+    gate: dict[str, Any] | None = None
     task_options: dict[str, dict[str, Any]] | None = None
     task_modules: list[Any] | None = None
 

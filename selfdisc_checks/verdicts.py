@@ -7,11 +7,12 @@ it (measured value, interval, threshold; ``--junitxml`` writes them, the results
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from selfdisc_checks import metric_registry as registry
-from selfdisc_checks.gate import LABELS, Verdict, judge
+from selfdisc_checks.gate import LABELS, REGRESSION_PREFIX, Verdict, judge
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.settings import Settings
 
@@ -113,24 +114,115 @@ def decide_regression(
     result: TaskResult, settings: Settings, metric: str, baseline: dict[str, Any], current: dict[str, Any]
 ) -> Decision:
     """Did ``metric`` regress against ``baseline`` (a results document)? ``current`` is this run's document for
-    the task. Raises ``SelfDiscError`` when the two cannot be compared (see ``report.compare``)."""
+    the task. Raises ``SelfDiscError`` when the two cannot be compared (see ``report.compare``). Decided alone,
+    at the run's alpha; ``plan_regression`` and ``decide_family`` decide it with the rest of the run."""
+    planned = plan_regression(result, settings, metric, baseline, current)
+    if planned.change is None:
+        return planned.decision
+    return decide_family([planned], settings)[planned.key]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One check before the run-wide family decides it: its own decision (each check at its own level, as
+    ``family = "none"`` keeps it) and what the family reads.
+
+    ``role``: "reject" when failing is a rejection (mode not-below, every regression check), "confirm" when
+    passing is (mode confident), None when no test decides it (point mode, a skip, no per-question values).
+    ``p_value`` is the one-sided p-value of the role's test.
+    """
+
+    task: str
+    name: str  # the gate's name of the check: a metric, or "no_regression.<metric>"
+    metric: str
+    decision: Decision
+    role: str | None = None
+    p_value: float | None = None
+    values: tuple[float, ...] = ()  # per-question values (differences for a regression), for max-t
+    bound: float = 0.0  # what the mean of ``values`` is tested against (a floor's bound, -tolerance)
+    change: Any = None  # the regression check's ``report.compare.Change``
+    source: str | None = None  # the regression check's baseline, as the messages name it
+    threshold: Any = None  # the threshold check's ``gate.Threshold``
+    metrics: dict[str, Any] = field(default_factory=dict)  # the task's metrics, for a threshold check's message
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.task, self.name)
+
+
+def plan_threshold(result: TaskResult, settings: Settings, metric: str) -> Planned:
+    """A threshold check's own decision, and its test for the family: Student's t on the per-question values
+    of a metric that is a mean over questions (S_gen, S_disc, DG-DIFF, invalid rate)."""
+    from selfdisc_checks.family import t_test
+    from selfdisc_checks.metrics import per_question_values
+
+    decision = decide_threshold(result, settings, metric)
+    threshold = settings.check(result.task, metric)
+    planned = Planned(result.task, metric, metric, decision, threshold=threshold, metrics=dict(result.metrics))
+    if decision.verdict.skipped or threshold is None or threshold.mode == "point":
+        return planned
+    values = per_question_values(result.questions, settings.discriminate).get(metric)
+    if not values:
+        return planned  # position bias and the like: no per-question mean to test (see docs/statistics.md)
+    ceiling = threshold.is_ceiling(metric)
+    worse = "greater" if ceiling else "less"  # the side a failure is on
+    role = "reject" if threshold.mode == "not-below" else "confirm"
+    alternative = worse if role == "reject" else ("less" if ceiling else "greater")
+    p_value = t_test(values, threshold.bound, alternative)
+    signed = tuple(-v for v in values) if ceiling else tuple(values)  # max-t tests "surely below the bound"
+    bound = -threshold.bound if ceiling else threshold.bound
+    return replace(planned, role=role, p_value=p_value, values=signed, bound=bound)
+
+
+def plan_regression(
+    result: TaskResult, settings: Settings, metric: str, baseline: dict[str, Any], current: dict[str, Any]
+) -> Planned:
+    """A regression check's own decision (the bootstrap rule of before) and its sign-flip test for the family.
+    Raises ``SelfDiscError`` when the runs cannot be compared."""
     from selfdisc_checks.report.compare import compare_results
 
-    task = result.task
+    task, name = result.task, REGRESSION_PREFIX + metric
     early = regression_skip(result, settings, metric)
     if early is not None:
-        return early
+        return Planned(task, name, metric, early)
     source = settings.baseline or settings.baseline_model
     properties = _present(value=result.metrics.get(metric))
     old_task = baseline.get("tasks", {}).get(task)
     if old_task is None:
-        return _skip(f"{task}: the baseline {source} has no results for this task", properties)
+        return Planned(
+            task, name, metric, _skip(f"{task}: the baseline {source} has no results for this task", properties)
+        )
     if metric not in old_task.get("metrics", {}):
-        return _skip(f"{task}: the baseline {source} did not measure {LABELS[metric]}", properties)
+        return Planned(
+            task, name, metric, _skip(f"{task}: the baseline {source} did not measure {LABELS[metric]}", properties)
+        )
     tolerance = settings.tolerance(task, metric)
-    (change,) = compare_results(baseline, current, [metric], tolerance, settings.level)
+    (change,) = compare_results(baseline, current, [metric], tolerance, settings.level, family="none")
+    message = _regression_message(task, metric, source, change, "")
+    properties = {**_regression_properties(change, source, result.metrics.get(metric)), "message": message}
+    decision = Decision(Verdict(not change.regressed, message), properties)
+    return Planned(
+        task, name, metric, decision, "reject", change.p_value, change.differences, -tolerance, change, str(source)
+    )
+
+
+def _regression_message(task: str, metric: str, source: Any, change: Any, note: str) -> str:
     low, high = change.interval
-    properties |= _present(
+    verb = "regressed" if change.regressed else "held"
+    tolerance = f"-{change.tolerance:.3f}" if change.tolerance > 0 else "0"
+    return (
+        f"{task}: {LABELS[metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
+        f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
+        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance {tolerance} "
+        f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
+        f"{len(change.flipped['broke'])} broke{'; ' + note if note else ''})"
+    )
+
+
+def _regression_properties(change: Any, source: Any, value: Any) -> dict[str, Any]:
+    low, high = change.interval
+    return _present(
+        value=value,
         baseline=source,
         baseline_value=change.old,
         difference=change.difference,
@@ -138,15 +230,70 @@ def decide_regression(
         ci_high=high,
         ci_level=change.level,
         upper_bound=change.upper_bound,
-        tolerance=tolerance,
+        tolerance=change.tolerance,
         n=change.n,
     )
-    verb = "regressed" if change.regressed else "held"
-    message = (
-        f"{task}: {LABELS[metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
-        f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
-        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance -{tolerance:.3f} "
-        f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
-        f"{len(change.flipped['broke'])} broke)"
+
+
+def decide_family(planned: Sequence[Planned], settings: Settings, seed: int = 0) -> dict[tuple[str, str], Decision]:
+    """Every check's decision, the run-wide family deciding together (``[tool.selfdisc.gate]``).
+
+    Gated "reject" checks are adjusted over all of them (Holm or max-T) and fail where the adjusted p-value
+    is at most alpha, so a compliant, unchanged checkpoint fails any of them at most alpha of the time;
+    gated "confirm" checks pass where their own p-value is at most alpha; the rest keep their own decision.
+    A check left out of ``[tool.selfdisc.gate] checks`` is measured and reported, and skipped: it cannot fail
+    the run. ``family = "none"`` keeps every check's own decision, as before the gate had a family.
+    """
+    from selfdisc_checks import family as families
+
+    gate = settings.gate
+    gated = [p for p in planned if gate.gates(p.name) and not p.decision.verdict.skipped]
+    members = [p for p in gated if p.role == "reject" and p.p_value is not None]
+    keys = {p.key: f"{p.task}:{p.name}" for p in members}
+    p_values = {keys[p.key]: float(p.p_value) for p in members}  # type: ignore[arg-type]
+    tests = [families.Member(keys[p.key], p.task, p.values, p.bound) for p in members]
+    adjusted = families.adjust(gate.family, p_values, tests, seed) if members else {}
+    note = families.describe(gate.family, len(members), gate.alpha)
+    decisions: dict[tuple[str, str], Decision] = {}
+    for p in planned:
+        decisions[p.key] = _decided(p, gate, adjusted.get(keys.get(p.key, ""), None), note)
+    return decisions
+
+
+def _decided(p: Planned, gate: Any, adjusted: float | None, note: str) -> Decision:
+    """One check's final decision and properties (see ``decide_family``)."""
+    own = p.decision
+    if own.verdict.skipped:
+        return own
+    family = gate.family
+    if p.role == "reject" and adjusted is not None and family != "none":
+        passed = adjusted > gate.alpha
+        how = f"p = {p.p_value:.3g}, adjusted {adjusted:.3g}: {note}"
+    elif p.role == "confirm" and family != "none":
+        passed = float(p.p_value) <= gate.alpha  # type: ignore[arg-type]
+        how = f"p = {p.p_value:.3g} at run-wide alpha {gate.alpha:g} (mode confident needs no adjustment)"
+    else:
+        passed, how = own.verdict.passed, ""
+    extra = _present(
+        p_value=p.p_value,
+        p_adjusted=adjusted if family != "none" else p.p_value,
+        family=family if p.role is not None else None,
+        alpha=gate.alpha if p.role is not None and family != "none" else None,
+        gated=gate.gates(p.name),
     )
-    return Decision(Verdict(not change.regressed, message), {**properties, "message": message})
+    if p.change is not None:
+        change = replace(p.change, regressed=not passed)
+        message = _regression_message(p.task, p.metric, p.source, change, how)
+        properties = {**own.properties, **extra}
+    elif p.threshold is not None and p.role is not None:
+        from selfdisc_checks.gate import judge
+
+        message = judge(p.task, p.metric, p.threshold, p.metrics, passed, how).message
+        properties = {**own.properties, **extra}
+    else:
+        message, properties = own.verdict.message, {**own.properties, **extra}
+    properties["message"] = message
+    if not gate.gates(p.name):
+        told = f"not gated ([tool.selfdisc.gate] checks leaves {p.name} out): {message}"
+        return Decision(Verdict(True, told, skipped=True), {**properties, "message": told})
+    return Decision(Verdict(passed, message), properties)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from selfdisc_checks import family as families
 from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.document.read import parse_results
 from selfdisc_checks.errors import SelfDiscError
@@ -51,12 +52,18 @@ class Change:
     new: float
     difference: float  # new - old
     interval: tuple[float, float]  # two-sided paired bootstrap interval at ``level``
-    upper_bound: float  # one-sided upper bound at ``level``
-    regressed: bool  # upper_bound < -tolerance
+    upper_bound: float  # one-sided bootstrap upper bound at ``level``
+    regressed: bool  # the family's decision (family "none": upper_bound < -tolerance)
     n: int  # shared questions
     flipped: dict[str, list[str]]  # "fixed": ids whose value rose (wrong -> right), "broke": fell
     level: float
     tolerance: float
+    p_value: float = 1.0  # sign-flip test of "mean(new - old) >= -tolerance" (``family.sign_flip_test``)
+    p_adjusted: float = 1.0  # p_value adjusted over every change returned (``family``)
+    family: str = "none"
+    alpha: float = 0.05  # run-wide false-alarm rate the family holds (family "none": 1 - level per change)
+    family_size: int = 1
+    differences: tuple[float, ...] = field(default=(), repr=False)  # new - old per shared question
 
 
 @dataclass(frozen=True)
@@ -76,14 +83,28 @@ def compare_results(
     *,
     resamples: int = 2000,
     seed: int = 0,
+    family: str = families.DEFAULT_FAMILY,
+    alpha: float | None = None,
 ) -> list[Change]:
     """One ``Change`` per task present in both documents and per metric (default: s_gen, s_disc, dg_diff).
 
-    A metric regressed when the one-sided ``level`` upper bound of mean(new - old) over shared questions
-    is below ``-tolerance``: the data rule out that it held steady or dropped by less than ``tolerance``.
-    ``flipped`` lists question ids whose per-question value rose ("fixed") or fell ("broke"); for
-    right/wrong scores and s_disc that is wrong -> right and right -> wrong.
+    Each change's ``p_value`` is the sign-flip test of "mean(new - old) >= -tolerance" over shared
+    questions (exact for an unchanged model). ``family`` decides over all the changes returned at once:
+    ``"holm"`` (default) or ``"max-t"`` call a change regressed when its adjusted p-value is at most
+    ``alpha`` (default 1 - level), so an unchanged model is called regressed anywhere at most ``alpha`` of
+    the time; ``"none"`` keeps the per-change rule of before: the one-sided ``level`` bootstrap upper bound
+    of mean(new - old) is below ``-tolerance``. ``flipped`` lists question ids whose per-question value
+    rose ("fixed") or fell ("broke"); for right/wrong scores and s_disc that is wrong -> right and right ->
+    wrong.
     """
+    if family not in families.FAMILIES:
+        raise SelfDiscError(f"Unknown family {family!r}; choose one of {', '.join(families.FAMILIES)}.")
+    from selfdisc_checks.statistics import _check_level
+
+    _check_level(level)
+    alpha = round(1 - level, 12) if alpha is None else alpha
+    if not 0 < alpha < 1:
+        raise SelfDiscError(f"alpha must be strictly between 0 and 1 (e.g. 0.05), not {alpha}.")
     chosen = _metrics(metrics)
     if not (math.isfinite(tolerance) and tolerance >= 0):
         raise SelfDiscError(f"The tolerance must be a number >= 0 (e.g. 0.01 for one point), not {tolerance}.")
@@ -94,7 +115,8 @@ def compare_results(
             f"Cannot compare: the files share no task (old: {', '.join(old_tasks) or 'none'}; "
             f"new: {', '.join(new_tasks) or 'none'}); run the same tasks in both."
         )
-    changes = []
+    changes: list[Change] = []
+    members: list[families.Member] = []
     for name in shared:
         before, after = old_tasks[name], new_tasks[name]
         check_comparable(name, before, after)
@@ -118,7 +140,33 @@ def compare_results(
             if method != registry.GENERATE:  # its protocol section is checked only when its metrics are compared
                 _check_section(name, before, after, method)
             changes.append(_change(name, metric, pairs, tolerance, level, resamples, seed))
-    return changes
+            members.append(families.Member(f"{name}:{metric}", name, changes[-1].differences, -tolerance))
+    return decide(changes, members, family, alpha, seed)
+
+
+def decide(
+    changes: list[Change], members: list[families.Member], family: str, alpha: float, seed: int = 0
+) -> list[Change]:
+    """The changes with their family decision: adjusted p-values over all of them, ``regressed`` where the
+    adjusted p-value is at most ``alpha`` (family "none": each change's own bootstrap rule)."""
+    from dataclasses import replace
+
+    p_values = {member.key: change.p_value for member, change in zip(members, changes, strict=True)}
+    adjusted = families.adjust(family, p_values, members, seed)
+    decided = []
+    for member, change in zip(members, changes, strict=True):
+        regressed = change.regressed if family == "none" else adjusted[member.key] <= alpha
+        decided.append(
+            replace(
+                change,
+                p_adjusted=adjusted[member.key],
+                regressed=regressed,
+                family=family,
+                alpha=alpha,
+                family_size=len(changes),
+            )
+        )
+    return decided
 
 
 def _change(
@@ -133,6 +181,7 @@ def _change(
     before = [q.values[metric] for q, _ in pairs]
     after = [q.values[metric] for _, q in pairs]
     result = paired_difference(before, after, level=level, resamples=resamples, seed=seed)
+    test = families.sign_flip_test([b - a for a, b in zip(before, after, strict=True)], tolerance, level, seed=seed)
     fixed = [q.id for (q, r) in pairs if r.values[metric] > q.values[metric] + _EPSILON]
     broke = [q.id for (q, r) in pairs if r.values[metric] < q.values[metric] - _EPSILON]
     return Change(
@@ -148,6 +197,9 @@ def _change(
         flipped={"fixed": fixed, "broke": broke},
         level=level,
         tolerance=tolerance,
+        p_value=test.p_value,
+        p_adjusted=test.p_value,
+        differences=tuple(b - a for a, b in zip(before, after, strict=True)),
     )
 
 
@@ -187,11 +239,11 @@ def check_comparable(name: str, old: dict, new: dict) -> None:
             continue
         shared += 1
         other = new_questions[str(record.get("id"))]
-        for field in ("question", "reference"):
-            a, b = record.get(field), other.get(field)
+        for part in ("question", "reference"):
+            a, b = record.get(part), other.get(part)
             if a != b:
                 raise IncomparableResults(
-                    f"Cannot compare: {name}: question {record.get('id')}'s {field} differs ({_show(a)} vs "
+                    f"Cannot compare: {name}: question {record.get('id')}'s {part} differs ({_show(a)} vs "
                     f"{_show(b)}); compare runs on the same task data."
                 )
     if not shared:
