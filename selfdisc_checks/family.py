@@ -108,10 +108,11 @@ def sign_flip_test(
     return SignFlip(min(1.0, p_value), upper, observed, exact)
 
 
-def t_test(values: Sequence[float], bound: float, alternative: str) -> float:
+def t_test(values: Sequence[float], bound: float, alternative: str, bound_in_alternative: bool = False) -> float:
     """One-sided p-value of Student's t for the mean of per-question ``values`` against ``bound``:
     ``alternative="less"`` tests H0 "mean >= bound" (small p: surely below), ``"greater"`` H0 "mean <= bound".
-    With no spread the mean is taken as exact (p 0 on the alternative's side, else 1)."""
+    With no spread the mean is taken as exact: p 0 on the alternative's side, else 1, where a mean at the
+    bound counts as the alternative's when ``bound_in_alternative`` (a ceiling or floor is met at its bound)."""
     from scipy import stats
 
     x = np.asarray(values, dtype=float)
@@ -123,7 +124,8 @@ def t_test(values: Sequence[float], bound: float, alternative: str) -> float:
         raise SelfDiscError(f"t_test alternative must be 'less' or 'greater', not {alternative!r}.")
     sign = 1.0 if alternative == "greater" else -1.0
     if se <= 1e-15:
-        return 0.0 if sign * gap > 1e-12 else 1.0
+        on_side = sign * gap > 1e-12 or (bound_in_alternative and abs(gap) <= 1e-12)
+        return 0.0 if on_side else 1.0
     return float(stats.t.sf(sign * gap / se, x.size - 1))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # the engine loads only once a session uses a selfdisc check 
     from selfdisc_checks.progress import Tracker, WorkerLines
     from selfdisc_checks.records import TaskResult
     from selfdisc_checks.settings import Settings
-    from selfdisc_checks.verdicts import Decision
+    from selfdisc_checks.verdicts import Decision, Planned
 
 _STATE = pytest.StashKey["_PluginState"]()
 
@@ -67,6 +67,56 @@ class _PluginState:
         self.outputs: list[str] = []  # what was written at the end of the session, for the summary
         self.interrupted_with: int | None = None  # candidates in the cache when Ctrl-C stopped the run
         self.interruption_told = False  # whether pytest's exit line already says so
+        self.collected: dict[str, list[str]] = {}  # task -> the gate names of its collected shipped checks
+        self._decisions: dict[tuple[str, str], Decision] | None = None
+
+    def decision(self, task: str, name: str, plan: Callable[[], Planned]) -> Decision:
+        """The check's decision as the run-wide family makes it (``verdicts.decide_family``): the family is
+        every shipped check collected in this session, decided together once every task they need is
+        evaluated. A check outside it (a project's own) is decided alone, at the run's alpha."""
+        from selfdisc_checks.verdicts import decide_family
+
+        if name not in self.collected.get(task, ()):
+            planned = plan()
+            return decide_family([planned], self.settings)[planned.key]
+        if self._decisions is None:
+            self._decisions = decide_family(self._plan_collected(), self.settings)
+        found = self._decisions.get((task, name))
+        if found is None:  # its task or baseline could not be evaluated: the check says why, alone
+            planned = plan()
+            return decide_family([planned], self.settings)[planned.key]
+        return found
+
+    def _plan_collected(self) -> list[Planned]:
+        """Every collected shipped check before the family decides; a task or a baseline that cannot be
+        evaluated leaves its checks out (each of them fails with the reason when it runs)."""
+        from selfdisc_checks.gate import REGRESSION_PREFIX
+        from selfdisc_checks.report.results import results_document, task_result_json
+        from selfdisc_checks.verdicts import plan_regression, plan_threshold
+
+        planned = []
+        for task, names in self.collected.items():
+            try:
+                with _progress(self.config) as progress:
+                    result = self.session.result(task, progress)
+            except SelfDiscError:
+                continue
+            current = None
+            for name in names:
+                if not name.startswith(REGRESSION_PREFIX):
+                    planned.append(plan_threshold(result, self.settings, name))
+                    continue
+                metric = name.removeprefix(REGRESSION_PREFIX)
+                try:
+                    if current is None:
+                        current = results_document(
+                            self.session.model_json(), self.settings.to_json(), {task: task_result_json(result)}
+                        )
+                    baseline = self.baseline_task(task) if self.settings.baseline or self.baseline_session else {}
+                    planned.append(plan_regression(result, self.settings, metric, baseline, current))
+                except SelfDiscError:
+                    continue
+        return planned
 
     def baseline_task(self, task: str) -> dict[str, Any]:
         """The baseline's results document for ``task``: the --baseline file, or the --baseline-model
@@ -249,6 +299,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             record_properties(item.user_properties, task=params["selfdisc_task"], metric=params.get("selfdisc_metric"))
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Remember which shipped checks this session runs (after -k and -m chose): they are the run's family."""
+    state = session.config.stash.get(_STATE, None)
+    if state is None:
+        return
+    from selfdisc_checks.gate import REGRESSION_PREFIX
+    from selfdisc_checks.verdicts import CHECK_FILES, REGRESSION_CHECK
+
+    shipped = {check: metric for table in CHECK_FILES.values() for check, metric in table.items()}
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        task, name = params.get("selfdisc_task"), getattr(item, "originalname", item.name)
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        if task is None or not module.startswith("selfdisc_checks.checks."):
+            continue
+        if name in shipped:
+            gate_name = shipped[name]
+        elif name == REGRESSION_CHECK[1] and "selfdisc_metric" in params:
+            gate_name = REGRESSION_PREFIX + params["selfdisc_metric"]
+        else:
+            continue
+        names = state.collected.setdefault(task, [])
+        if gate_name not in names:
+            names.append(gate_name)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A check skipped inside this plugin (a metric that cannot be measured, no baseline) is reported at the
@@ -336,16 +412,27 @@ class MetricCheck:
     """One metric of one task against its configured threshold, with a message that explains the decision."""
 
     def __init__(
-        self, result: TaskResult, settings: Settings, properties: list[tuple[str, object]] | None = None
+        self,
+        result: TaskResult,
+        settings: Settings,
+        properties: list[tuple[str, object]] | None = None,
+        state: _PluginState | None = None,
     ) -> None:
-        self.result, self.settings, self.properties = result, settings, properties
+        self.result, self.settings, self.properties, self.state = result, settings, properties, state
 
     def verdict(self, metric: str) -> Verdict:
-        """The check's decision (``verdicts.decide_threshold``); skips the test, saying why, when there is nothing
-        to decide: no threshold set, or DG-DIFF on a run with no question that has both right and wrong candidates."""
-        from selfdisc_checks.verdicts import decide_threshold
+        """The check's decision, made with the run's other checks (``verdicts.decide_family``); skips the test,
+        saying why, when there is nothing to decide: no threshold set, DG-DIFF on a run with no question that
+        has both right and wrong candidates, or a check that [tool.selfdisc.gate] checks leaves out."""
+        from selfdisc_checks.verdicts import decide_family, plan_threshold
 
-        return _apply(decide_threshold(self.result, self.settings, metric), self.properties)
+        def plan() -> Planned:
+            return plan_threshold(self.result, self.settings, metric)
+
+        if self.state is None:
+            planned = plan()
+            return _apply(decide_family([planned], self.settings)[planned.key], self.properties)
+        return _apply(self.state.decision(self.result.task, metric, plan), self.properties)
 
 
 def _apply(decision: Decision, properties: list[tuple[str, object]] | None) -> Verdict:
@@ -380,22 +467,27 @@ def selfdisc_regression(
 ) -> Verdict:
     """Did ``selfdisc_metric`` of the current task regress against the baseline (``--baseline`` results or
     ``--baseline-model`` evaluated in this session)? (See ``verdicts.decide_regression``.)"""
+    from selfdisc_checks.gate import REGRESSION_PREFIX
     from selfdisc_checks.report.results import results_document, task_result_json
-    from selfdisc_checks.verdicts import decide_regression, regression_skip
+    from selfdisc_checks.verdicts import plan_regression, regression_skip
 
     properties = request.node.user_properties
     early = regression_skip(selfdisc_result, selfdisc_settings, selfdisc_metric)
     if early is not None:
         return _apply(early, properties)
     state = _state(pytestconfig)
-    try:
+
+    def plan() -> Planned:
         baseline = state.baseline_task(selfdisc_result.task)
         current = results_document(
             state.session.model_json(),
             selfdisc_settings.to_json(),
             {selfdisc_result.task: task_result_json(selfdisc_result)},
         )
-        decision = decide_regression(selfdisc_result, selfdisc_settings, selfdisc_metric, baseline, current)
+        return plan_regression(selfdisc_result, selfdisc_settings, selfdisc_metric, baseline, current)
+
+    try:
+        decision = state.decision(selfdisc_result.task, REGRESSION_PREFIX + selfdisc_metric, plan)
     except SelfDiscError as error:
         record_properties(properties, value=selfdisc_result.metrics.get(selfdisc_metric))
         _fail(error)
@@ -407,7 +499,7 @@ def selfdisc_check(
     selfdisc_result: TaskResult, selfdisc_settings: Settings, request: pytest.FixtureRequest
 ) -> MetricCheck:
     """Thresholds and failure messages for the current task's metrics (recorded as JUnit XML properties)."""
-    return MetricCheck(selfdisc_result, selfdisc_settings, request.node.user_properties)
+    return MetricCheck(selfdisc_result, selfdisc_settings, request.node.user_properties, _state(request.config))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

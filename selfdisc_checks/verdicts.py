@@ -168,7 +168,7 @@ def plan_threshold(result: TaskResult, settings: Settings, metric: str) -> Plann
     worse = "greater" if ceiling else "less"  # the side a failure is on
     role = "reject" if threshold.mode == "not-below" else "confirm"
     alternative = worse if role == "reject" else ("less" if ceiling else "greater")
-    p_value = t_test(values, threshold.bound, alternative)
+    p_value = t_test(values, threshold.bound, alternative, bound_in_alternative=role == "confirm")
     signed = tuple(-v for v in values) if ceiling else tuple(values)  # max-t tests "surely below the bound"
     bound = -threshold.bound if ceiling else threshold.bound
     return replace(planned, role=role, p_value=p_value, values=signed, bound=bound)
