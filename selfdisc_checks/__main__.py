@@ -67,6 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="drop allowed before a change counts as a regression (0.01 = one point; default 0)",
     )
     compare.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    compare.add_argument(
+        "--family",
+        choices=("holm", "max-t", "none"),
+        default="holm",
+        help="how the changes are decided together: holm (default) or max-t bound the chance that an unchanged "
+        "model shows any regression by --alpha; none decides each change alone, as before",
+    )
+    compare.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="the false-alarm rate the family holds over all changes shown (default 1 - --level)",
+    )
     compare.set_defaults(run=_compare)
 
     history = commands.add_parser("history", help="the run history (--history): import results files")
@@ -156,7 +169,15 @@ def _run(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     try:
         old, new = _load(args.old), _load(args.new)
-        changes = compare_results(old, new, metrics=args.metric, tolerance=args.tolerance, level=args.level)
+        changes = compare_results(
+            old,
+            new,
+            metrics=args.metric,
+            tolerance=args.tolerance,
+            level=args.level,
+            family=args.family,
+            alpha=args.alpha,
+        )
     except SelfDiscError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -230,13 +251,33 @@ def _only_in_one(old: dict, new: dict) -> list[str]:
 
 def _render(changes: list[Change], old: str, new: str, tolerance: float, level: float, skipped: list[str]) -> str:
     percent = f"{level * 100:g}%"
-    lines = [
-        f"Comparing {old} -> {new}, paired by question id on shared questions.",
-        f"A metric REGRESSED when the one-sided {percent} upper bound of (new - old) is below -tolerance "
-        f"(tolerance {tolerance:.4f}).",
-        "",
+    family = changes[0].family if changes else "none"
+    if family == "none":
+        rule = (
+            f"A metric REGRESSED when the one-sided {percent} upper bound of (new - old) is below -tolerance "
+            f"(tolerance {tolerance:.4f}); each change is decided alone (--family none)."
+        )
+    else:
+        name = {"holm": "Holm", "max-t": "max-T"}[family]
+        rule = (
+            f"A metric REGRESSED when its sign-flip p-value for (new - old) < -tolerance (tolerance "
+            f"{tolerance:.4f}), adjusted by {name} over the {len(changes)} changes, is at most alpha "
+            f"{changes[0].alpha:g}: an unchanged model shows any regression at most that often."
+        )
+    lines = [f"Comparing {old} -> {new}, paired by question id on shared questions.", rule, ""]
+    header = [
+        "task",
+        "metric",
+        "n",
+        "old",
+        "new",
+        "difference",
+        f"{percent} interval",
+        "upper bound",
+        "p",
+        "p adjusted",
+        "verdict",
     ]
-    header = ["task", "metric", "n", "old", "new", "difference", f"{percent} interval", "upper bound", "verdict"]
     rows = [
         [
             c.task,
@@ -247,6 +288,8 @@ def _render(changes: list[Change], old: str, new: str, tolerance: float, level: 
             f"{c.difference:+.4f}",
             f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}]",
             f"{c.upper_bound:+.4f}",
+            f"{c.p_value:.4f}",
+            f"{c.p_adjusted:.4f}",
             _verdict(c),
         ]
         for c in changes

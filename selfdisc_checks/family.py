@@ -156,10 +156,11 @@ class Member:
 
 def max_t_adjusted(members: Sequence[Member], resamples: int = RESAMPLES, seed: int = 0) -> dict[str, float]:
     """Westfall-Young step-down max-T adjusted p-values for members rejected when their mean is surely below
-    their bound. One bootstrap draw resamples each group's questions once for all its members (so S_gen,
-    S_disc and DG-DIFF keep their correlation), independently across groups; the centred, studentized
-    statistics' joint distribution gives each step's critical value. Family-wise error approximately at most
-    alpha (bootstrap), with more power than Holm when members are correlated."""
+    their bound. The null distribution of the studentized statistics is a multiplier bootstrap: one draw
+    gives each question of a group (a task) a random sign, shared by all its members (so S_gen, S_disc and
+    DG-DIFF keep their correlation), independently across groups. Family-wise error approximately at most
+    alpha (asymptotic, as every bootstrap), with more power than Holm where members are correlated; one
+    matrix product per group, so a gate of 15 checks on 1,319 questions costs well under a second."""
     if not members:
         return {}
     rng = np.random.default_rng(seed)
@@ -167,28 +168,23 @@ def max_t_adjusted(members: Sequence[Member], resamples: int = RESAMPLES, seed: 
     for index, member in enumerate(members):
         groups.setdefault(member.group, []).append(index)
     observed = np.empty(len(members))
-    null = np.empty((resamples, len(members)))
+    null = np.zeros((resamples, len(members)))
     for indices in groups.values():
         n = len(members[indices[0]].values)
         if any(len(members[i].values) != n for i in indices):
             raise SelfDiscError(f"Members of group {members[indices[0]].group!r} must share their questions.")
-        columns = np.array([members[i].values for i in indices], dtype=float)  # k x n
-        means = columns.mean(axis=1)
-        se = columns.std(axis=1, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(len(indices))
+        columns = np.array([members[i].values for i in indices], dtype=float).T  # n x k
+        means = columns.mean(axis=0)
+        se = columns.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros(len(indices))
         bounds = np.array([members[i].bound for i in indices])
-        safe = np.where(se > 0, se, 1.0)
-        # -t: large when the mean is far below its bound (the side a rejection is on).
-        observed[indices] = np.where(se > 0, (bounds - means) / safe, np.where(means < bounds, np.inf, -np.inf))
-        block = max(1, (1 << 22) // max(1, n * len(indices)))
-        for start in range(0, resamples, block):
-            stop = min(resamples, start + block)
-            picks = rng.integers(0, n, size=(stop - start, n))
-            drawn = columns[:, picks]  # k x B x n
-            boot_means = drawn.mean(axis=2)
-            boot_se = drawn.std(axis=2, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(boot_means)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                centred = np.where(boot_se > 0, (means[:, None] - boot_means) / np.where(boot_se > 0, boot_se, 1), 0.0)
-            null[start:stop, indices] = centred.T
+        spread = se > 1e-15
+        safe = np.where(spread, se, 1.0)
+        # (bound - mean) / se: large when the mean is far below its bound (the side a rejection is on).
+        below = np.where(means < bounds - 1e-12, np.inf, -np.inf)
+        observed[indices] = np.where(spread, (bounds - means) / safe, below)
+        centred = (columns - means) / (n * safe)  # n x k; a column without spread stays 0
+        signs = rng.integers(0, 2, size=(resamples, n)).astype(float) * 2.0 - 1.0
+        null[:, indices] = signs @ centred
     order = np.argsort(-observed, kind="stable")  # most significant first
     adjusted = np.empty(len(members))
     running = 0.0
@@ -205,7 +201,11 @@ def max_t_adjusted(members: Sequence[Member], resamples: int = RESAMPLES, seed: 
 
 
 def adjust(
-    family: str, p_values: Mapping[str, float], members: Sequence[Member] | None = None, seed: int = 0
+    family: str,
+    p_values: Mapping[str, float],
+    members: Sequence[Member] | None = None,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
 ) -> dict[str, float]:
     """Adjusted p-values of the family's members by ``family`` (``none``: each its own p-value)."""
     if family not in FAMILIES:
@@ -217,7 +217,7 @@ def adjust(
         return dict(zip(keys, holm([p_values[k] for k in keys]), strict=True))
     if members is None:
         raise SelfDiscError("The max-t family needs each member's per-question values.")
-    return max_t_adjusted(members, seed=seed)
+    return max_t_adjusted(members, resamples, seed)
 
 
 def describe(family: str, size: int, alpha: float) -> str:

@@ -246,3 +246,58 @@ def update_cost(n: int, repeats: int = 20, alpha: float = 0.05 / 30) -> float:
         check.update(values[n - 32 :])
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+# ---- the run-wide family (selfdisc_checks.family): 5 tasks x (S_gen, S_disc, DG-DIFF) against a baseline ----
+
+FAMILY_METRICS = ("s_gen", "s_disc", "dg_diff")
+
+
+def gate_rejections(
+    family: str,
+    replicates: int,
+    n: int = 1319,
+    tasks: int = 5,
+    drop: float = 0.0,
+    alpha: float = 0.05,
+    seed: int = 0,
+    resamples: int = 1000,
+) -> tuple[float, float]:
+    """Per replicate, a baseline and a new run of ``tasks`` right/wrong tasks (``PowerModel`` defaults) on
+    the same questions; task 0's pick skill is lowered so its expected DG-DIFF drops by ``drop`` (0: nothing
+    changed). Every task's S_gen, S_disc and DG-DIFF regression check is a member of the family, each a
+    sign-flip test of mean(new - old) >= 0. Returns (share of replicates where any check regressed, share
+    where task 0's DG-DIFF check regressed)."""
+    from selfdisc_checks.family import Member, adjust, sign_flip_test
+
+    model = PowerModel()
+    rng = np.random.default_rng(seed)
+    any_fired = dg_fired = 0
+    for replicate in range(replicates):
+        p_values: dict[str, float] = {}
+        members = []
+        for task in range(tasks):
+            latent = model._latent(rng, (n,))
+            old_gen, old_disc = model._run(rng, latent, model.skill)
+            skill = model.skill_for_drop(drop) if task == 0 else model.skill
+            new_gen, new_disc = model._run(rng, latent, skill)
+            columns = {
+                "s_gen": new_gen - old_gen,
+                "s_disc": new_disc - old_disc,
+                "dg_diff": (new_disc - new_gen) - (old_disc - old_gen),
+            }
+            for metric in FAMILY_METRICS:
+                key = f"t{task}:{metric}"
+                differences = columns[metric]
+                p_values[key] = sign_flip_test(differences, resamples=resamples, seed=replicate).p_value
+                members.append(Member(key, f"t{task}", tuple(differences), 0.0))
+        adjusted = adjust(family, p_values, members, seed=replicate, resamples=resamples)
+        fired = {key for key, p in adjusted.items() if p <= alpha}
+        any_fired += bool(fired)
+        dg_fired += "t0:dg_diff" in fired
+    return any_fired / replicates, dg_fired / replicates
+
+
+def rate_tolerance(rate: float, replicates: int) -> float:
+    """How far above ``rate`` a simulated rate may land: 3 Monte Carlo standard errors."""
+    return rate + 3 * math.sqrt(rate * (1 - rate) / replicates)
