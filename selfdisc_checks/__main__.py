@@ -87,12 +87,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report",
         help="write report.html, summary.md and trend plots from a history",
         description="Render the history's runs: per task, trends of S_gen, S_disc and DG-DIFF with their "
-        "intervals, the latest run against the one before it (regressions highlighted), a per-question "
-        "drill-down and the flipped questions.",
+        "intervals and of the invalid and truncation rates, the latest run against the one before it (or "
+        "--baseline; regressions highlighted), a per-question drill-down and the flipped questions.",
     )
     report.add_argument("--history", required=True, metavar="PATH", help="the SQLite history written by --history")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and PNGs")
     report.add_argument("--last", type=int, metavar="N", help="show only the last N runs (default: all)")
+    report.add_argument(
+        "--baseline",
+        metavar="FILE.json",
+        help="compare the latest run with this results file (e.g. the one its regression checks used) instead of "
+        "the nearest earlier run in the history",
+    )
     report.add_argument(
         "--tolerance", type=float, default=0.0, help="drop allowed before a change counts as a regression (default 0)"
     )
@@ -198,8 +204,19 @@ def _report(args: argparse.Namespace) -> int:
         runs = history.for_report(last=args.last)
     if not runs:
         raise SelfDiscError(f"The history {args.history} holds no run yet; run pytest with --history first.")
+    baseline = None
+    if args.baseline:
+        from selfdisc_checks.records import HistoryRun
+
+        document = _load(args.baseline)
+        baseline = HistoryRun(-1, args.baseline, (document.get("run") or {}).get("started_at", ""), document)
     paths = write_report(
-        runs, Path(args.out), level=args.level, tolerance=args.tolerance, max_questions=args.questions or None
+        runs,
+        Path(args.out),
+        baseline=baseline,
+        level=args.level,
+        tolerance=args.tolerance,
+        max_questions=args.questions or None,
     )
     for path in paths:
         print(path)
