@@ -132,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and each check's line, write the outputs asked for; 1 when a check failed."""
     from pathlib import Path
 
-    from selfdisc_checks.engine import run_evaluation
+    from selfdisc_checks.engine import load_baseline, run_evaluation
     from selfdisc_checks.progress import LineView, RichView, Tracker, View
     from selfdisc_checks.report.results import render_table
     from selfdisc_checks.settings import read_pyproject, resolve_settings
@@ -147,7 +147,12 @@ def _run(args: argparse.Namespace) -> int:
         tracker.close()
     model = evaluation.document.get("model", {})
     if evaluation.document["tasks"]:
-        print(render_table(model.get("id", "?"), evaluation.document["tasks"]), end="")
+        # The --baseline file, read again for its columns (run_evaluation validated it before any sampling).
+        baseline = load_baseline(settings.baseline) if settings.baseline else None
+        print(
+            render_table(model.get("id", "?"), evaluation.document["tasks"], 120, baseline, settings.baseline),
+            end="",
+        )
     counts: dict[str, int] = {}
     for check in evaluation.checks:
         counts[check["outcome"]] = counts.get(check["outcome"], 0) + 1

@@ -503,7 +503,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     model = state.model_json() or {}
     terminalreporter.section("selfdisc-checks")
     terminalreporter.write(
-        render_table(model.get("id", "?"), tasks, width=max(150, config.get_terminal_writer().fullwidth))
+        render_table(
+            model.get("id", "?"),
+            tasks,
+            width=max(150, config.get_terminal_writer().fullwidth),
+            baseline=state.baseline_document(),
+            baseline_name=state.settings.baseline or state.settings.baseline_model,
+        )
     )
     terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
     for line in state.outputs:

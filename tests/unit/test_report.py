@@ -22,6 +22,7 @@ from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.html import CSP, anchor, esc, render_html, shared_prefix, short_check_id, write_report
 from selfdisc_checks.report.plots import TrendPoint, trend_png
+from selfdisc_checks.report.results import render_table
 from selfdisc_checks.report.summary import analyse, duration, p_value, percent, render_markdown, show, show_p
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -770,3 +771,25 @@ def test_a_long_check_id_is_shown_from_its_file_on_with_the_full_id_in_the_toolt
     write_report([run(1, make_document(1, checks=checks))], tmp_path)
     text = (tmp_path / "report.html").read_text()
     assert f'<code title="{venv}::test_no_regression[arithmetic-s_disc]">test_regression.py::' in text
+
+
+# ---- the terminal table ------------------------------------------------------------------------------------
+
+
+def test_the_summary_table_shows_the_baselines_value_and_the_difference_when_there_is_one():
+    tasks = {"arithmetic": {}, "mtbench": {"graded": True}}
+    old, new = make_document(1, tasks), make_document(2, {**tasks, "gsm8k": {}})
+    plain = render_table("org/model", new["tasks"], 150)
+    assert "base" not in plain
+    table = render_table("org/model", new["tasks"], 150, old, "release.json")
+    assert "S_gen (base)" in table and "DG-DIFF (base)" in table
+    assert "(base): the value of the baseline release.json" in " ".join(table.split())
+    a, b = old["tasks"]["arithmetic"]["metrics"], new["tasks"]["arithmetic"]["metrics"]
+    row = next(line for line in table.splitlines() if "arithmetic" in line)
+    assert f"{100 * a['s_gen']:.1f}% ({100 * (b['s_gen'] - a['s_gen']):+.1f})" in row
+    assert f"{100 * a['dg_diff']:+.1f} ({100 * (b['dg_diff'] - a['dg_diff']):+.1f})" in row
+    a, b = old["tasks"]["mtbench"]["metrics"], new["tasks"]["mtbench"]["metrics"]
+    row = next(line for line in table.splitlines() if "mtbench" in line)
+    assert f"{1 + 9 * a['s_gen']:.2f}/10 ({9 * (b['s_gen'] - a['s_gen']):+.2f})" in row  # rating points
+    row = next(line for line in table.splitlines() if "gsm8k" in line)
+    assert row.count(" - ") >= 3  # not in the baseline
