@@ -6,6 +6,7 @@ write the regression report.
     python -m selfdisc_checks history import --history PATH FILE.json ...
     python -m selfdisc_checks report --history PATH --out DIR
     python -m selfdisc_checks schema          # the results document's JSON Schema
+    python -m selfdisc_checks ci gate|nightly # the CI templates' steps (configured by SELFDISC_* variables)
 
 Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
 0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
@@ -120,6 +121,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     schema.set_defaults(run=_schema)
 
+    from selfdisc_checks.ci import help_text
+
+    ci = commands.add_parser(
+        "ci",
+        help="the release gate or the nightly run of the CI templates: ci gate|nightly",
+        description=help_text().split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ci.add_argument("step", nargs="?", metavar="gate|nightly|help")
+    ci.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    ci.set_defaults(run=_ci)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
@@ -226,6 +239,12 @@ def _report(args: argparse.Namespace) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _ci(args: argparse.Namespace) -> int:
+    from selfdisc_checks.ci import main as ci_main
+
+    return ci_main(args.step, args.rest)
 
 
 def _schema(args: argparse.Namespace) -> int:
