@@ -6,6 +6,7 @@ write the regression report.
     python -m selfdisc_checks history import --history PATH FILE.json ...
     python -m selfdisc_checks report --history PATH --out DIR
     python -m selfdisc_checks schema          # the results document's JSON Schema
+    python -m selfdisc_checks ci gate|nightly # the CI templates' steps (configured by SELFDISC_* variables)
 
 Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
 0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
@@ -100,12 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report",
         help="write report.html, summary.md and trend plots from a history",
         description="Render the history's runs: per task, trends of S_gen, S_disc and DG-DIFF with their "
-        "intervals, the latest run against the one before it (regressions highlighted), a per-question "
-        "drill-down and the flipped questions.",
+        "intervals and of the invalid and truncation rates, the latest run against the one before it (or "
+        "--baseline; regressions highlighted), a per-question drill-down and the flipped questions.",
     )
     report.add_argument("--history", required=True, metavar="PATH", help="the SQLite history written by --history")
     report.add_argument("--out", required=True, metavar="DIR", help="folder for report.html, summary.md and PNGs")
     report.add_argument("--last", type=int, metavar="N", help="show only the last N runs (default: all)")
+    report.add_argument(
+        "--baseline",
+        metavar="FILE.json",
+        help="compare the latest run with this results file (e.g. the one its regression checks used) instead of "
+        "the nearest earlier run in the history",
+    )
     report.add_argument(
         "--tolerance", type=float, default=0.0, help="drop allowed before a change counts as a regression (default 0)"
     )
@@ -127,6 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     schema.set_defaults(run=_schema)
 
+    from selfdisc_checks.ci import help_text
+
+    ci = commands.add_parser(
+        "ci",
+        help="the release gate or the nightly run of the CI templates: ci gate|nightly",
+        description=help_text().split("\n", 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ci.add_argument("step", nargs="?", metavar="gate|nightly|help")
+    ci.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    ci.set_defaults(run=_ci)
+
     args = parser.parse_args(argv)
     try:
         return args.run(args)
@@ -139,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and each check's line, write the outputs asked for; 1 when a check failed."""
     from pathlib import Path
 
-    from selfdisc_checks.engine import run_evaluation
+    from selfdisc_checks.engine import load_baseline, run_evaluation
     from selfdisc_checks.progress import LineView, RichView, Tracker, View
     from selfdisc_checks.report.results import render_table
     from selfdisc_checks.settings import read_pyproject, resolve_settings
@@ -154,7 +173,12 @@ def _run(args: argparse.Namespace) -> int:
         tracker.close()
     model = evaluation.document.get("model", {})
     if evaluation.document["tasks"]:
-        print(render_table(model.get("id", "?"), evaluation.document["tasks"]), end="")
+        # The --baseline file, read again for its columns (run_evaluation validated it before any sampling).
+        baseline = load_baseline(settings.baseline) if settings.baseline else None
+        print(
+            render_table(model.get("id", "?"), evaluation.document["tasks"], 120, baseline, settings.baseline),
+            end="",
+        )
     counts: dict[str, int] = {}
     for check in evaluation.checks:
         counts[check["outcome"]] = counts.get(check["outcome"], 0) + 1
@@ -219,12 +243,29 @@ def _report(args: argparse.Namespace) -> int:
         runs = history.for_report(last=args.last)
     if not runs:
         raise SelfDiscError(f"The history {args.history} holds no run yet; run pytest with --history first.")
+    baseline = None
+    if args.baseline:
+        from selfdisc_checks.records import HistoryRun
+
+        document = _load(args.baseline)
+        baseline = HistoryRun(-1, args.baseline, (document.get("run") or {}).get("started_at", ""), document)
     paths = write_report(
-        runs, Path(args.out), level=args.level, tolerance=args.tolerance, max_questions=args.questions or None
+        runs,
+        Path(args.out),
+        baseline=baseline,
+        level=args.level,
+        tolerance=args.tolerance,
+        max_questions=args.questions or None,
     )
     for path in paths:
         print(path)
     return 0
+
+
+def _ci(args: argparse.Namespace) -> int:
+    from selfdisc_checks.ci import main as ci_main
+
+    return ci_main(args.step, args.rest)
 
 
 def _schema(args: argparse.Namespace) -> int:

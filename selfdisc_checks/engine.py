@@ -142,8 +142,13 @@ def write_outputs(
             runs,
             Path(settings.report_dir),
             level=settings.level,
-            baseline=(
-                HistoryRun(-1, "baseline", (baseline.get("run") or {}).get("started_at", ""), baseline)
+            baseline=(  # named as the regression checks' messages name it: the file or checkpoint given
+                HistoryRun(
+                    -1,
+                    settings.baseline or settings.baseline_model or "baseline",
+                    (baseline.get("run") or {}).get("started_at", ""),
+                    baseline,
+                )
                 if baseline is not None
                 else None
             ),

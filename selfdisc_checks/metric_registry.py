@@ -129,7 +129,17 @@ _DECLARATIONS = (
         default_mode="not-below",
     ),
     # A likelihood pick is always one of the labels, so only generated picks can be invalid.
-    _Declaration("invalid_rate", "invalid rate", "invalid", "rate", "lower", methods=("generate",), gated=True),
+    _Declaration(
+        "invalid_rate", "invalid rate", "invalid", "rate", "lower", methods=("generate",), gated=True, colour="#dc2626"
+    ),
+    # Outputs cut at the token limit: discrimination outputs (a cut one is often an invalid pick), and candidates.
+    # Reported, trended and compared in the report; no check reads them.
+    _Declaration(
+        "truncated_rate", "truncation rate", "truncated", "rate", "lower", methods=("generate",), colour="#d97706"
+    ),
+    _Declaration(
+        "candidates_truncated_rate", "candidate truncation rate", "truncated cand.", "rate", "lower", colour="#0d9488"
+    ),
     _Declaration(
         "position_bias",
         "position bias",

@@ -189,6 +189,8 @@ def _cli(config: pytest.Config) -> dict[str, Any]:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_LAZY] = _Lazy(config)
+    if getattr(config.option, "xmlpath", None) and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_JunitNames(config), "selfdisc-junit-names")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(config), "selfdisc-xdist")
     if any(value is not None for value in _cli(config).values()):  # asked for on the command line: check now
@@ -339,7 +341,52 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     ):
         path, line = item.reportinfo()[:2]
         report.longrepr = (os.fspath(path), (line or 0) + 1, longrepr[2])
+    classname = _junit_classname(item)
+    if classname is not None:
+        report.selfdisc_classname = classname  # an attribute of the report: it travels to the xdist controller
     return report
+
+
+def _junit_classname(item: pytest.Item) -> str | None:
+    """The JUnit classname of a shipped check, its module's import name (``selfdisc_checks.checks.test_model``),
+    when --junitxml is asked for; None for any other test, whose classname pytest derives as usual. pytest
+    derives it from the file's path relative to the rootdir, which makes ``.venv.lib.python3.11.site-packages.
+    selfdisc_checks.checks.test_model`` of a virtual environment inside the repository, and ``test_model`` of one
+    outside it."""
+    if not getattr(item.config.option, "xmlpath", None) or not _FIXTURES.intersection(
+        getattr(item, "fixturenames", ())
+    ):
+        return None
+    module = getattr(getattr(item, "module", None), "__name__", "")
+    if not module.startswith("selfdisc_checks.checks."):
+        return None
+    cls = getattr(item, "cls", None)
+    return f"{module}.{cls.__qualname__}" if cls is not None else module
+
+
+class _JunitNames:
+    """Gives the shipped checks their short, stable JUnit classname (registered only with --junitxml, on the
+    process that writes the file). It runs before pytest's own junitxml hook and sets the attribute on the
+    test case's reporter, which keeps it over the classname pytest derives (pytest's LogXML restores
+    attributes set this way); no node id is changed."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        classname = getattr(report, "selfdisc_classname", None)
+        if not isinstance(classname, str):
+            return
+        try:
+            from _pytest.junitxml import xml_key  # how pytest's own junitxml fixtures reach its LogXML
+        except ImportError:  # pragma: no cover - a pytest without it keeps its own classnames
+            return
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        prefix = getattr(xml, "prefix", None)
+        xml.node_reporter(report).add_attribute("classname", f"{prefix}.{classname}" if prefix else classname)
 
 
 class _CheckOutcomes:
@@ -595,7 +642,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     model = state.model_json() or {}
     terminalreporter.section("selfdisc-checks")
     terminalreporter.write(
-        render_table(model.get("id", "?"), tasks, width=max(150, config.get_terminal_writer().fullwidth))
+        render_table(
+            model.get("id", "?"),
+            tasks,
+            width=max(150, config.get_terminal_writer().fullwidth),
+            baseline=state.baseline_document(),
+            baseline_name=state.settings.baseline or state.settings.baseline_model,
+        )
     )
     terminalreporter.write_line(f"model fingerprint {model.get('fingerprint', '?')}; cache {state.settings.cache_dir}")
     for line in state.outputs:

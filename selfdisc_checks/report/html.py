@@ -27,24 +27,31 @@ from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.plots import TrendPoint, trend_png
 from selfdisc_checks.report.results import write_atomically
 from selfdisc_checks.report.summary import (
-    ARROWS,
     HEADLINE,
     NAMES,
     Report,
     TaskReport,
     analyse,
+    arrow,
+    baseline_lines,
+    baseline_note,
+    change_text,
     check_title,
     difference_shown,
+    duration,
     model_id,
     number,
     p_value,
     percent,
+    rate_difference,
     render_markdown,
     scale,
     show,
     show_p,
+    shown_rates,
     status_line,
     unit,
+    value_text,
     when,
 )
 
@@ -76,7 +83,7 @@ def write_report(
     for task in report.tasks:
         png = trend_png(
             task.name,
-            [TrendPoint(run.label, run.timestamp, _metrics(data)) for run, data in task.history],
+            [TrendPoint(report.label(run), run.timestamp, _metrics(data)) for run, data in task.history],
             baseline=_baseline_index(task),
         )
         images[task.name] = (_file_name(task.name, used), png)
@@ -184,7 +191,7 @@ def render_html(
     """The whole page; ``images`` maps a task to its PNG's file name and bytes (embedded as data: URIs)."""
     images = images or {}
     latest = report.latest
-    title = f"selfdisc report · {model_id(latest)} · {latest.label}"
+    title = f"selfdisc report · {model_id(latest)} · {report.label(latest)}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -251,11 +258,11 @@ def _overview(report: Report) -> str:
     versions = _object(run.get("versions"))
     first = report.runs[0]
     facts = [
-        ("run", latest.label + (f" (#{latest.run_id})" if latest.run_id > 0 else "")),
+        ("run", report.label(latest) + (f" (#{latest.run_id})" if latest.run_id > 0 else "")),
         ("time", when(latest.timestamp)),
         ("fingerprint", model.get("fingerprint") or "–"),
         ("device", " · ".join(str(v) for v in (run.get("device"), run.get("dtype")) if v) or "–"),
-        ("duration", f"{run['duration_s']:.1f} s" if number(run.get("duration_s")) is not None else "–"),
+        ("duration", duration(run.get("duration_s"))),
         ("versions", " · ".join(f"{k} {v}" for k, v in versions.items() if v) or "–"),
         (
             "history",
@@ -263,21 +270,11 @@ def _overview(report: Report) -> str:
             + (f" since {when(first.timestamp)}" if len(report.runs) > 1 else ", no trend yet"),
         ),
     ]
-    if report.explicit_baseline is not None:
-        base = report.explicit_baseline
-        facts.append(
-            (
-                "baseline",
-                base.label
-                + (f" (#{base.run_id})" if base.run_id > 0 else "")
-                + (f", {when(base.timestamp)}" if base.timestamp else ""),
-            )
-        )
-    else:
-        facts.append(("baseline", "per task, the nearest earlier run measured the same way"))
     wide = {"versions", "history"}  # longer facts take two columns
+    titles = {"run": latest.label, "duration": f"{run['duration_s']} s" if number(run.get("duration_s")) else ""}
     grid = "".join(
-        f"<div{' class=wide' if k in wide else ''}><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in facts
+        f"<div{' class=wide' if k in wide else ''}><dt>{esc(k)}</dt><dd{_title(titles.get(k), v)}>{esc(v)}</dd></div>"
+        for k, v in facts
     )
     state = _state(report)
     icon = {"fail": "✖", "warn": "▲", "ok": "✔", "info": "●"}[state]
@@ -287,6 +284,7 @@ def _overview(report: Report) -> str:
         f'<h1><span class="muted">model</span> {esc(model_id(latest))}</h1>',
         f'<dl class="facts">{grid}</dl>',
         banner,
+        _baselines(report),
     ]
     if report.failing:
         out.append(_failing(report))
@@ -299,6 +297,29 @@ def _overview(report: Report) -> str:
     return "\n".join(out)
 
 
+def _title(full: Any, shown: Any = None) -> str:
+    """A ``title`` attribute holding the full text behind a shortened one (nothing when they are the same)."""
+    if not full or str(full) == str(shown):
+        return ""
+    return f' title="{esc(full)}"'
+
+
+def _run_name(report: Report, run: HistoryRun) -> str:
+    """A run's short label, its full label (a checkpoint path) in the tooltip."""
+    shown = report.label(run)
+    return f'<span class="runlabel"{_title(run.label, shown)}>{esc(shown)}</span>'
+
+
+def _baselines(report: Report) -> str:
+    """What every comparison on the page is against, and what the regression checks compared with."""
+    lines = baseline_lines(report)
+    differ = report.baselines_differ()
+    items = "".join(
+        f"<li{' class=warn' if differ and i == len(lines) - 1 else ''}>{esc(line)}</li>" for i, line in enumerate(lines)
+    )
+    return f'<div class="baselines"><h3>Baselines</h3><ul>{items}</ul></div>'
+
+
 def _failing(report: Report) -> str:
     rows = []
     for check in report.failing:
@@ -306,9 +327,10 @@ def _failing(report: Report) -> str:
         where = (
             f' <a href="#{task_anchor(str(task))}">{esc(task)}</a>' if task in {t.name for t in report.tasks} else ""
         )
+        title = check_title(check)
         rows.append(
-            f'<li><code>{esc(check_title(check))}</code>{where}<pre class="msg">{esc(check.get("message") or "failed")}'
-            f"</pre>{_check_numbers(check)}</li>"
+            f"<li><code{_title(title, short_check_id(title))}>{esc(short_check_id(title))}</code>{where}"
+            f'<pre class="msg">{esc(check.get("message") or "failed")}</pre>{_check_numbers(check)}</li>'
         )
     return f'<div class="card failing"><h2>Failing checks</h2><ul class="checks">{"".join(rows)}</ul></div>'
 
@@ -358,7 +380,7 @@ def _table2(report: Report) -> str:
             f'<td class="num">{_cell(name, "oracle", m.get("oracle"), show(m, "oracle"))}</td>',
         ]
         cells += [f'<td class="num t2">{_triple(name, m, method.suffix)}</td>' for method in others]
-        cells.append(f'<td class="verdicts">{_verdicts(task)}</td>')
+        cells.append(f'<td class="verdicts">{_verdicts(report, task)}</td>')
         rows.append(f'<tr data-task="{esc(name)}">{"".join(cells)}</tr>')
     graded = any(scale(t.metrics) for t in report.tasks)
     caption = (
@@ -397,22 +419,23 @@ def _triple(task: str, m: dict[str, Any], suffix: str) -> str:
     return text
 
 
-def _verdicts(task: TaskReport) -> str:
+def _verdicts(report: Report, task: TaskReport) -> str:
+    """The headline changes as chips, and a rate's change when it is more than noise."""
     comparison = task.comparison
     if not comparison.changes:
         return f'<span class="muted small">{esc(comparison.reason or "no baseline")}</span>'
     chips = []
-    for metric in HEADLINE:
+    for metric in [*HEADLINE, *shown_rates(report)]:
         verdict = comparison.verdict(metric.name)
         change = comparison.change(metric.name)
-        if verdict is None or change is None:
+        if verdict is None or change is None or (metric.unit == "rate" and verdict == "steady"):
             continue
         chips.append(
-            f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(metric.short)} {ARROWS[verdict]} '
-            f"{esc(difference_shown(task.metrics, change.difference))}</span>"
+            f'<span class="chip {verdict}" title="{esc(verdict)}">{esc(metric.short)} '
+            f"{arrow(verdict, change.difference)} {esc(change_text(task.metrics, change))}</span>"
         )
     base = comparison.baseline
-    label = f'<div class="muted small">vs {esc(base.label)}</div>' if base is not None else ""
+    label = f'<div class="muted small">vs {_run_name(report, base)}</div>' if base is not None else ""
     return label + "".join(chips)
 
 
@@ -431,14 +454,16 @@ def _task_section(
     if image is not None:
         name, png = image
         data = base64.b64encode(png).decode("ascii")
-        alt = f"Trend of S_gen, S_disc and DG-DIFF for {task.name}"
+        alt = f"Trend of S_gen, S_disc, DG-DIFF and the invalid and truncation rates for {task.name}"
+        rates = " and the invalid and truncation rates below" if shown_rates(report) else ""
         out.append(
             f'<figure class="trend"><img src="data:image/png;base64,{data}" alt="{esc(alt)}">'
             f"<figcaption>S_gen, S_disc and DG-DIFF across {_count(len(task.history), 'run')} with their "
-            f'{report.level:.0%} intervals · <a href="{esc(name)}">{esc(name)}</a></figcaption></figure>'
+            f"{report.level:.0%} intervals{rates}{esc(_trend_baseline(report, task))} · "
+            f'<a href="{esc(name)}">{esc(name)}</a></figcaption></figure>'
         )
-    out.append(f'<div class="side">{_comparison(task)}</div></div></div>')
-    out.append(_flips(task))
+    out.append(f'<div class="side">{_comparison(report, task)}</div></div></div>')
+    out.append(_flips(report, task))
     out.append(_drill_down(task, max_questions))
     out.append("</section>")
     return "\n".join(out)
@@ -461,7 +486,17 @@ def _task_line(m: dict[str, Any]) -> str:
     return " · ".join(bits)
 
 
-def _comparison(task: TaskReport) -> str:
+def _trend_baseline(report: Report, task: TaskReport) -> str:
+    """Where the plot's baseline is: its dotted line, or a baseline file that is not in the history."""
+    base = task.comparison.baseline
+    if base is None or not task.comparison.changes:
+        return ""
+    if _baseline_index(task) is not None:
+        return f"; the dotted line is the baseline, {report.label(base)}"
+    return f"; the baseline {report.label(base)} is not in this history, so no point marks it"
+
+
+def _comparison(report: Report, task: TaskReport) -> str:
     comparison, m = task.comparison, task.metrics
     if not comparison.changes:
         return (
@@ -469,46 +504,58 @@ def _comparison(task: TaskReport) -> str:
         )
     base = comparison.baseline
     first = comparison.changes[0]
+    kind = (
+        "--baseline"
+        if base is not None and base is report.explicit_baseline
+        else "the nearest earlier run measured the same way"
+    )
     head = (
-        f'<h3>Against {esc(base.label if base else "?")} <span class="muted small">'
-        f"{esc(_run_note(base))}</span></h3>"
-        f'<p class="small muted">{first.n} shared questions · {first.level:.0%} paired bootstrap · tolerance '
-        f"{first.tolerance:g}</p>"
+        f'<h3>Against {_run_name(report, base) if base else "?"} <span class="muted small">'
+        f"{esc(baseline_note(base) if base else '')}</span></h3>"
+        f'<p class="small muted">baseline: {esc(kind)} · {first.n} shared questions · {first.level:.0%} paired '
+        f"bootstrap · tolerance {first.tolerance:g}</p>"
     )
     rows = []
-    for change in comparison.changes:
+    for change in comparison.changes + comparison.rates:
         verdict = comparison.verdict(change.metric) or "steady"
         low, high = change.interval
+        declared = registry.find(change.metric)
+        rate = declared is not None and declared.unit == "rate"
         rows.append(
-            f'<tr class="{verdict}"><th scope="row">{esc(NAMES.get(change.metric, change.metric))}</th>'
-            f'<td class="num">{esc(show(m, change.metric, change.old))}</td>'
-            f'<td class="num">{esc(show(m, change.metric, change.new))}</td>'
-            f'<td class="num"><span class="delta {verdict}">{ARROWS[verdict]} '
-            f"{_cell(task.name, 'change_' + change.metric, change.difference, difference_shown(m, change.difference))}"
-            f'</span><span class="muted ci">[{esc(difference_shown(m, low))}, {esc(difference_shown(m, high))}]</span></td>'
+            f'<tr class="{verdict}{" rate" if rate else ""}"><th scope="row">'
+            f"{esc(NAMES.get(change.metric, change.metric))}</th>"
+            f'<td class="num">{esc(value_text(m, change.metric, change.old))}</td>'
+            f'<td class="num">{esc(value_text(m, change.metric, change.new))}</td>'
+            f'<td class="num"><span class="delta {verdict}">{arrow(verdict, change.difference)} '
+            f"{_cell(task.name, 'change_' + change.metric, change.difference, change_text(m, change))}"
+            f'</span><span class="muted ci">[{esc(_difference(m, rate, low))}, {esc(_difference(m, rate, high))}]'
+            "</span></td>"
             f'<td><span class="chip {verdict}">{esc(verdict)}</span></td></tr>'
         )
+    note = (
+        '<p class="small muted">Rates (invalid, truncated) are lower-is-better: ↓ in green is an improvement.</p>'
+        if comparison.rates
+        else ""
+    )
     return (
         head + '<table class="compare"><thead><tr><th>metric</th><th>baseline</th><th>latest</th>'
-        f"<th>change [CI]</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>change [CI]</th><th></th></tr></thead><tbody>{''.join(rows)}</tbody></table>{note}"
     )
 
 
-def _run_note(run: HistoryRun | None) -> str:
-    if run is None:
-        return ""
-    return ", ".join(x for x in ((f"#{run.run_id}" if run.run_id > 0 else ""), when(run.timestamp)) if x)
+def _difference(m: dict[str, Any], rate: bool, value: float) -> str:
+    return rate_difference(value) if rate else difference_shown(m, value)
 
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
-def _flips(task: TaskReport) -> str:
+def _flips(report: Report, task: TaskReport) -> str:
     comparison = task.comparison
     if not comparison.changes:
         return ""
-    label = comparison.baseline.label if comparison.baseline else "the baseline"
+    label = _run_name(report, comparison.baseline) if comparison.baseline else "the baseline"
     blocks: list[str] = []
     graded = scale(task.metrics) is not None
     for change in comparison.changes:
@@ -531,7 +578,7 @@ def _flips(task: TaskReport) -> str:
                 f'<details class="flips-more"><summary>{esc(name)}: higher on {_count(len(fixed), "question")}, '
                 f"lower on {len(broke)}</summary>{body}</details>"
             )
-    return f'<div class="card"><h3>Flips against {esc(label)}</h3>{"".join(blocks)}</div>'
+    return f'<div class="card"><h3>Flips against {label}</h3>{"".join(blocks)}</div>'
 
 
 def _count(n: int, noun: str) -> str:
@@ -802,8 +849,12 @@ def _short(text: Any, size: int = 110) -> str:
 
 def _history(report: Report) -> str:
     tasks = [t.name for t in report.tasks]
+    rates = shown_rates(report)
     bases = {id(t.comparison.baseline) for t in report.tasks if t.comparison.baseline is not None}
-    head = "".join(f"<th>{esc(name)}<div class='muted small'>S_gen → S_disc (DG-DIFF)</div></th>" for name in tasks)
+    below = f'<div class="muted small">{esc(" · ".join(m.short for m in rates))} (%)</div>' if rates else ""
+    head = "".join(
+        f"<th>{esc(name)}<div class='muted small'>S_gen → S_disc (DG-DIFF)</div>{below}</th>" for name in tasks
+    )
     rows = []
     for run in reversed(report.runs):
         data = _object(run.document.get("tasks"))
@@ -813,9 +864,11 @@ def _history(report: Report) -> str:
             if m is None:
                 cells.append('<td class="num muted">–</td>')
                 continue
+            line = " · ".join(percent(m.get(metric.name)) for metric in rates)
+            rated = f'<div class="muted small">{esc(line)}</div>' if rates else ""
             cells.append(
                 f'<td class="num">{esc(show(m, "s_gen"))} → {esc(show(m, "s_disc"))} '
-                f'(<span class="{_sign_class(m.get("dg_diff"))}">{esc(show(m, "dg_diff"))}</span>)</td>'
+                f'(<span class="{_sign_class(m.get("dg_diff"))}">{esc(show(m, "dg_diff"))}</span>){rated}</td>'
             )
         model = _object(run.document.get("model"))
         marks = []
@@ -823,15 +876,20 @@ def _history(report: Report) -> str:
             marks.append('<span class="tag">latest</span>')
         if id(run) in bases:
             marks.append('<span class="tag">baseline</span>')
+        shown, path = report.label(run), str(model.get("id") or "")
+        where = f'<div class="muted small path">{esc(path)}</div>' if path and path != shown else ""
+        took = _object(run.document.get("run")).get("duration_s")
         rows.append(
             f'<tr class="{"latest" if run is report.latest else ""}"><td class="num">{esc(run.run_id)}</td>'
-            f'<td>{esc(run.label)} {"".join(marks)}</td><td class="nowrap">{esc(when(run.timestamp))}</td>'
+            f"<td>{_run_name(report, run)} {''.join(marks)}{where}</td>"
+            f'<td class="nowrap">{esc(when(run.timestamp))}</td><td class="num nowrap">{esc(duration(took))}</td>'
             f"<td><code>{esc(model.get('fingerprint') or '–')}</code></td>{''.join(cells)}</tr>"
         )
     return (
-        f'<section id="history"><h2>History <span class="muted small">{len(report.runs)} runs, newest first</span></h2>'
+        f'<section id="history"><h2>History <span class="muted small">{_count(len(report.runs), "run")}, '
+        "newest first</span></h2>"
         f'<div class="card scroll"><table class="history"><thead><tr><th>#</th><th>label</th><th>time</th>'
-        f"<th>fingerprint</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
+        f"<th>duration</th><th>fingerprint</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 
@@ -843,8 +901,10 @@ def _checks(report: Report) -> str:
         outcome = str(check.get("outcome") or "?")
         css = "bad" if outcome in ("failed", "error") else "good" if outcome == "passed" else "neutral"
         message = str(check.get("message") or "")
+        title = check_title(check)
         rows.append(
-            f'<tr><td><span class="badge {css}">{esc(outcome)}</span></td><td><code>{esc(check_title(check))}</code></td>'
+            f'<tr><td><span class="badge {css}">{esc(outcome)}</span></td>'
+            f"<td><code{_title(title, short_check_id(title))}>{esc(short_check_id(title))}</code></td>"
             f"<td>{esc(check.get('task') or '')}</td><td>{esc(check.get('metric') or '')}</td>"
             f'<td class="small">{_check_numbers(check)}<div>{esc(_short(message, 300))}</div></td></tr>'
         )
@@ -854,7 +914,8 @@ def _checks(report: Report) -> str:
     line = " · ".join(f"{v} {k}" for k, v in sorted(counts.items()))
     return (
         f'<section id="checks"><h2>Checks <span class="muted small">{esc(line)}</span></h2><div class="card scroll">'
-        f'<table class="checks-table"><thead><tr><th>outcome</th><th>check</th><th>task</th><th>metric</th><th>details</th>'
+        '<table class="checks-table"><thead><tr><th class="c-outcome">outcome</th><th class="c-check">check</th>'
+        '<th class="c-task">task</th><th class="c-metric">metric</th><th>details</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
@@ -871,9 +932,18 @@ def _run_details(report: Report) -> str:
         f"<details><summary>{esc(title)}</summary><pre>{esc(_json(value))}</pre></details>" for title, value in blocks
     )
     return (
-        f'<section id="run"><h2>Run details <span class="muted small">{esc(report.latest.label)}</span></h2>'
+        f'<section id="run"><h2>Run details <span class="muted small">{_run_name(report, report.latest)}</span></h2>'
         f'<div class="card">{parts}</div></section>'
     )
+
+
+def short_check_id(check_id: str) -> str:
+    """A check's pytest id from its file name on (``test_model.py::test_dg_diff[gsm8k]``): the folders before
+    it (a virtual environment's site-packages) say nothing; the full id is kept in the tooltip."""
+    path, sep, rest = check_id.partition("::")
+    if not sep:
+        return check_id
+    return re.split(r"[\\/]", path)[-1] + sep + rest
 
 
 def _json(value: Any) -> str:
@@ -927,7 +997,13 @@ th,td{padding:7px 10px;border-bottom:1px solid var(--line);text-align:left;verti
 thead th{font-size:12px;color:var(--muted);font-weight:600;background:#f8fafc;white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.results td.t2{font-size:14.5px}
-td.verdicts{white-space:nowrap;min-width:260px}td.verdicts .chip{margin:2px 4px 0 0}
+td.verdicts{white-space:nowrap;min-width:260px}td.verdicts .chip{margin:2px 4px 0 0}td.verdicts .muted{white-space:normal}
+table.checks-table{table-layout:fixed}table.checks-table th.c-outcome{width:92px}
+table.checks-table th.c-check{width:34%}table.checks-table th.c-task{width:12%}
+table.checks-table th.c-metric{width:14%}table.checks-table thead th{white-space:normal}
+table.checks-table td,ul.checks code,.path,.runlabel{overflow-wrap:anywhere;word-break:break-word}
+.baselines{margin:0 0 14px;font-size:13px;color:#334155}.baselines h3{font-size:13px;margin:0 0 4px}
+.baselines ul{margin:0;padding-left:18px}.baselines li.warn{color:var(--amber);font-weight:600}
 table.results tbody tr:hover,table.history tbody tr:hover{background:#f8fafc}
 .scroll{overflow-x:auto}
 .caption,.note{font-size:12px;color:var(--muted);margin:10px 0 0}

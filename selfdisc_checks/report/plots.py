@@ -17,11 +17,13 @@ from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.metric_registry import Metric
 from selfdisc_checks.report.summary import on_scale, scale, when
 
-# The drawn metrics (those the registry gives a colour): levels on top, differences around zero below.
+# The drawn metrics (those the registry gives a colour): levels on top, differences around zero below them, and
+# the rates of invalid and truncated outputs at the bottom (when a run recorded them).
 LEVELS = registry.select(plotted=True, units=("level",))
 DIFFERENCES = registry.select(plotted=True, units=("difference",))
-COLOURS = {metric.name: metric.colour for metric in LEVELS + DIFFERENCES}
-LABELS = {metric.name: metric.label for metric in LEVELS + DIFFERENCES}
+RATES = registry.select(plotted=True, units=("rate",))
+COLOURS = {metric.name: metric.colour for metric in LEVELS + DIFFERENCES + RATES}
+LABELS = {metric.name: metric.label for metric in LEVELS + DIFFERENCES + RATES}
 MAX_TICKS = 12  # more run labels than this overlap; the others are thinned out (the last is always shown)
 
 
@@ -35,7 +37,8 @@ class TrendPoint:
 
 
 def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None = None, dpi: int = 160) -> bytes:
-    """S_gen and S_disc (top) and DG-DIFF around zero (bottom) with their confidence bands, one point per run.
+    """S_gen and S_disc (top) and DG-DIFF around zero (middle) with their confidence bands, one point per run;
+    below them the invalid-pick and truncation rates in percent, when some run recorded them.
 
     ``baseline`` is the index in ``points`` of the run the latest is compared with (a dotted line). Levels are
     in percent, or on a graded task's own scale; DG-DIFF in points (rating points). A single run is drawn as
@@ -48,28 +51,39 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
         raise ValueError("a trend needs at least one run")
     reference = points[-1].metrics  # the latest run's scale names the axes
     graded = scale(reference)
-    fig = Figure(figsize=(6.6, 4.1), dpi=dpi, layout="constrained")
+    rates = [metric for metric in RATES if any(on_scale(p.metrics, metric.name) is not None for p in points)]
+    fig = Figure(figsize=(6.6, 5.3 if rates else 4.1), dpi=dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    axes = fig.subplots(
+        3 if rates else 2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.6] if rates else [3, 2]}
+    )
+    top, middle = axes[0], axes[1]
+    bottom = axes[-1]  # carries the run labels
     xs = list(range(len(points)))
     single = len(points) == 1
     for metric in LEVELS:
         _series(top, xs, points, metric, single)
     for metric in DIFFERENCES:
-        _series(bottom, xs, points, metric, single)
-    bottom.axhline(0.0, color="#475569", linewidth=0.9, zorder=1)
+        _series(middle, xs, points, metric, single)
+    middle.axhline(0.0, color="#475569", linewidth=0.9, zorder=1)
+    if rates:
+        for metric in rates:
+            _series(bottom, xs, points, metric, single, percent=True)
+        bottom.set_ylim(-4, 104)
+        bottom.set_yticks([0, 50, 100])
+        bottom.set_ylabel("invalid, truncated (%)", fontsize=8.5)
 
     level_unit = "%" if graded is None else f"rating ({graded[0]:g}-{graded[1]:g})"
     top.set_ylabel(f"accuracy ({level_unit})" if graded is None else level_unit, fontsize=8.5)
-    bottom.set_ylabel("DG-DIFF (points)" if graded is None else "DG-DIFF (rating pts)", fontsize=8.5)
+    middle.set_ylabel("DG-DIFF (points)" if graded is None else "DG-DIFF (rating pts)", fontsize=8.5)
     if graded is None:
         top.set_ylim(-3, 103)
     else:
         top.set_ylim(graded[0] - 0.03 * graded[2], graded[1] + 0.03 * graded[2])
-    _symmetric(bottom)
+    _symmetric(middle)
     title = f"{task}: {len(points)} runs" if not single else f"{task}: one run, no trend yet"
     top.set_title(title, loc="left", fontsize=10, fontweight="bold", color="#0f172a", parse_math=False)
-    for axis in (top, bottom):
+    for axis in axes:
         if axis.get_legend_handles_labels()[0]:
             axis.legend(
                 loc="lower right",
@@ -81,7 +95,7 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
                 columnspacing=1.2,
                 borderaxespad=0.2,
             )
-    for axis in (top, bottom):
+    for axis in axes:
         axis.grid(axis="y", color="#e2e8f0", linewidth=0.8)
         axis.set_axisbelow(True)
         axis.tick_params(labelsize=8, colors="#334155")
@@ -122,23 +136,35 @@ def trend_png(task: str, points: Sequence[TrendPoint], *, baseline: int | None =
     return _compact(buffer.getvalue())
 
 
-def _values(points: Sequence[TrendPoint], name: str) -> tuple[list[float], list[float], list[float]]:
-    """The shown value and interval bounds of ``name`` per run (NaN where a run lacks it)."""
+def _values(
+    points: Sequence[TrendPoint], name: str, percent: bool = False
+) -> tuple[list[float], list[float], list[float]]:
+    """The shown value and interval bounds of ``name`` per run (NaN where a run lacks it); ``percent``: a rate,
+    in percent on every task (not on a graded task's scale)."""
     values, lows, highs = [], [], []
+
+    def shown(metrics: dict[str, Any], value: Any = None) -> float | None:
+        if not percent:
+            return on_scale(metrics, name, value)
+        found = metrics.get(name) if value is None else value
+        return 100 * found if isinstance(found, (int, float)) and not isinstance(found, bool) else None
+
     for point in points:
-        value = on_scale(point.metrics, name)
+        value = shown(point.metrics)
         bounds = point.metrics.get("ci", {}).get(name) if isinstance(point.metrics.get("ci"), dict) else None
         low = high = value
         if isinstance(bounds, (list, tuple)) and len(bounds) == 2:
-            low, high = on_scale(point.metrics, name, bounds[0]), on_scale(point.metrics, name, bounds[1])
+            low, high = shown(point.metrics, bounds[0]), shown(point.metrics, bounds[1])
         values.append(math.nan if value is None else value)
         lows.append(math.nan if low is None else low)
         highs.append(math.nan if high is None else high)
     return values, lows, highs
 
 
-def _series(axis: Any, xs: list[int], points: Sequence[TrendPoint], metric: Metric, single: bool) -> None:
-    values, lows, highs = _values(points, metric.name)
+def _series(
+    axis: Any, xs: list[int], points: Sequence[TrendPoint], metric: Metric, single: bool, percent: bool = False
+) -> None:
+    values, lows, highs = _values(points, metric.name, percent)
     if all(math.isnan(v) for v in values):
         return
     colour = metric.colour

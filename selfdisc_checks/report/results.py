@@ -229,8 +229,31 @@ def _picks(metrics: dict[str, Any]) -> str:
     return "/".join(f"{100 * rate:.0f}" for rate in rates) if rates else "-"
 
 
-def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
-    """The summary table as text (rich markup rendered for a plain terminal)."""
+def _against(metrics: dict[str, Any], old: dict[str, Any] | None, metric: Metric) -> str:
+    """The baseline's value of ``metric`` and this run's difference from it: ``56.2% (-43.8)``, ``+1.2 (+0.4)``,
+    ``6.41/10 (-0.52)``; "-" when either run lacks it."""
+    if old is None or old.get(metric.name) is None or metrics.get(metric.name) is None:
+        return "-"
+    difference = metrics[metric.name] - old[metric.name]
+    scale = metrics.get("scale")
+    if scale:
+        span = scale["high"] - scale["low"]
+        shown = f"{span * old[metric.name]:+.2f}" if metric.unit == "difference" else _level(old, metric.name)
+        return f"{shown} ({span * difference:+.2f})"
+    shown = f"{100 * old[metric.name]:+.1f}" if metric.unit == "difference" else _percent(old[metric.name])
+    return f"{shown} ({100 * difference:+.1f})"
+
+
+def render_table(
+    model_id: str,
+    tasks: dict[str, Any],
+    width: int = 120,
+    baseline: dict[str, Any] | None = None,
+    baseline_name: str | None = None,
+) -> str:
+    """The summary table as text (rich markup rendered for a plain terminal). With ``baseline`` (a results
+    document, e.g. ``--baseline``'s), each compared metric gets a column of the baseline's value and this run's
+    difference from it."""
     table = Table(title=f"self-discrimination checks: {model_id}", title_justify="left")
     shown = registry.get  # the table's layout: which declared metric each column shows
     columns: list[Column] = [
@@ -248,15 +271,32 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
         columns += [_metric_column(metric) for metric in registry.select(compared=True, method=method.name)]
     if others:
         width = max(width, 180)  # two more columns; intervals must not wrap
+    old_tasks = (baseline or {}).get("tasks") or {}
+    old_metrics = {name: (old_tasks.get(name) or {}).get("metrics") for name in tasks}
+    against = [
+        metric
+        for metric in registry.select(compared=True)
+        if any(
+            (old_metrics[name] or {}).get(metric.name) is not None and task["metrics"].get(metric.name) is not None
+            for name, task in tasks.items()
+        )
+    ]
     table.add_column("task", justify="left")
     table.add_column("questions", justify="right")
     for header, _ in columns:
         table.add_column(header, justify="right")
+    for metric in against:
+        table.add_column(metric.short_with("base"), justify="right")
     for name, task in tasks.items():
         m = task["metrics"]
         unrated = m.get("unrated_questions")
         count = f"{m['n']} ({unrated} unscored)" if unrated else str(m["n"])
-        table.add_row(name, count, *(cell(m) for _, cell in columns))
+        table.add_row(
+            name,
+            count,
+            *(cell(m) for _, cell in columns),
+            *(_against(m, old_metrics[name], metric) for metric in against),
+        )
     table.caption = (
         (
             "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
@@ -274,8 +314,17 @@ def render_table(model_id: str, tasks: dict[str, Any], width: int = 120) -> str:
             if any(method.name == "likelihood" for method in others)
             else ""
         )
+        + (
+            f" (base): the value of the baseline {baseline_name or ''}".rstrip()
+            + " and, in brackets, this run minus it in points (the regression checks test the paired difference "
+            "on the questions both answered)."
+            if against
+            else ""
+        )
     )
     table.caption_justify = "left"
+    if against:  # as wide as the baseline's columns need: an interval or a header must not wrap
+        width = max(width, min(Console(width=1000).measure(table).maximum, 400))
     buffer = io.StringIO()
     Console(file=buffer, width=width, force_terminal=False, color_system=None).print(table)
     return buffer.getvalue()

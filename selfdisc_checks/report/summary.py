@@ -10,8 +10,10 @@ re-derive each displayed cell from the results JSON with them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +21,16 @@ from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.compare import Change, compare_results
+from selfdisc_checks.statistics import paired_difference
 
 NAMES = {metric.name: metric.short for metric in registry.ALL}  # the short labels of narrow tables
 # The headline of every view: what a generated-label run compares against its baseline (S_gen, S_disc, DG-DIFF).
 HEADLINE = registry.select(compared=True, reported_by=registry.GENERATE)
+# Rates of the picks and candidates that go wrong for reasons other than skill (an invalid pick, an output cut
+# at the token limit): trended and compared beside the headline, lower is better.
+RATES = registry.select(plotted=True, units=("rate",))
 FAILED_OUTCOMES = frozenset({"failed", "error"})
+REGRESSION_CHECK = "test_no_regression"
 
 
 @dataclass(frozen=True)
@@ -32,11 +39,12 @@ class Comparison:
 
     baseline: HistoryRun | None = None
     changes: tuple[Change, ...] = ()
-    improved: frozenset[str] = frozenset()  # metrics whose one-sided lower bound is above +tolerance
+    improved: frozenset[str] = frozenset()  # metrics that surely got better (beyond the tolerance)
     reason: str | None = None  # a sentence when there is no comparison
+    rates: tuple[Change, ...] = ()  # RATES on the same shared questions; ``regressed``: the rate surely rose
 
     def change(self, metric: str) -> Change | None:
-        return next((c for c in self.changes if c.metric == metric), None)
+        return next((c for c in self.changes + self.rates if c.metric == metric), None)
 
     def verdict(self, metric: str) -> str | None:
         """ "regressed", "improved", "steady", or None when the metric was not compared."""
@@ -76,6 +84,7 @@ class Report:
     tolerance: float
     explicit_baseline: HistoryRun | None = None
     other_tasks: tuple[str, ...] = ()  # in the history but not in the latest run
+    labels: Mapping[int, str] = field(default_factory=dict)  # id(run) -> its shown label (``run_labels``)
 
     @property
     def latest(self) -> HistoryRun:
@@ -87,7 +96,61 @@ class Report:
 
     @property
     def regressions(self) -> list[Change]:
-        return [c for t in self.tasks for c in t.comparison.changes if c.regressed]
+        return [c for t in self.tasks for c in t.comparison.changes + t.comparison.rates if c.regressed]
+
+    def label(self, run: HistoryRun) -> str:
+        """The run's label as shown: short for a checkpoint path (the full label is ``run.label``)."""
+        return self.labels.get(id(run), run.label)
+
+    @property
+    def check_baselines(self) -> tuple[str, ...]:
+        """What this run's regression checks compared with (``--baseline`` or ``--baseline-model``, as the
+        check messages name it), from the latest run's check records; () when none compared anything."""
+        found = [
+            str(c["baseline"])
+            for c in self.checks or ()
+            if c.get("name") == REGRESSION_CHECK and c.get("baseline") not in (None, "")
+        ]
+        return tuple(dict.fromkeys(found))
+
+    def page_baseline(self) -> str:
+        """What the page's changes (arrows, flips, the "Against" tables) are measured against."""
+        if self.explicit_baseline is not None:
+            base = self.explicit_baseline
+            note = baseline_note(base)
+            return f"the baseline {base.label}" + (f" ({note})" if note else "")
+        compared = [(t.name, t.comparison.baseline) for t in self.tasks if t.comparison.baseline is not None]
+        if not compared:
+            return "nothing: no earlier run in the history measured these tasks the same way"
+        runs = {id(run): run for _, run in compared}
+        if len(runs) == 1:
+            (run,) = runs.values()
+            return f"the nearest earlier run in the history measured the same way, {self.run_title(run)}"
+        each = "; ".join(f"{name}: {self.run_title(run)}" for name, run in compared)
+        return f"per task, the nearest earlier run in the history measured the same way ({each})"
+
+    def check_baseline(self) -> str | None:
+        """What the regression checks compared with, or None when the run holds no check outcomes."""
+        if self.checks is None:
+            return None
+        found = self.check_baselines
+        if not found:
+            return "nothing: no --baseline or --baseline-model was given"
+        return "the baseline " + " and ".join(found)
+
+    def baselines_differ(self) -> bool:
+        """Whether the page compares with something else than what the regression checks compared with."""
+        found = self.check_baselines
+        if not found:
+            return False
+        if self.explicit_baseline is None:
+            return True
+        return os.path.normpath(self.explicit_baseline.label) not in {os.path.normpath(f) for f in found}
+
+    def run_title(self, run: HistoryRun) -> str:
+        """``step-1000 (#3, 2026-11-30 14:10 UTC)``: a history run named in a sentence."""
+        note = baseline_note(run)
+        return f"{self.label(run)} ({note})" if note else self.label(run)
 
 
 def analyse(
@@ -110,7 +173,7 @@ def analyse(
     others = tuple(dict.fromkeys(n for run in runs[:-1] for n in _tasks(run) if n not in tasks))
     checks = latest.document.get("checks")
     checks = tuple(c for c in checks if isinstance(c, dict)) if isinstance(checks, list) else None
-    return Report(runs, tuple(reports), checks, level, tolerance, baseline, others)
+    return Report(runs, tuple(reports), checks, level, tolerance, baseline, others, run_labels(runs))
 
 
 def _tasks(run: HistoryRun) -> dict[str, dict[str, Any]]:
@@ -128,8 +191,84 @@ def _compare(name: str, latest: HistoryRun, baseline: HistoryRun, level: float, 
     changes = compare_results(old, new, None, tolerance, level)
     # The mirror image of the regression rule: new - old is above +tolerance with the same confidence.
     reverse = compare_results(new, old, [c.metric for c in changes], tolerance, level) if changes else []
-    improved = frozenset(c.metric for c in reverse if c.regressed)
-    return Comparison(baseline, tuple(changes), improved)
+    improved = {c.metric for c in reverse if c.regressed}
+    rates = rate_changes(name, baseline.document["tasks"][name], latest.document["tasks"][name], tolerance, level)
+    improved |= {c.metric for c in rates if _fell(c)}
+    return Comparison(baseline, tuple(changes), frozenset(improved), rates=rates)
+
+
+def rate_changes(
+    name: str, old: dict[str, Any], new: dict[str, Any], tolerance: float, level: float
+) -> tuple[Change, ...]:
+    """How each of ``RATES`` moved between two comparable results of task ``name``, paired by question id on
+    the questions both scored (as ``compare_results`` pairs them). A rate is lower-is-better, so ``regressed``
+    is the mirror of the regression rule: the one-sided lower bound of new - old is above +tolerance."""
+    before, after = _rate_values(old), _rate_values(new)
+    shared = [qid for qid in before if qid in after]
+    changes = []
+    for metric in RATES:
+        if any(number(_object(side.get("metrics")).get(metric.name)) is None for side in (old, new)):
+            continue  # a rate a run did not report (a 0.1.0 file) is not compared either
+        pairs: list[tuple[float, float, str]] = []
+        for qid in shared:
+            a, b = before[qid][metric.name], after[qid][metric.name]
+            if a is not None and b is not None:
+                pairs.append((a, b, qid))
+        if not pairs or len(pairs) < len(shared):
+            continue  # a rate one run did not record for every shared question is not compared
+        olds, news = [a for a, _, _ in pairs], [b for _, b, _ in pairs]
+        rise = paired_difference(olds, news, level=level)
+        fall = paired_difference(news, olds, level=level)  # old - new: its upper bound below -tol means a sure rise
+        changes.append(
+            Change(
+                task=name,
+                metric=metric.name,
+                old=math.fsum(olds) / len(olds),
+                new=math.fsum(news) / len(news),
+                difference=rise.difference,
+                interval=rise.interval,
+                upper_bound=rise.upper_one_sided,
+                regressed=fall.upper_one_sided < -tolerance,
+                n=len(pairs),
+                flipped={
+                    "fixed": [qid for a, b, qid in pairs if b < a - 1e-9],
+                    "broke": [qid for a, b, qid in pairs if b > a + 1e-9],
+                },
+                level=level,
+                tolerance=tolerance,
+            )
+        )
+    return tuple(changes)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _fell(change: Change) -> bool:
+    """A rate that surely fell (the regression rule applied to new - old as it stands)."""
+    return change.upper_bound < -change.tolerance
+
+
+def _rate_values(task: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Per scored question id, its share of each rate: 1/0 for an invalid or truncated pick, the share of its
+    candidates cut at the token limit (None where the record does not say)."""
+    found: dict[str, dict[str, float | None]] = {}
+    for record in task.get("questions") or []:
+        if not isinstance(record, dict):
+            continue
+        candidates = [c for c in record.get("candidates") or [] if isinstance(c, dict)]
+        if any(c.get("score", 0) is None for c in candidates):
+            continue  # out of the metrics, as in compare_results
+        choice = record.get("choice")
+        values: dict[str, float | None] = {metric.name: None for metric in RATES}
+        if isinstance(choice, dict):
+            values["invalid_rate"] = 0.0 if choice.get("valid", choice.get("index") is not None) else 1.0
+            values["truncated_rate"] = 1.0 if choice.get("truncated") else 0.0
+        if candidates:
+            values["candidates_truncated_rate"] = sum(bool(c.get("truncated")) for c in candidates) / len(candidates)
+        found[str(record.get("id"))] = values
+    return found
 
 
 def _why(error: SelfDiscError) -> str:
@@ -255,6 +394,94 @@ def difference_shown(metrics: dict[str, Any], value: float) -> str:
 ARROWS = {"improved": "↑", "regressed": "↓", "steady": "→"}
 
 
+def arrow(verdict: str, difference: float) -> str:
+    """Which way a compared value moved: → within noise, else ↑ or ↓ as the value went (for S_gen, S_disc and
+    DG-DIFF that is ``ARROWS``; a rate that fell, an improvement, is ↓ in green)."""
+    if verdict == "steady":
+        return ARROWS["steady"]
+    return "↑" if difference > 0 else "↓"
+
+
+def rate_difference(value: float) -> str:
+    """A change of a rate, signed, in percentage points (rates stay in percent on graded tasks too)."""
+    return fixed(100 * value, 1, True)
+
+
+def change_text(metrics: dict[str, Any], change: Change) -> str:
+    """A change against the baseline as shown: points (rating points on a graded task's levels)."""
+    return (
+        rate_difference(change.difference) if _is_rate(change.metric) else difference_shown(metrics, change.difference)
+    )
+
+
+def value_text(metrics: dict[str, Any], name: str, value: Any = None) -> str:
+    """A level, difference or rate as the tables show it: rates in percent, the rest as ``show``."""
+    if _is_rate(name):
+        return percent(metrics.get(name) if value is None else value)
+    return show(metrics, name, value)
+
+
+def _is_rate(name: str) -> bool:
+    declared = registry.find(name)
+    return declared is not None and declared.unit == "rate"
+
+
+def duration(seconds: Any) -> str:
+    """How long something took, read at a glance: ``8.4 s``, ``42 s``, ``12 min 5 s``, ``1 h 3 min``."""
+    found = number(seconds)
+    if found is None or found < 0:
+        return "–"
+    if found < 9.95:
+        return f"{found:.1f} s"
+    whole = round(found)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    hours, minutes = divmod(round(found / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+_SEPARATORS = re.compile(r"[\\/]+")
+
+
+def run_labels(runs: Sequence[HistoryRun]) -> dict[int, str]:
+    """Each run's shown label, keyed by ``id(run)``. A label that defaulted to the model id (no --run-label)
+    and is a path is cut to its last folder, the checkpoint's name (``step-1000``), with as many parent folders
+    as it takes to tell two different paths apart (``a/step-1000``, ``b/step-1000``); other labels stay."""
+    parts: dict[str, list[str]] = {}
+    for run in runs:
+        if run.label == model_id(run) and _SEPARATORS.search(run.label):
+            found = [part for part in _SEPARATORS.split(run.label) if part not in ("", ".")]
+            if found:
+                parts[run.label] = found
+    depth = dict.fromkeys(parts, 1)
+    while True:
+        shown = {full: "/".join(found[-depth[full] :]) for full, found in parts.items()}
+        counts: dict[str, int] = {}
+        for text in shown.values():
+            counts[text] = counts.get(text, 0) + 1
+        grow = [full for full in parts if counts[shown[full]] > 1 and depth[full] < len(parts[full])]
+        if not grow:
+            break
+        for full in grow:
+            depth[full] += 1
+    return {id(run): shown.get(run.label, run.label) for run in runs}
+
+
+def baseline_note(run: HistoryRun) -> str:
+    """``#3, 2026-11-30 14:10 UTC`` (a history run) or the model and time of a baseline file."""
+    bits = []
+    if run.run_id > 0:
+        bits.append(f"#{run.run_id}")
+    elif model_id(run) != run.label:
+        bits.append(f"model {model_id(run)}")
+    if run.timestamp:
+        bits.append(f"run {when(run.timestamp)}" if run.run_id <= 0 else when(run.timestamp))
+    return ", ".join(bits)
+
+
 def when(timestamp: str) -> str:
     """``2026-11-30 14:10 UTC`` from an ISO 8601 time; the text itself when it is not one."""
     try:
@@ -300,27 +527,29 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
     """A pull-request comment: one row per task with arrows against the baseline, then the failing checks."""
     latest = report.latest
     lines = [
-        f"### selfdisc-checks: {markdown_text(model_id(latest))} · run {markdown_text(latest.label)} "
+        f"### selfdisc-checks: {markdown_text(model_id(latest))} · run {markdown_text(report.label(latest))} "
         f"({when(latest.timestamp)})",
         "",
     ]
+    rates = shown_rates(report)
     if report.tasks:
+        shown = [*HEADLINE, *rates]
         lines += [
-            f"| task | n | {' | '.join(metric.short for metric in HEADLINE)} | p | baseline |",
-            f"| --- | ---: | {'---: | ' * len(HEADLINE)}---: | --- |",
+            f"| task | n | {' | '.join(metric.short for metric in shown)} | p | baseline |",
+            f"| --- | ---: | {'---: | ' * len(shown)}---: | --- |",
         ]
     else:
         lines.append("This run holds no task results.")
     for task in report.tasks:
         m = task.metrics
         cells = [markdown_text(task.name), str(m.get("n", "–"))]
-        for metric in HEADLINE:
+        for metric in [*HEADLINE, *rates]:
             cells.append(_markdown_cell(task, metric.name))
         found = p_value(m)
         cells.append(show_p(found[1]) if found else "–")
         comparison = task.comparison
         cells.append(
-            markdown_text(comparison.baseline.label)
+            markdown_text(report.label(comparison.baseline))
             if comparison.changes and comparison.baseline
             else markdown_text(comparison.reason or "–")
         )
@@ -331,10 +560,12 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
         lines += [
             "",
             f"Levels in {' or '.join(sorted(units))}; DG-DIFF = S_disc - S_gen in points"
-            f"{' (rating points when graded)' if graded else ''}. In brackets, the change against the baseline: "
-            f"↑/↓ beyond the {report.level:.0%} one-sided bound (tolerance {report.tolerance:g}), → within "
-            "noise; **bold**: a regression.",
+            f"{' (rating points when graded)' if graded else ''}"
+            f"{'; invalid and truncated picks (and truncated candidates) in %' if rates else ''}. In brackets, the "
+            f"change against the baseline: ↑/↓ beyond the {report.level:.0%} one-sided bound (tolerance "
+            f"{report.tolerance:g}), → within noise; **bold**: a regression.",
         ]
+    lines += ["", *(f"- {line}" for line in baseline_lines(report, markdown=True))]
     lines += ["", status_line(report, markdown=True)]
     failing = report.failing
     if failing:
@@ -346,15 +577,41 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
     return "\n".join(lines) + "\n"
 
 
+def shown_rates(report: Report) -> list[registry.Metric]:
+    """The RATES some task of the latest run measured (a results file of 0.1.0 may lack some)."""
+    return [metric for metric in RATES if any(number(t.metrics.get(metric.name)) is not None for t in report.tasks)]
+
+
+def baseline_lines(report: Report, markdown: bool = False) -> list[str]:
+    """Which baseline each comparison uses, said explicitly: the page's changes, then the regression checks,
+    and a warning when the two are not the same."""
+    text = markdown_text if markdown else str
+    lines = [f"Changes on this page are against {text(report.page_baseline())}."]
+    checks = report.check_baseline()
+    if checks is not None:
+        lines.append(f"This run's regression checks compared with {text(checks)}.")
+    if report.baselines_differ():
+        files = " ".join(report.check_baselines)
+        command = markdown_code(f"report --baseline {files}") if markdown else f"report --baseline {files}"
+        lines.append(
+            "These are two different baselines, so the arrows here need not agree with the regression checks; "
+            f"{command} compares the page with the checks' baseline (when it is a results file)."
+        )
+    return lines
+
+
 def _markdown_cell(task: TaskReport, name: str) -> str:
     m = task.metrics
-    text = show(m, name) + ("" if registry.is_difference(name) or m.get(name) is None else unit(m))
+    if _is_rate(name):
+        text = percent(m.get(name))
+    else:
+        text = show(m, name) + ("" if registry.is_difference(name) or m.get(name) is None else unit(m))
     verdict = task.comparison.verdict(name)
     if verdict is None:
         return text
     change = task.comparison.change(name)
     assert change is not None
-    cell = f"{text} ({ARROWS[verdict]} {difference_shown(m, change.difference)})"
+    cell = f"{text} ({arrow(verdict, change.difference)} {change_text(m, change)})"
     return f"**{cell}**" if verdict == "regressed" else cell
 
 

@@ -1,6 +1,7 @@
-"""The CI templates in ci/: both workflows are well-formed and call the local script, and the script runs what CI
-runs. Fast tests drive the script with a stand-in Python that records its arguments; the slow ones run it end to
-end on the fixture checkpoint in a scratch repository that holds nothing but a pyproject.toml."""
+"""The CI templates in ci/: both workflows are well-formed and call the shipped command
+(`python -m selfdisc_checks ci gate|nightly`), which ci/selfdisc-ci.sh wraps, and the command runs what CI runs.
+Fast tests drive the command and the wrapper with a stand-in Python that records its arguments; the slow ones run
+them end to end on the fixture checkpoint in a scratch repository that holds nothing but a pyproject.toml."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from selfdisc_checks import ci
 
 REPO = Path(__file__).resolve().parents[2]
 CI = REPO / "ci"
@@ -59,12 +62,8 @@ def uses(step: dict) -> str:
     return step.get("uses", "").split("@")[0]
 
 
-def script_subcommands() -> set[str]:
-    """The subcommands the script's dispatch accepts, read from its `case` patterns."""
-    text = SCRIPT.read_text()
-    main = text[text.index("main() {") :]
-    patterns = re.findall(r"^\s+([a-z][a-z |-]*)\)\s*$", main, flags=re.MULTILINE)
-    return {word.strip() for pattern in patterns for word in pattern.split("|") if not word.strip().startswith("-")}
+COMMAND = (sys.executable, "-m", "selfdisc_checks", "ci")
+CALLED = re.compile(r"python -m selfdisc_checks ci\s+(\S+)")  # how a workflow calls the command
 
 
 def make_repo(path: Path, thresholds: str = PASSING) -> Path:
@@ -83,9 +82,12 @@ def clean_environ(**variables: str) -> dict[str, str]:
     return env
 
 
-def run_script(*args: str, cwd: Path, timeout: float = 60, **variables: str) -> subprocess.CompletedProcess:
+def run_script(
+    *args: str, cwd: Path, timeout: float = 60, entry: str = "wrapper", **variables: str
+) -> subprocess.CompletedProcess:
+    """The wrapper script, or (``entry="command"``) the shipped command, with only the given SELFDISC_* set."""
     return subprocess.run(
-        ["bash", str(SCRIPT), *args],
+        ["bash", str(SCRIPT), *args] if entry == "wrapper" else [*COMMAND, *args],
         cwd=cwd,
         env=clean_environ(**variables),
         capture_output=True,
@@ -103,6 +105,10 @@ from pathlib import Path
 args = sys.argv[1:]
 with open(os.environ["FAKE_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
+if args[:3] == ["-m", "selfdisc_checks", "ci"]:  # the wrapper's call: the real command (it calls us back)
+    os.execv(sys.executable, [sys.executable, *args])
+if args[:1] == ["-c"]:  # the check that selfdisc_checks imports
+    sys.exit(int(os.environ.get("FAKE_IMPORT_STATUS", "0")))
 
 def value(flag):
     for i, word in enumerate(args):
@@ -130,9 +136,10 @@ sys.exit(0)
 
 
 class FakeRun:
-    """The script run against a stand-in Python in a scratch repository."""
+    """The wrapper or the command run against a stand-in Python in a scratch repository."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, entry: str = "wrapper") -> None:
+        self.entry = entry
         self.repo = make_repo(tmp_path / "repo")
         self.log = tmp_path / "calls.jsonl"
         self.python = tmp_path / "fake-python"
@@ -143,10 +150,12 @@ class FakeRun:
         if self.log.exists():
             self.log.unlink()
         variables = {"SELFDISC_PYTHON": str(self.python), "FAKE_LOG": str(self.log), **variables}
-        return run_script(*args, cwd=self.repo, **variables)
+        return run_script(*args, cwd=self.repo, entry=self.entry, **variables)
 
     def calls(self) -> list[list[str]]:
-        return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        """What the stand-in ran: pip, pytest and the report (not the import checks and the wrapper's hand-off)."""
+        found = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        return [call for call in found if call[:1] != ["-c"] and call[:3] != ["-m", "selfdisc_checks", "ci"]]
 
     def call(self, *prefix: str) -> list[str]:
         matching = [call for call in self.calls() if call[: len(prefix)] == list(prefix)]
@@ -164,9 +173,16 @@ def option(call: list[str], flag: str) -> str | None:
     return None
 
 
+@pytest.fixture(params=["command", "wrapper"])
+def fake(tmp_path: Path, request: pytest.FixtureRequest) -> FakeRun:
+    """The shipped command, and ci/selfdisc-ci.sh in front of it: they must behave the same."""
+    return FakeRun(tmp_path, request.param)
+
+
 @pytest.fixture
-def fake(tmp_path: Path) -> FakeRun:
-    return FakeRun(tmp_path)
+def wrapper(tmp_path: Path) -> FakeRun:
+    """ci/selfdisc-ci.sh alone (installing first is the wrapper's)."""
+    return FakeRun(tmp_path, "wrapper")
 
 
 # ----------------------------------------------------------------------------------------------- workflows
@@ -204,7 +220,7 @@ def test_workflow_has_the_named_steps(name: str, subcommand: str) -> None:
     assert "actions/upload-artifact" in used
     runs = [step.get("run", "") for step in all_steps]
     assert any("pip install" in run and "torch" in run for run in runs), "a step installs torch"
-    assert any(re.search(rf"selfdisc-ci\.sh\s+{subcommand}\b", run) for run in runs), runs
+    assert [match.group(1) for run in runs for match in CALLED.finditer(run)] == [subcommand], runs
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
@@ -224,16 +240,20 @@ def test_cache_is_saved_even_when_the_checks_fail(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(WORKFLOWS))
-def test_workflow_calls_only_subcommands_the_script_supports(name: str) -> None:
-    supported = script_subcommands()
-    assert {"gate", "nightly"} <= supported, supported
-    calls = [
-        match.group(1)
-        for step in steps(workflow(name))
-        for match in re.finditer(r"selfdisc-ci\.sh\s+(\S+)", step.get("run", ""))
-    ]
-    assert calls, f"{name} never calls ci/selfdisc-ci.sh"
-    assert set(calls) <= supported, (calls, supported)
+def test_workflow_calls_only_subcommands_the_command_supports(name: str) -> None:
+    calls = [match.group(1) for step in steps(workflow(name)) for match in CALLED.finditer(step.get("run", ""))]
+    assert calls, f"{name} never calls python -m selfdisc_checks ci"
+    assert set(calls) <= set(ci.STEPS), (calls, ci.STEPS)
+    text = WORKFLOWS[name].read_text()
+    assert "OWNER" not in text and "selfdisc-ci.sh" not in text  # no placeholder, no script to copy
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_workflow_installs_what_is_set_else_keeps_the_installed_package(name: str) -> None:
+    install = next(step for step in steps(workflow(name)) if "pip install" in step.get("run", ""))
+    assert install["env"]["SELFDISC_PACKAGE"] == "${{ vars.SELFDISC_PACKAGE }}"
+    assert 'python -m pip install "$SELFDISC_PACKAGE"' in install["run"]
+    assert "import selfdisc_checks" in install["run"] and "::error::" in install["run"]
 
 
 def test_release_gate_hands_the_baseline_to_the_script() -> None:
@@ -274,9 +294,16 @@ def test_script_passes_shellcheck() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_help_lists_the_subcommands_and_variables(tmp_path: Path) -> None:
-    result = run_script("help", cwd=tmp_path)
+ENTRIES = ["command", "wrapper"]
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+@pytest.mark.parametrize("asked", ["help", "--help"])
+def test_help_lists_the_subcommands_and_variables(tmp_path: Path, entry: str, asked: str) -> None:
+    result = run_script(asked, cwd=tmp_path, entry=entry)
     assert result.returncode == 0
+    if entry == "wrapper":
+        assert "SELFDISC_INSTALL" in result.stdout and "SELFDISC_PACKAGE" in result.stdout
     for word in (
         "gate",
         "nightly",
@@ -287,7 +314,7 @@ def test_help_lists_the_subcommands_and_variables(tmp_path: Path) -> None:
         "SELFDISC_HISTORY",
         "SELFDISC_LABEL",
         "SELFDISC_EXTRA_ARGS",
-        "SELFDISC_INSTALL",
+        "SELFDISC_PYTHON",
     ):
         assert word in result.stdout, word
 
@@ -300,28 +327,33 @@ def test_help_lists_the_subcommands_and_variables(tmp_path: Path) -> None:
         (("gate", "--limit", "4"), "unexpected arguments after 'gate'"),
     ],
 )
-def test_bad_subcommand_is_one_sentence(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
-    result = run_script(*args, cwd=make_repo(tmp_path / "repo"), SELFDISC_MODEL="ckpt")
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_bad_subcommand_is_one_sentence(tmp_path: Path, args: tuple[str, ...], message: str, entry: str) -> None:
+    result = run_script(*args, cwd=make_repo(tmp_path / "repo"), entry=entry, SELFDISC_MODEL="ckpt")
     assert result.returncode == 2
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
+@pytest.mark.parametrize("entry", ENTRIES)
 @pytest.mark.parametrize("subcommand", ["gate", "nightly"])
-def test_missing_model_is_one_sentence(tmp_path: Path, subcommand: str) -> None:
-    result = run_script(subcommand, cwd=make_repo(tmp_path / "repo"))
+def test_missing_model_is_one_sentence(tmp_path: Path, subcommand: str, entry: str) -> None:
+    result = run_script(subcommand, cwd=make_repo(tmp_path / "repo"), entry=entry, SELFDISC_MODEL="")
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        "selfdisc-ci.sh: error: SELFDISC_MODEL is not set; set it to the checkpoint to check "
-        "(a folder, a .gguf file or a hub id)."
+        "error: SELFDISC_MODEL is not set; set it to the checkpoint to check (a folder, a .gguf file or a hub id)."
     )
 
 
-def test_missing_pyproject_and_table(tmp_path: Path) -> None:
-    result = run_script("gate", cwd=tmp_path, SELFDISC_MODEL="ckpt")
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_missing_pyproject_and_table(tmp_path: Path, entry: str) -> None:
+    result = run_script("gate", cwd=tmp_path, entry=entry, SELFDISC_MODEL="ckpt")
     assert result.returncode == 2 and "no pyproject.toml" in result.stderr, result.stderr
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
-    result = run_script("gate", cwd=tmp_path, SELFDISC_MODEL="ckpt")
+    result = run_script("gate", cwd=tmp_path, entry=entry, SELFDISC_MODEL="ckpt")
     assert result.returncode == 2 and "has no [tool.selfdisc] table" in result.stderr, result.stderr
+    (tmp_path / "pyproject.toml").write_text("[tool.selfdisc\n")
+    result = run_script("gate", cwd=tmp_path, entry=entry, SELFDISC_MODEL="ckpt")
+    assert result.returncode == 2 and "is not valid TOML" in result.stderr, result.stderr
 
 
 def test_a_subtable_alone_counts_as_configuration(fake: FakeRun) -> None:
@@ -332,8 +364,9 @@ def test_a_subtable_alone_counts_as_configuration(fake: FakeRun) -> None:
 def test_missing_python_and_missing_package(fake: FakeRun) -> None:
     result = fake("gate", SELFDISC_MODEL="ckpt", SELFDISC_PYTHON="no-such-python-here")
     assert result.returncode == 2 and "Python 'no-such-python-here' was not found" in result.stderr
-    result = run_script("gate", cwd=fake.repo, SELFDISC_MODEL="ckpt", SELFDISC_PYTHON="/bin/false")
+    result = run_script("gate", cwd=fake.repo, entry=fake.entry, SELFDISC_MODEL="ckpt", SELFDISC_PYTHON="/bin/false")
     assert result.returncode == 2 and "cannot import selfdisc_checks" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_gate_runs_the_packaged_checks_with_every_output(fake: FakeRun) -> None:
@@ -435,15 +468,19 @@ def test_default_label_is_the_git_revision_else_a_timestamp(fake: FakeRun) -> No
     assert option(fake.call("-m", "pytest"), "--run-label") == revision
 
 
-def test_install_needs_a_package(fake: FakeRun) -> None:
-    result = fake("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="1")
+def test_install_needs_a_package_unless_one_is_installed(wrapper: FakeRun) -> None:
+    result = wrapper("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="1", FAKE_IMPORT_STATUS="1")
     assert result.returncode == 2 and "SELFDISC_INSTALL=1 needs SELFDISC_PACKAGE" in result.stderr
-    result = fake("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="yes")
+    result = wrapper("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="yes")
     assert result.returncode == 2 and "SELFDISC_INSTALL is 'yes'" in result.stderr
-    assert fake.calls() == []
+    assert wrapper.calls() == []
+    result = wrapper("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="1")  # installed: kept, torch installed
+    assert result.returncode == 0 and "keeping the installed selfdisc-checks" in result.stderr
+    assert [call[:3] for call in wrapper.calls()] == [["-m", "pip", "install"], ["-m", "pytest", "--pyargs"]]
 
 
-def test_install_puts_cpu_torch_and_the_package_first(fake: FakeRun) -> None:
+def test_install_puts_cpu_torch_and_the_package_first(wrapper: FakeRun) -> None:
+    fake = wrapper
     assert fake("gate", SELFDISC_MODEL="ckpt", SELFDISC_INSTALL="1", SELFDISC_PACKAGE="/src/selfdisc").returncode == 0
     calls = fake.calls()
     assert calls[0] == ["-m", "pip", "install", "torch", "--index-url", "https://download.pytorch.org/whl/cpu"]
@@ -462,11 +499,14 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("candidates")
 
 
-def run_real(subcommand: str, repo: Path, cache: Path, **variables: str) -> subprocess.CompletedProcess:
+def run_real(
+    subcommand: str, repo: Path, cache: Path, entry: str = "command", **variables: str
+) -> subprocess.CompletedProcess:
     result = run_script(
         subcommand,
         cwd=repo,
         timeout=900,
+        entry=entry,
         SELFDISC_MODEL=str(FIXTURE),
         SELFDISC_CACHE=str(cache),
         SELFDISC_PYTHON=sys.executable,
@@ -513,8 +553,12 @@ def test_gate_end_to_end_then_against_its_own_baseline(tmp_path: Path, shared_ca
     assert "arithmetic" in document["tasks"]
     counts = junit_counts(out / "junit.xml")
     assert counts["tests"] >= 5 and counts["failures"] == counts["errors"] == 0, counts
+    classnames = {case.get("classname") for case in ElementTree.parse(out / "junit.xml").getroot().iter("testcase")}
+    assert classnames <= {
+        f"selfdisc_checks.checks.{name}" for name in ("test_model", "test_regression", "test_likelihood")
+    }
     assert (out / "report" / "report.html").stat().st_size > 0
-    assert "gate: PASSED" in result.stdout
+    assert "selfdisc-checks ci gate: PASSED" in result.stdout
 
     shutil.copy(out / "results.json", tmp_path / "baseline.json")
     result = run_real("gate", repo, shared_cache, SELFDISC_BASELINE=str(tmp_path / "baseline.json"))
@@ -530,7 +574,9 @@ def test_nightly_end_to_end_twice(tmp_path: Path, shared_cache: Path) -> None:
     history = repo / "history" / "runs.sqlite"
     report = repo / "selfdisc-out" / "report"
     for label in ("night-1", "night-2"):
-        result = run_real("nightly", repo, shared_cache, SELFDISC_HISTORY="history/runs.sqlite", SELFDISC_LABEL=label)
+        result = run_real(
+            "nightly", repo, shared_cache, "wrapper", SELFDISC_HISTORY="history/runs.sqlite", SELFDISC_LABEL=label
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert label in history_strings(history)
         assert (report / "report.html").stat().st_size > 0

@@ -4,8 +4,10 @@ package index entry), then run the shipped checks in a repository that holds onl
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,42 @@ def test_an_existing_projects_own_tests_run_unchanged_beside_the_install(install
     assert after == before
     checks = _run(repo, installed, "-m", "pytest", "--pyargs", "selfdisc_checks.checks", f"--model={FIXTURE}", "-q")
     assert checks.returncode == 0, checks.stdout + checks.stderr
+
+
+def test_the_ci_command_ships_in_the_package_and_gates_from_a_venv_inside_the_repository(installed, tmp_path):
+    """`python -m selfdisc_checks ci gate` from the installed package (nothing copied from ci/), in a repository
+    whose virtual environment lies inside it: the gate passes, and its JUnit classnames are the checks' module
+    names, not the path through .venv."""
+    repo = _user_repo(tmp_path / "repo", "s_gen = 0.1\ninvalid_rate = 0.5\n")
+    site = repo / ".venv" / "lib" / "python3.11" / "site-packages"
+    shutil.copytree(installed, site)  # the non-editable install, where a venv inside the repository puts it
+    assert (site / "selfdisc_checks" / "ci.py").is_file()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SELFDISC_")}
+    env.update(
+        PYTHONPATH=str(site),
+        SELFDISC_MODEL=str(FIXTURE),
+        SELFDISC_EXTRA_ARGS="--limit 4 --samples 4 -o junit_family=xunit1",
+        SELFDISC_LABEL="v1",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "selfdisc_checks", "ci", "gate"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "selfdisc-checks ci gate: PASSED" in result.stdout
+    assert (repo / "selfdisc-out" / "results.json").is_file() and (
+        repo / "selfdisc-out" / "report" / "report.html"
+    ).is_file()
+    cases = list(ElementTree.parse(repo / "selfdisc-out" / "junit.xml").getroot().iter("testcase"))
+    assert len(cases) == 13
+    assert {case.get("file") for case in cases} == {
+        f".venv/lib/python3.11/site-packages/selfdisc_checks/checks/{name}.py"
+        for name in ("test_model", "test_regression", "test_likelihood")
+    }  # the installed copy ran, from inside the repository
+    assert {case.get("classname") for case in cases} == {
+        f"selfdisc_checks.checks.{name}" for name in ("test_model", "test_regression", "test_likelihood")
+    }

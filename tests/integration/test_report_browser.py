@@ -134,3 +134,60 @@ def test_the_report_opens_in_chromium_with_its_plots_numbers_and_no_script(pytes
     assert links and missing == [], missing
     assert (out / "summary.md").read_text().count("| arithmetic |") == 1
     assert shot.stat().st_size > 10_000
+
+
+def wide_checks(task: str) -> list[dict]:
+    """Every shipped check of ``task`` as a run from a virtual environment inside the repository names it."""
+    venv = ".venv/lib/python3.11/site-packages/selfdisc_checks/checks"
+    found = []
+    for file, name, metric in [
+        ("test_model.py", "test_generation_accuracy", "s_gen"),
+        ("test_model.py", "test_position_bias", "position_bias"),
+        ("test_likelihood.py", "test_likelihood_position_bias", "position_bias_likelihood"),
+        ("test_regression.py", "test_no_regression", "dg_diff_likelihood"),
+    ]:
+        params = f"{task}-{metric}" if name == "test_no_regression" else task
+        found.append(
+            {
+                "id": f"{venv}/{file}::{name}[{params}]",
+                "name": name,
+                "task": task,
+                "metric": metric,
+                "outcome": "failed",
+                "message": f"{task}: {metric} " + "regressed against the baseline selfdisc-baseline/results.json " * 6,
+                "value": 0.1,
+                "interval": [0.05, 0.15],
+                "threshold": {"bound": 0.2, "side": "floor", "mode": "confident"},
+            }
+        )
+    return found
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_checks_table_fits_a_1400_px_window(tmp_path):
+    """Long check ids (a virtual environment inside the repository), a long task name, long messages: no
+    part of the page is wider than the window, and the checks table needs no scrolling."""
+    from tests.unit.test_report import make_document, run
+
+    task = "internal-benchmark-with-a-long-name"
+    document = make_document(1, {task: {}}, checks=wide_checks(task), model="/models/team/run-7/checkpoint-12000")
+    write_report([run(1, document)], tmp_path)
+    with Browser(width=1400, height=900) as browser:
+        browser.open((tmp_path / "report.html").as_uri())
+        page_width = browser.evaluate("document.documentElement.scrollWidth")
+        overflowing = browser.evaluate(
+            "[...document.querySelectorAll('#checks *, #overview *')].filter(e => e.scrollWidth > e.clientWidth + 1 "
+            "&& getComputedStyle(e).overflowX !== 'visible').map(e => e.tagName + '.' + e.className + ' ' + "
+            "e.scrollWidth + '>' + e.clientWidth)"
+        )
+        table = browser.evaluate(
+            "(() => { const t = document.querySelector('table.checks-table'); "
+            "return [t.getBoundingClientRect().right, t.parentElement.getBoundingClientRect().right]; })()"
+        )
+        shown = browser.evaluate("document.querySelector('table.checks-table code').textContent")
+        browser.screenshot(tmp_path / "checks.png")
+    assert page_width <= 1400
+    assert overflowing == [], overflowing
+    assert table[0] <= table[1] + 0.5, table
+    assert shown == f"test_model.py::test_generation_accuracy[{task}]"

@@ -22,6 +22,11 @@ def test_a_version_1_results_file_is_a_baseline(regression_project):
     assert outcomes.get("passed", 0) >= 6, outcomes  # the five checks and the baseline's
     assert document["version"] == 2
     assert document["tasks"]["arithmetic"]["data"] == load_results(V1)["tasks"]["arithmetic"]["data"]
+    # The summary table has the baseline's value and the difference from it beside this run's.
+    old, new = load_results(V1)["tasks"]["arithmetic"]["metrics"], document["tasks"]["arithmetic"]["metrics"]
+    table = result.stdout.str()
+    assert "S_gen (base)" in table and f"(base): the value of the baseline {V1}" in " ".join(table.split())
+    assert f"{100 * old['s_gen']:.1f}% ({100 * (new['s_gen'] - old['s_gen']):+.1f})" in table
 
 
 def _gsm8k(path, answers):

@@ -48,6 +48,9 @@ def test_run_writes_what_a_pytest_run_writes(pytester):
     again = _run(project.path, f"--model={FIXTURE}", "--cache-dir=cache-b", "--baseline=r.json", *common)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "PASSED  test_no_regression[arithmetic-s_gen]: arithmetic: S_gen held against the baseline" in again.stdout
+    assert "S_gen (base)" in again.stdout and "(base): the value of the baseline r.json" in " ".join(
+        again.stdout.split()
+    )
 
 
 def test_a_failed_check_exits_1_and_bad_input_exits_2(pytester):

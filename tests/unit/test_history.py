@@ -225,6 +225,27 @@ def test_report_without_a_history_says_so(tmp_path, capsys):
     assert "No history at" in capsys.readouterr().err
 
 
+def test_report_compares_with_a_baseline_file_when_asked_and_names_it(tmp_path, capsys):
+    old, new = make_document(1), make_document(1)
+    new["model"]["id"], new["run"]["started_at"] = "ckpt-next", "2026-11-20T00:00:00Z"
+    baseline = tmp_path / "release.json"
+    baseline.write_text(json.dumps(old))
+    history = tmp_path / "h.sqlite"
+    with History(history) as h:
+        h.append(old)
+        h.append(new)
+    out = tmp_path / "out"
+    assert main(["report", "--history", str(history), "--out", str(out), "--baseline", str(baseline)]) == 0
+    page = (out / "report.html").read_text()
+    assert f"Changes on this page are against the baseline {baseline} (model ckpt-1, run 2026-11-11 00:00 UTC)" in page
+    assert main(["report", "--history", str(history), "--out", str(out)]) == 0
+    assert (
+        "the nearest earlier run in the history measured the same way, ckpt-1 (#1," in (out / "report.html").read_text()
+    )
+    assert main(["report", "--history", str(history), "--out", str(out), "--baseline", str(tmp_path / "no.json")]) == 2
+    assert "no.json' does not exist" in capsys.readouterr().err
+
+
 def test_a_full_disk_adds_nothing_and_says_how_to_add_the_run_later(tmp_path):
     with History(tmp_path / "h.sqlite") as history:
         history.append(make_document(1))

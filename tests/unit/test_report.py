@@ -7,6 +7,7 @@ tests need no model and no files from elsewhere.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import random
 import time
@@ -19,9 +20,10 @@ from hypothesis import strategies as st
 
 from selfdisc_checks.errors import SelfDiscError
 from selfdisc_checks.records import HistoryRun
-from selfdisc_checks.report.html import CSP, anchor, esc, render_html, shared_prefix, write_report
+from selfdisc_checks.report.html import CSP, anchor, esc, render_html, shared_prefix, short_check_id, write_report
 from selfdisc_checks.report.plots import TrendPoint, trend_png
-from selfdisc_checks.report.summary import analyse, p_value, percent, render_markdown, show, show_p
+from selfdisc_checks.report.results import render_table
+from selfdisc_checks.report.summary import analyse, duration, p_value, percent, render_markdown, show, show_p
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DEMOS = "".join(f"Q: {i}+{i}=\nA: {2 * i}\n\n" for i in range(60))  # a long few-shot prefix shared by every prompt
@@ -604,3 +606,190 @@ def test_a_long_run_shows_flipped_invalid_and_wrong_picks_first_within_the_cap(t
     write_report(runs, tmp_path / "all", max_questions=None)
     everything = Page((tmp_path / "all" / "report.html").read_text())  # parsed once
     assert sum(anchor("arithmetic", q["id"]) in everything.ids for q in questions) == 120
+
+
+# ---- invalid and truncation rates, run labels, durations, baselines ---------------------------------------
+
+
+def with_picks(document: dict, invalid: int, truncated: int = 0) -> dict:
+    """The document with its first ``invalid`` picks invalid (the first ``truncated`` of them cut at the token
+    limit) and the rest valid, its metrics made to agree."""
+    task = document["tasks"]["arithmetic"]
+    for position, q in enumerate(task["questions"]):
+        scores = [c["score"] for c in q["candidates"]]
+        if position < invalid:
+            q["choice"] = {
+                "raw": "The answer is",
+                "index": None,
+                "valid": False,
+                "truncated": position < truncated,
+                "reason": "truncated" if position < truncated else "no_label",
+            }
+            q["s_disc"] = min(scores)
+        else:
+            q["choice"] = {"raw": "(1)", "index": 0, "valid": True, "truncated": False}
+            q["s_disc"] = scores[0]
+    n = len(task["questions"])
+    task["metrics"].update(invalid_rate=invalid / n, truncated_rate=truncated / n, candidates_truncated_rate=0.0)
+    return document
+
+
+def test_a_fall_of_the_invalid_rate_from_100_to_33_percent_is_trended_and_marked(tmp_path, monkeypatch):
+    before = with_picks(make_document(1, {"arithmetic": {"n": 6}}), invalid=6, truncated=6)
+    after = with_picks(make_document(1, {"arithmetic": {"n": 6}}), invalid=2, truncated=1)
+    runs = [run(1, before, "v1"), run(2, after, "v2")]
+    comparison = analyse(runs).tasks[0].comparison
+    invalid = comparison.change("invalid_rate")
+    assert (invalid.old, invalid.new, invalid.n) == (1.0, pytest.approx(1 / 3), 6)
+    assert comparison.verdict("invalid_rate") == "improved" and comparison.verdict("truncated_rate") == "improved"
+    assert comparison.verdict("candidates_truncated_rate") == "steady"
+
+    drawn = []
+    monkeypatch.setattr("selfdisc_checks.report.html.trend_png", lambda task, points, **_: drawn.append(points) or PNG)
+    write_report(runs, tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    page = Page(text)
+    cells = table2(page, "arithmetic")
+    assert float(cells["change_invalid_rate"]["value"]) == pytest.approx(-2 / 3)
+    assert cells["change_invalid_rate"]["text"] == "-66.7"
+    history = text[text.index('id="history"') :]
+    assert "100.0% · 100.0% · 0.0%" in history and "33.3% · 16.7% · 0.0%" in history
+    assert '<span class="chip improved" title="improved">invalid ↓ -66.7</span>' in text
+    assert [p.metrics["invalid_rate"] for p in drawn[0]] == [1.0, pytest.approx(1 / 3)]  # the plot's points
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| arith"))
+    assert "33.3% (↓ -66.7)" in row and "16.7% (↓ -83.3)" in row
+
+    worse = analyse([run(1, after, "v1"), run(2, before, "v2")])
+    assert worse.tasks[0].comparison.verdict("invalid_rate") == "regressed"
+    assert "invalid_rate" in {c.metric for c in worse.regressions}
+    assert "**100.0% (↑ +66.7)**" in render_markdown(worse)
+
+
+def test_the_trend_plot_gets_a_panel_of_rates_when_runs_recorded_them():
+    from PIL import Image
+
+    metrics = with_picks(make_document(1), invalid=4)["tasks"]["arithmetic"]["metrics"]
+    bare = {k: v for k, v in metrics.items() if "rate" not in k}
+    points = [TrendPoint("a", "", metrics), TrendPoint("b", "", metrics)]
+    tall = Image.open(io.BytesIO(trend_png("t", points))).size
+    short = Image.open(io.BytesIO(trend_png("t", [TrendPoint("a", "", bare), TrendPoint("b", "", bare)]))).size
+    assert tall[0] == short[0] and tall[1] > 1.2 * short[1]
+
+
+def test_a_checkpoint_path_label_is_cut_to_its_folder_told_apart_and_kept_in_full_in_the_tooltip(tmp_path, monkeypatch):
+    paths = ["/ckpts/run-a/step-1000", "/ckpts/run-b/step-1000", "/ckpts/run-a/step-2000"]
+    runs = [run(i + 1, make_document(i, model=path), path) for i, path in enumerate(paths)]
+    runs.append(run(4, make_document(4, model="/ckpts/run-a/step-3000"), "v1.2-rc1"))  # --run-label: kept
+    report = analyse(runs)
+    assert [report.label(r) for r in runs] == ["run-a/step-1000", "run-b/step-1000", "step-2000", "v1.2-rc1"]
+
+    drawn = []
+    monkeypatch.setattr("selfdisc_checks.report.html.trend_png", lambda task, points, **_: drawn.append(points) or PNG)
+    write_report(runs[:3], tmp_path)
+    assert [p.label for p in drawn[0]] == ["run-a/step-1000", "run-b/step-1000", "step-2000"]
+    text = (tmp_path / "report.html").read_text()
+    assert '<span class="runlabel" title="/ckpts/run-a/step-2000">step-2000</span>' in text
+    assert '<div class="muted small path">/ckpts/run-b/step-1000</div>' in text  # the full path, in the table
+    assert "run step-2000" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0.04, "0.0 s"), (8.44, "8.4 s"), (42.4, "42 s"), (59.6, "1 min"), (725, "12 min 5 s"), (3780, "1 h 3 min")],
+)
+def test_durations_are_read_at_a_glance(seconds, text):
+    assert duration(seconds) == text
+
+
+@given(st.floats(min_value=0, max_value=10**6, allow_nan=False))
+def test_a_shown_duration_is_the_duration_rounded(seconds):
+    units = {"h": 3600, "min": 60, "s": 1}
+    words = duration(seconds).split()
+    shown = sum(float(value) * units[unit] for value, unit in zip(words[::2], words[1::2], strict=True))
+    assert abs(shown - seconds) <= (30 if seconds >= 3599.5 else 0.5) + 1e-9
+
+
+def test_the_page_shows_the_run_duration_human_readable(tmp_path):
+    doc = make_document(1)
+    doc["run"]["duration_s"] = 725.2
+    write_report([run(1, doc)], tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    assert '<dd title="725.2 s">12 min 5 s</dd>' in text and ">725.2 s<" not in text
+
+
+def regression_checks(baseline: str) -> list[dict]:
+    return [
+        {
+            "id": "selfdisc_checks/checks/test_regression.py::test_no_regression[arithmetic-s_disc]",
+            "name": "test_no_regression",
+            "task": "arithmetic",
+            "metric": "s_disc",
+            "outcome": "failed",
+            "message": f"arithmetic: S_disc regressed against the baseline {baseline}: 0.750 -> 0.000",
+            "value": 0.0,
+            "interval": [-1.0, -0.25],
+            "threshold": None,
+            "baseline": baseline,
+        }
+    ]
+
+
+def test_the_page_names_the_baseline_of_its_changes_and_of_the_regression_checks(tmp_path):
+    first = run(1, make_document(1), "v1")
+    latest = run(2, make_document(2, checks=regression_checks("release/results.json")), "v2")
+    write_report([first, latest], tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    assert (
+        "Changes on this page are against the nearest earlier run in the history measured the same way, v1 (#1," in text
+    )
+    assert "This run&#x27;s regression checks compared with the baseline release/results.json." in text
+    assert "These are two different baselines" in text and "report --baseline release/results.json" in text
+    summary = (tmp_path / "summary.md").read_text()
+    assert "- This run's regression checks compared with the baseline release/results.json." in summary
+    assert "`report --baseline release/results.json`" in summary
+
+    explicit = HistoryRun(-1, "release/results.json", "2026-09-01T10:00:00Z", make_document(1))
+    write_report([first, latest], tmp_path, baseline=explicit)
+    text = (tmp_path / "report.html").read_text()
+    assert "against the baseline release/results.json (model org/model, run 2026-09-01 10:00 UTC)." in text
+    assert "These are two different baselines" not in text
+    assert "baseline: --baseline" in text and "Against <span" in text
+    assert "is not in this history, so no point marks it" in text
+
+    write_report([first, run(2, make_document(2, checks=[]))], tmp_path)
+    assert (
+        "compared with nothing: no --baseline or --baseline-model was given" in (tmp_path / "report.html").read_text()
+    )
+
+
+def test_a_long_check_id_is_shown_from_its_file_on_with_the_full_id_in_the_tooltip(tmp_path):
+    venv = ".venv/lib/python3.11/site-packages/selfdisc_checks/checks/test_regression.py"
+    assert short_check_id(f"{venv}::test_no_regression[a-s_gen]") == "test_regression.py::test_no_regression[a-s_gen]"
+    assert short_check_id("test_x[a]") == "test_x[a]" and short_check_id(r"c:\x\t.py::t") == "t.py::t"
+    checks = regression_checks("old.json")
+    checks[0]["id"] = f"{venv}::test_no_regression[arithmetic-s_disc]"
+    write_report([run(1, make_document(1, checks=checks))], tmp_path)
+    text = (tmp_path / "report.html").read_text()
+    assert f'<code title="{venv}::test_no_regression[arithmetic-s_disc]">test_regression.py::' in text
+
+
+# ---- the terminal table ------------------------------------------------------------------------------------
+
+
+def test_the_summary_table_shows_the_baselines_value_and_the_difference_when_there_is_one():
+    tasks = {"arithmetic": {}, "mtbench": {"graded": True}}
+    old, new = make_document(1, tasks), make_document(2, {**tasks, "gsm8k": {}})
+    plain = render_table("org/model", new["tasks"], 150)
+    assert "base" not in plain
+    table = render_table("org/model", new["tasks"], 150, old, "release.json")
+    assert "S_gen (base)" in table and "DG-DIFF (base)" in table
+    assert "(base): the value of the baseline release.json" in " ".join(table.split())
+    a, b = old["tasks"]["arithmetic"]["metrics"], new["tasks"]["arithmetic"]["metrics"]
+    row = next(line for line in table.splitlines() if "arithmetic" in line)
+    assert f"{100 * a['s_gen']:.1f}% ({100 * (b['s_gen'] - a['s_gen']):+.1f})" in row
+    assert f"{100 * a['dg_diff']:+.1f} ({100 * (b['dg_diff'] - a['dg_diff']):+.1f})" in row
+    a, b = old["tasks"]["mtbench"]["metrics"], new["tasks"]["mtbench"]["metrics"]
+    row = next(line for line in table.splitlines() if "mtbench" in line)
+    assert f"{1 + 9 * a['s_gen']:.2f}/10 ({9 * (b['s_gen'] - a['s_gen']):+.2f})" in row  # rating points
+    row = next(line for line in table.splitlines() if "gsm8k" in line)
+    assert row.count(" - ") >= 3  # not in the baseline
