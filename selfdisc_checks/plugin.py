@@ -302,7 +302,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Remember which shipped checks this session runs (after -k and -m chose): they are the run's family."""
+    """Remember which shipped checks this session runs (after -k and -m chose), by test name and fixture, so a
+    project's copy of a shipped check counts too: they are the run's family."""
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
@@ -313,12 +314,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         task, name = params.get("selfdisc_task"), getattr(item, "originalname", item.name)
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        if task is None or not module.startswith("selfdisc_checks.checks."):
+        fixtures = getattr(item, "fixturenames", ())
+        if task is None:
             continue
-        if name in shipped:
+        if name in shipped and "selfdisc_check" in fixtures:  # the shipped check, or a project's copy of it
             gate_name = shipped[name]
-        elif name == REGRESSION_CHECK[1] and "selfdisc_metric" in params:
+        elif name == REGRESSION_CHECK[1] and "selfdisc_regression" in fixtures and "selfdisc_metric" in params:
             gate_name = REGRESSION_PREFIX + params["selfdisc_metric"]
         else:
             continue
