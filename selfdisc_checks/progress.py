@@ -8,8 +8,11 @@ One ``Tracker`` per process counts; what shows it depends on where the output go
 - an xdist worker writes its state to a small JSON file (``FileView``) that the controller reads every few
   seconds and prints as one line per worker (``WorkerLines``).
 
-The pipeline reports units (``tracker(phase, done, total)``); a backend reports decoded tokens
-(``tracker.tokens(n)``) and loading (``tracker.status(text)``). Nothing here imports pytest or torch.
+The pipeline reports units (``tracker(phase, done, total)``) as its batches end; a backend reports decoded
+tokens (``tracker.tokens(n)``), each row it finishes (``tracker.row_done(tokens)``: one unit, so the count
+moves within a batch), its rows' token limit (``tracker.token_limit(n)``) and loading (``tracker.status(text)``).
+The time left comes from the measured token rate and the tokens still to decode, or without token reports
+from the pace of units. Nothing here imports pytest or torch.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ INTERVAL = 5.0  # seconds between lines in a log
 
 @dataclass
 class PhaseState:
-    """One phase's progress: units (candidates, prompts) done of total, of which ``start_done`` came from the
-    cache, and the tokens decoded since the phase started."""
+    """One phase's progress: units (candidates, prompts) done of total, of which ``start_done`` were done when
+    its pace started (from the cache, or before the model loaded), and what the backend decoded since then.
+
+    ``done`` moves within a device batch: each row the backend finishes is one unit (a candidate, a
+    discrimination output, a verdict), so a phase of one long batch does not sit at 0 until it ends."""
 
     phase: str
     unit: str
@@ -37,9 +43,11 @@ class PhaseState:
     total: int
     start_done: int
     started: float
-    tokens: int = 0
+    tokens: int = 0  # tokens decoded since the pace started
     updated: float = field(default_factory=time.time)
-    batch_budget: int = 0  # tokens the batch in flight may still decode (rows x token limit, less what it did)
+    rows: int = 0  # rows the backend finished since the pace started
+    row_tokens: int = 0  # the tokens those rows decoded
+    limit: int = 0  # the most tokens a row of the batch in flight may decode (0: not told)
 
     @property
     def elapsed(self) -> float:
@@ -47,44 +55,58 @@ class PhaseState:
 
     @property
     def tokens_per_second(self) -> float | None:
-        return self.tokens / self.elapsed if self.tokens and self.elapsed > 0 else None
+        return self.rate(self.updated)
 
     @property
     def eta(self) -> float | None:
-        """Seconds left, from the pace of the units computed in this phase (cached ones took no time)."""
-        computed = self.done - self.start_done
-        if self.done >= self.total:
+        return self.eta_at(self.updated)
+
+    def rate(self, now: float) -> float | None:
+        """Tokens decoded per second since the pace started."""
+        elapsed = now - self.started
+        return self.tokens / elapsed if self.tokens and elapsed > 0 else None
+
+    def eta_at(self, now: float) -> float | None:
+        """Seconds left at ``now``: the tokens still to decode at the measured rate, when the backend reports
+        tokens; else the pace of the units computed since the pace started (cached ones took no time).
+
+        The tokens still to decode are the units left times the mean length of the rows finished so far (before
+        the first one finishes: the row token limit, an upper bound), less what the rows in flight already
+        decoded. At a steady rate the estimate falls as fast as the clock."""
+        left = self.total - self.done
+        if left <= 0:
             return 0.0
-        if computed <= 0 or self.elapsed <= 0:
+        elapsed = now - self.started
+        if elapsed <= 0:
             return None
-        return (self.total - self.done) * self.elapsed / computed
+        per_unit = self.row_tokens / self.rows if self.rows else self.limit
+        if self.tokens and per_unit:
+            in_flight = max(0, self.tokens - self.row_tokens)
+            still = max(left * per_unit - in_flight, float(left))  # at least a token per unit left
+            return still * elapsed / self.tokens
+        computed = self.done - self.start_done
+        return left * elapsed / computed if computed > 0 else None
 
-    @property
-    def batch_bound(self) -> float | None:
-        """Seconds the batch in flight can take at most, at the current pace (its rows may all run to the token
-        limit); what a phase shows before its first batch ends, when there is no pace of units yet."""
-        rate = self.tokens_per_second
-        return self.batch_budget / rate if rate and self.batch_budget > 0 else None
-
-    def line(self) -> str:
-        """``arithmetic: sampling 40/160 candidates (25%) · 312 tok/s · 0:12 elapsed · ETA 0:36``."""
+    def line(self, now: float | None = None) -> str:
+        """``gsm8k: sampling 40/160 candidates (25%) · 0:12 elapsed · ETA 0:36 · 312 tok/s``: what is done, then
+        the times (so a narrow log shows them), then the rate and what came from the cache. ``now`` (default:
+        the last update) lets a timer show a phase that is busy but has nothing new to report."""
+        now = self.updated if now is None else max(now, self.updated)
         percent = 100 * self.done / self.total if self.total else 100.0
         parts = [f"{self.phase} {self.done}/{self.total} {self.unit} ({percent:.0f}%)"]
-        if self.start_done:
-            parts[0] += f", {self.start_done} cached"
-        if self.tokens_per_second is not None:
-            parts.append(f"{self.tokens_per_second:,.0f} tok/s")
-        parts.append(f"{clock(self.elapsed)} elapsed")
+        parts.append(f"{clock(now - self.started)} elapsed")
         if self.done < self.total:
-            parts.append(self.eta_text())
+            parts.append(self.eta_text(now))
+        rate = self.rate(now)
+        if rate is not None:
+            parts.append(f"{rate:,.0f} tok/s")
+        if self.start_done:
+            parts.append(f"{self.start_done} cached")
         return " · ".join(parts)
 
-    def eta_text(self) -> str:
-        if self.eta is not None:
-            return f"ETA {clock(self.eta)}"
-        if self.batch_bound is not None:
-            return f"batch ETA <= {clock(self.batch_bound)}"
-        return "ETA ?"
+    def eta_text(self, now: float | None = None) -> str:
+        eta = self.eta_at(self.updated if now is None else max(now, self.updated))
+        return "ETA ?" if eta is None else f"ETA {clock(eta)}"
 
 
 def clock(seconds: float | None) -> str:
@@ -101,44 +123,67 @@ def unit_of(phase: str) -> str:
 
 
 class Tracker:
-    """Counts progress and hands each change to a view; the callable the pipeline reports to."""
+    """Counts progress and hands each change to a view; the callable the pipeline reports to, and the listener a
+    backend tells of loading (``status``), decoded tokens (``tokens``), each finished row (``row_done``) and a
+    batch's row token limit (``token_limit``)."""
 
     def __init__(self, view: View, prefix: str = "") -> None:
         self.view, self.prefix = view, prefix
         self.current: PhaseState | None = None
+        self._reported = 0  # units the pipeline reported done in the current phase (whole batches)
+        self._in_flight = 0  # rows the backend finished since that report (the batch in flight)
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         phase = self.prefix + phase
         now = time.time()
+        self._reported, self._in_flight = done, 0
         if self.current is None or self.current.phase != phase:
             self.current = PhaseState(phase, unit_of(phase), done, total, done, now, updated=now)
-            self.view.started(self.current)
+            if done >= total:
+                self.view.finished(self.current)  # all cached: its one line
+            else:
+                self.view.started(self.current)
             return
         self.current.done, self.current.total, self.current.updated = done, total, now
-        self.view.changed(self.current)
         if done >= total:
             self.view.finished(self.current)
+        else:
+            self.view.changed(self.current)
 
     def tokens(self, count: int) -> None:
         """Tokens decoded by the backend in the current phase (called about twice a second while decoding)."""
         if self.current is not None:
             self.current.tokens += count
-            self.current.batch_budget = max(0, self.current.batch_budget - count)
             self.current.updated = time.time()
             self.view.changed(self.current)
 
-    def batch(self, budget: int) -> None:
-        """A device batch starts that may decode up to ``budget`` tokens (0: it ended)."""
+    def row_done(self, tokens: int) -> None:
+        """The backend finished one row (one unit of the phase) after decoding ``tokens`` tokens. Counted until
+        the pipeline reports its batch; a row decoded again (a batch split after running out of memory) may
+        count twice until then, never past the phase's total."""
+        state = self.current
+        if state is None or state.done >= state.total:
+            return
+        self._in_flight += 1
+        state.rows += 1
+        state.row_tokens += tokens
+        state.done = min(self._reported + self._in_flight, state.total)
+        state.updated = time.time()
+        self.view.changed(state)
+
+    def token_limit(self, limit: int) -> None:
+        """A device batch starts whose rows may each decode up to ``limit`` tokens."""
         if self.current is not None:
-            self.current.batch_budget = budget
+            self.current.limit = limit
 
     def status(self, text: str) -> None:
         """A line of its own, e.g. loading the model. The current phase's pace counts from here on: what came
         before (loading) says nothing about how fast the rest will go."""
         self.view.status(self.prefix + text)
-        if self.current is not None:
-            self.current.started = self.current.updated = time.time()
-            self.current.start_done, self.current.tokens = self.current.done, 0
+        state = self.current
+        if state is not None:
+            state.started = state.updated = time.time()
+            state.start_done, state.tokens, state.rows, state.row_tokens = state.done, 0, 0, 0
 
     def close(self) -> None:
         self.view.close()
@@ -154,7 +199,7 @@ class View:
         pass
 
     def finished(self, state: PhaseState) -> None:
-        pass
+        self.changed(state)
 
     def status(self, text: str) -> None:
         pass
@@ -164,48 +209,87 @@ class View:
 
 
 class LineView(View):
-    """Plain lines for logs: at a phase's start, at most every ``interval`` seconds, and at its end."""
+    """Plain lines for logs: a phase's first line, one every ``interval`` seconds while it runs, and its last.
+
+    A timer writes the lines, so they come every ``interval`` seconds however rarely the backend reports (a
+    decoding step or a prefill on a CPU can take seconds; lines written only on reports came every 7-8 s). A
+    phase's first line waits for its first report (or the first tick), so the model's loading lines, which
+    come once the phase has work to do, are written before it."""
 
     def __init__(self, write: Callable[[str], None], interval: float = INTERVAL, tag: str = "selfdisc") -> None:
         self.write, self.interval, self.tag = write, interval, tag
         self._last = 0.0
+        self._state: PhaseState | None = None  # the phase running now (None: none, or it ended)
+        self._pending = False  # its first line is still to come
+        self._lock = threading.Lock()  # the timer's thread and the reports' both write
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
 
     def started(self, state: PhaseState) -> None:
-        self._emit(state)
+        with self._lock:
+            self._state, self._pending, self._last = state, True, time.time()
+        if self._timer is None:
+            self._timer = threading.Thread(target=self._tick, name="selfdisc-progress-lines", daemon=True)
+            self._timer.start()
 
     def changed(self, state: PhaseState) -> None:
-        if time.time() - self._last >= self.interval:
-            self._emit(state)
+        with self._lock:
+            self._state = state
+            if state.done < state.total and (self._pending or time.time() - self._last >= self.interval):
+                self._emit(state)
 
     def finished(self, state: PhaseState) -> None:
-        self._emit(state)
+        with self._lock:
+            self._state, self._pending = None, False
+            self._emit(state)
 
     def status(self, text: str) -> None:
-        self.write(f"[{self.tag}] {text}")
+        with self._lock:
+            self._last = time.time()  # a line was written: the next timed one is an interval away
+            self.write(f"[{self.tag}] {text}")
 
-    def _emit(self, state: PhaseState) -> None:
-        self._last = time.time()
-        self.write(f"[{self.tag}] {state.line()}")
+    def close(self) -> None:
+        self._stop.set()
+        if self._timer is not None:
+            self._timer.join()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(min(0.5, max(0.01, self.interval / 10))):
+            with self._lock:
+                now = time.time()
+                if self._state is not None and now - self._last >= self.interval:
+                    self._emit(self._state, now)
+
+    def _emit(self, state: PhaseState, now: float | None = None) -> None:
+        self._last, self._pending = time.time(), False
+        self.write(f"[{self.tag}] {state.line(now)}")
 
 
 class RichView(View):
-    """Rich bars on a terminal: units done, tokens per second, elapsed and time left, one bar per phase."""
+    """Rich bars on a terminal: units done, elapsed and time left first (they stay on an 80-column terminal),
+    then tokens per second and the bar, which takes what width is left."""
 
-    def __init__(self, file: TextIO | None = None) -> None:
+    def __init__(self, file: TextIO | None = None, width: int | None = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
-        self._console = Console(file=file) if file is not None else Console()
+        def kept() -> Column:
+            return Column(no_wrap=True)
+
+        self._console = Console(file=file, width=width) if file is not None else Console(width=width)
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[unit]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[eta]}"),
+            # a long description is cut (baseline commonsenseqa: label likelihoods), never the counts or times
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", max_width=30)),
+            MofNCompleteColumn(table_column=kept()),
+            TextColumn("{task.fields[unit]}", table_column=kept()),
+            TimeElapsedColumn(table_column=kept()),
+            TextColumn("{task.fields[eta]}", table_column=kept()),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True, overflow="ellipsis")),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
             console=self._console,
             transient=False,
+            expand=True,
         )
         self._progress.start()
         self._bars: dict[str, Any] = {}
@@ -305,7 +389,9 @@ class WorkerLines:
                 lines.append(line)
             self._shown[worker + ":finished"] = str(len(finished))
             if record.get("state"):
-                line = PhaseState(**record["state"]).line()
+                state = PhaseState(**record["state"])
+                # a phase still running shows the time now: its worker may be in a long step with nothing new
+                line = state.line(time.time() if state.done < state.total else None)
                 if self._shown.get(worker) != line:
                     self._shown[worker] = line
                     lines.append(line)
