@@ -8,7 +8,7 @@ write the regression report.
     python -m selfdisc_checks schema          # the results document's JSON Schema
 
 Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
-0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
+0 every check passed (or was skipped), 1 a check failed or could not run, 130 Ctrl-C stopped it; of compare: 0 no regression, 1 a metric
 regressed; of every command: 2 when its input cannot be read or used.
 """
 
@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and each check's line, write the outputs asked for; 1 when a check failed."""
     from pathlib import Path
 
-    from selfdisc_checks.engine import run_evaluation
+    from selfdisc_checks.engine import Interrupted, interrupted_line, run_evaluation
     from selfdisc_checks.progress import LineView, RichView, Tracker, View
     from selfdisc_checks.report.results import render_table
     from selfdisc_checks.settings import read_pyproject, resolve_settings
@@ -137,6 +137,10 @@ def _run(args: argparse.Namespace) -> int:
     tracker = Tracker(view)
     try:
         evaluation = run_evaluation(settings, tracker)
+    except Interrupted as interrupted:
+        tracker.close()
+        print(interrupted_line(settings.cache_dir, interrupted.stored), file=sys.stderr)
+        return 130
     finally:
         tracker.close()
     model = evaluation.document.get("model", {})
