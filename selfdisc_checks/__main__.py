@@ -1,5 +1,5 @@
-"""Command line (also installed as ``selfdisc-checks``): compare two results files, keep a run history,
-write the regression report.
+"""Command line (also installed as ``selfdisc-checks``): run the checks without pytest, compare two results
+files, keep a run history, write the regression report.
 
     python -m selfdisc_checks run --model CKPT [the pytest plugin's options]
     python -m selfdisc_checks compare OLD.json NEW.json
@@ -27,9 +27,16 @@ from selfdisc_checks.report.compare import METRICS, Change, compare_results
 _SHOWN_IDS = 5  # flipped question ids listed per metric; the rest are counted
 
 
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph as one line of plain text (--help's description): a whole sentence, not
+    the first line of one."""
+    paragraph = (doc or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("``", "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand and return its exit status."""
-    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks", description=_first_paragraph(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
     running = commands.add_parser(
         "run",
@@ -186,7 +193,8 @@ def _import(args: argparse.Namespace) -> int:
                 continue
             run_id = history.append(document, label=args.run_label)
             print(f"{path}: appended as run {run_id}")
-        print(f"{args.history}: {len(history)} run(s)")
+        count = len(history)
+        print(f"{args.history}: {count} run{'' if count == 1 else 's'}")
     return 0
 
 

@@ -145,7 +145,7 @@ def decide_regression(
     message = (
         f"{task}: {LABELS[metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
         f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "
-        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance -{tolerance:.3f} "
+        f"{high:+.3f}], one-sided upper bound {change.upper_bound:+.3f} vs tolerance {0.0 - tolerance:.3f} "
         f"(n = {change.n} shared questions; {len(change.flipped['fixed'])} fixed, "
         f"{len(change.flipped['broke'])} broke)"
     )

@@ -291,3 +291,22 @@ def test_ctrl_c_says_how_many_candidates_this_run_stored_not_the_whole_cache(tmp
     assert len(lines) == 1 and "(4 candidates stored by this run)" in lines[0], output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
     assert stopped.returncode == (pytest.ExitCode.INTERRUPTED if how == "pytest" else 130), output
+
+
+@pytest.mark.parametrize("tolerance, shown", [(0.0, "vs tolerance 0.000 "), (0.01, "vs tolerance -0.010 ")])
+def test_the_regression_message_shows_the_tolerance_with_its_sign(tmp_path, tolerance, shown):
+    """A zero tolerance reads 0.000, never -0.000; a real one as the bound the upper bound is held against."""
+    from selfdisc_checks.engine import evaluate
+
+    (tmp_path / "model.py").write_text(textwrap.dedent(SCRIPT))
+    common = {"backend": "scripted", "limit": 6, "samples": 2, "cache_dir": str(tmp_path / "cache")}
+    evaluate(tmp_path / "model.py", "arithmetic", results_json=str(tmp_path / "old.json"), **common)
+    evaluation = evaluate(
+        tmp_path / "model.py",
+        "arithmetic",
+        baseline=str(tmp_path / "old.json"),
+        tolerances={"s_gen": tolerance},
+        **common,
+    )
+    (message,) = [c["message"] for c in evaluation.checks if c["id"].endswith("test_no_regression[arithmetic-s_gen]")]
+    assert shown in message and "held against the baseline" in message, message
