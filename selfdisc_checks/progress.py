@@ -11,8 +11,8 @@ One ``Tracker`` per process counts; what shows it depends on where the output go
 The pipeline reports units (``tracker(phase, done, total)``) as its batches end; a backend reports decoded
 tokens (``tracker.tokens(n)``), each row it finishes (``tracker.row_done(tokens)``: one unit, so the count
 moves within a batch), its rows' token limit (``tracker.token_limit(n)``) and loading (``tracker.status(text)``).
-The time left comes from the measured token rate and the tokens still to decode, or without token reports
-from the pace of units. Nothing here imports pytest or torch.
+The time left is the tokens still to decode (at most the row limit per unit left) at the measured token
+rate, or without token reports the pace of units. Nothing here imports pytest or torch.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 INTERVAL = 5.0  # seconds between lines in a log
+# How a backend's status lines start when they announce work still going on (loading the model, starting an
+# engine): until the next line, a log's timed lines repeat them with the time since, not the waiting phase.
+ONGOING = ("loading ", "starting ", "spreading ")
 
 
 @dataclass
@@ -48,6 +51,8 @@ class PhaseState:
     rows: int = 0  # rows the backend finished since the pace started
     row_tokens: int = 0  # the tokens those rows decoded
     limit: int = 0  # the most tokens a row of the batch in flight may decode (0: not told)
+    decoding_since: float = 0.0  # when the first tokens were reported (0: not yet)
+    decoding_base: int = 0  # the tokens counted by then (decoded before it, with the first prefill)
 
     @property
     def elapsed(self) -> float:
@@ -62,7 +67,12 @@ class PhaseState:
         return self.eta_at(self.updated)
 
     def rate(self, now: float) -> float | None:
-        """Tokens decoded per second since the pace started."""
+        """Tokens decoded per second: since the first tokens were reported, once a second has passed since (the
+        first prefill, which can take half a minute on a CPU, would make the first estimates hours too long);
+        before that, since the pace started."""
+        decoding = now - self.decoding_since
+        if self.decoding_since and decoding >= 1.0 and self.tokens > self.decoding_base:
+            return (self.tokens - self.decoding_base) / decoding
         elapsed = now - self.started
         return self.tokens / elapsed if self.tokens and elapsed > 0 else None
 
@@ -70,20 +80,24 @@ class PhaseState:
         """Seconds left at ``now``: the tokens still to decode at the measured rate, when the backend reports
         tokens; else the pace of the units computed since the pace started (cached ones took no time).
 
-        The tokens still to decode are the units left times the mean length of the rows finished so far (before
-        the first one finishes: the row token limit, an upper bound), less what the rows in flight already
-        decoded. At a steady rate the estimate falls as fast as the clock."""
+        The tokens still to decode are bounded by the row token limit: each unit left may decode up to it, less
+        what the rows in flight already decoded. The bound falls by every token decoded and by what a row that
+        ends early leaves unused, so at a steady rate the estimate only falls, and is exact when rows run to the
+        limit (a long discrimination output). The mean length of the rows finished so far would say less, but
+        it is that of the short rows (they finish first), and the estimate it gives rises as the long ones go
+        on; it is used only by a backend that tells no limit."""
         left = self.total - self.done
         if left <= 0:
             return 0.0
         elapsed = now - self.started
         if elapsed <= 0:
             return None
-        per_unit = self.row_tokens / self.rows if self.rows else self.limit
-        if self.tokens and per_unit:
+        per_unit = self.limit or (self.row_tokens / self.rows if self.rows else 0)
+        rate = self.rate(now)
+        if rate and per_unit:
             in_flight = max(0, self.tokens - self.row_tokens)
             still = max(left * per_unit - in_flight, float(left))  # at least a token per unit left
-            return still * elapsed / self.tokens
+            return still / rate
         computed = self.done - self.start_done
         return left * elapsed / computed if computed > 0 else None
 
@@ -99,7 +113,7 @@ class PhaseState:
             parts.append(self.eta_text(now))
         rate = self.rate(now)
         if rate is not None:
-            parts.append(f"{rate:,.0f} tok/s")
+            parts.append(f"{rate:,.{1 if rate < 10 else 0}f} tok/s")
         if self.start_done:
             parts.append(f"{self.start_done} cached")
         return " · ".join(parts)
@@ -152,10 +166,13 @@ class Tracker:
 
     def tokens(self, count: int) -> None:
         """Tokens decoded by the backend in the current phase (called about twice a second while decoding)."""
-        if self.current is not None:
-            self.current.tokens += count
-            self.current.updated = time.time()
-            self.view.changed(self.current)
+        state = self.current
+        if state is not None:
+            state.tokens += count
+            state.updated = time.time()
+            if not state.decoding_since:
+                state.decoding_since, state.decoding_base = state.updated, state.tokens
+            self.view.changed(state)
 
     def row_done(self, tokens: int) -> None:
         """The backend finished one row (one unit of the phase) after decoding ``tokens`` tokens. Counted until
@@ -179,11 +196,12 @@ class Tracker:
     def status(self, text: str) -> None:
         """A line of its own, e.g. loading the model. The current phase's pace counts from here on: what came
         before (loading) says nothing about how fast the rest will go."""
-        self.view.status(self.prefix + text)
+        self.view.status(self.prefix + text, ongoing=text.startswith(ONGOING))
         state = self.current
         if state is not None:
             state.started = state.updated = time.time()
             state.start_done, state.tokens, state.rows, state.row_tokens = state.done, 0, 0, 0
+            state.decoding_since, state.decoding_base = 0.0, 0
 
     def close(self) -> None:
         self.view.close()
@@ -201,7 +219,7 @@ class View:
     def finished(self, state: PhaseState) -> None:
         self.changed(state)
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, ongoing: bool = False) -> None:
         pass
 
     def close(self) -> None:
@@ -221,6 +239,7 @@ class LineView(View):
         self._last = 0.0
         self._state: PhaseState | None = None  # the phase running now (None: none, or it ended)
         self._pending = False  # its first line is still to come
+        self._ongoing: tuple[str, float] | None = None  # a status of work still going on, and since when
         self._lock = threading.Lock()  # the timer's thread and the reports' both write
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -234,18 +253,19 @@ class LineView(View):
 
     def changed(self, state: PhaseState) -> None:
         with self._lock:
-            self._state = state
+            self._state, self._ongoing = state, None  # the phase reports: what held it up is over
             if state.done < state.total and (self._pending or time.time() - self._last >= self.interval):
                 self._emit(state)
 
     def finished(self, state: PhaseState) -> None:
         with self._lock:
-            self._state, self._pending = None, False
+            self._state, self._pending, self._ongoing = None, False, None
             self._emit(state)
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, ongoing: bool = False) -> None:
         with self._lock:
             self._last = time.time()  # a line was written: the next timed one is an interval away
+            self._ongoing = (text, self._last) if ongoing else None
             self.write(f"[{self.tag}] {text}")
 
     def close(self) -> None:
@@ -257,7 +277,13 @@ class LineView(View):
         while not self._stop.wait(min(0.5, max(0.01, self.interval / 10))):
             with self._lock:
                 now = time.time()
-                if self._state is not None and now - self._last >= self.interval:
+                if now - self._last < self.interval:
+                    continue
+                if self._ongoing is not None:  # e.g. still loading the model: say that, not "sampling 0/12"
+                    text, since = self._ongoing
+                    self._last = now
+                    self.write(f"[{self.tag}] {text} · {clock(now - since)} elapsed")
+                elif self._state is not None:
                     self._emit(self._state, now)
 
     def _emit(self, state: PhaseState, now: float | None = None) -> None:
@@ -303,7 +329,7 @@ class RichView(View):
             )
         self._progress.update(self._bars[state.phase], completed=state.done, total=state.total, rate=rate, eta=eta)
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, ongoing: bool = False) -> None:
         self._progress.console.print(text)
 
     def close(self) -> None:
@@ -334,7 +360,7 @@ class FileView(View):
         self._finished.append(state.line())
         self._save()
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, ongoing: bool = False) -> None:
         self._status = text
         self._save()
 

@@ -9,9 +9,11 @@ So the loaded model's generation config is replaced by one that keeps only its s
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -231,7 +233,8 @@ class HFBackend(Decoder):
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own line says what is loading; its bar would garble logs
         try:
-            model = self._load(auto.from_pretrained, "weights", **extra)
+            with _quiet_gguf_bar(bool(self.checkpoint.gguf_file)):
+                model = self._load(auto.from_pretrained, "weights", **extra)
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -309,6 +312,29 @@ class HFBackend(Decoder):
         return self._generate(
             prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec, self.prompts_in_flight
         )
+
+
+@contextmanager
+def _quiet_gguf_bar(gguf: bool) -> Iterator[None]:
+    """transformers de-quantizes a GGUF file under a tqdm bar of its own (``tqdm.auto``, which its progress-bar
+    switch does not reach), written over a log's lines: silenced while the weights load."""
+    module: Any = None
+    if gguf:
+        try:
+            import transformers.modeling_gguf_pytorch_utils
+
+            module = transformers.modeling_gguf_pytorch_utils
+        except ImportError:  # another layout: its bar shows, nothing else changes
+            module = None
+    original = getattr(module, "tqdm", None)
+    if module is None or original is None:
+        yield
+        return
+    module.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        module.tqdm = original
 
 
 # The only generation settings a checkpoint may contribute: which ids are special.

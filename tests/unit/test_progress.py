@@ -51,16 +51,20 @@ def test_the_time_left_counts_the_tokens_still_to_decode_at_the_measured_rate():
     # 400 - 50 tokens left (an upper bound) take 70 s.
     state = PhaseState("t: discriminating", "prompts", 0, 4, 0, 0.0, tokens=50, updated=10.0, limit=100)
     assert state.eta == 70.0
-    # Two rows finished after 20 tokens each; 30 more are in flight: 2 left x 20 - 30 = 10 tokens, 2 s.
+    # Two rows ended early, after 20 tokens each; 30 more are in flight: 2 left x 100 - 30 = 170 tokens, 34 s.
     state = replace(state, done=2, rows=2, row_tokens=40, tokens=70, updated=14.0)
-    assert state.eta == 10 * 14.0 / 70
+    assert state.eta == 170 * 14.0 / 70
+    # A backend that tells no limit: the mean length of the rows finished, 2 x 20 - 30 = 10 tokens.
+    assert replace(state, limit=0).eta == 10 * 14.0 / 70
 
 
 @given(st.integers(1, 30), st.integers(1, 50), st.integers(0, 200), st.floats(1.0, 500.0), st.data())
-def test_at_a_steady_rate_the_time_left_never_rises_and_is_exact_once_a_row_finished(units, length, extra, rate, data):
+def test_at_a_steady_rate_the_time_left_never_rises_and_is_exact_when_rows_run_to_the_limit(
+    units, length, extra, rate, data
+):
     """Rows of ``length`` tokens decoded one after another at ``rate`` tokens per second, the row limit
-    ``length + extra``: the estimate is never below the true time left, never rises, and equals it once a row
-    has finished."""
+    ``length + extra``: the estimate is never below the true time left, never rises, and equals it when the
+    rows use their whole limit."""
     view = _Collect()
     tracker = Tracker(view)
     tracker("t: discriminating", 0, units)
@@ -68,17 +72,15 @@ def test_at_a_steady_rate_the_time_left_never_rises_and_is_exact_once_a_row_fini
     state = tracker.current
     assert state is not None and view.events == ["started"]
     state.started = 0.0  # (the clock's own digits would round the small times below)
-    decoded_at = sorted(
-        data.draw(st.lists(st.integers(1, units * length - 1), min_size=2, max_size=20)) if units * length > 1 else []
-    )
+    decoded_at = sorted(data.draw(st.lists(st.integers(1, max(1, units * length - 1)), min_size=2, max_size=20)))
     estimates = []
     for decoded in decoded_at:
         finished = decoded // length
         state.tokens, state.rows, state.row_tokens, state.done = decoded, finished, finished * length, finished
         state.updated = state.started + decoded / rate
         estimate, truth = state.eta_at(state.updated), (units * length - decoded) / rate
-        assert estimate is not None and estimate >= truth * (1 - 1e-9)
-        if finished:
+        assert estimate is not None and estimate >= truth * (1 - 1e-9) - 1e-9
+        if extra == 0 and finished < units:
             assert abs(estimate - truth) <= 1e-9 * truth + 1e-9
         estimates.append(estimate)
     assert all(later <= earlier * (1 + 1e-9) + 1e-9 for earlier, later in itertools.pairwise(estimates))
@@ -142,6 +144,34 @@ def test_finished_rows_move_the_count_within_a_batch_until_the_pipeline_reports_
     for _ in range(10):  # a row decoded twice (a batch split after running out of memory) never passes the total
         tracker.row_done(10)
     assert tracker.current.done == 16
+
+
+def test_the_rate_counts_from_the_first_tokens_not_from_the_prefill_before_them():
+    # 30 s of prefill, then 10 tokens in the first report; 40 more in the next 10 s: 4 tok/s, not 50 / 40 s.
+    state = PhaseState("t: sampling", "candidates", 0, 4, 0, 0.0, tokens=50, updated=40.0)
+    state.decoding_since, state.decoding_base, state.limit = 30.0, 10, 100
+    assert state.rate(40.0) == 4.0
+    assert state.eta == (400 - 50) / 4.0
+    assert state.rate(30.5) == 50 / 30.5  # within a second of the first report: the whole time since the start
+
+
+def test_while_the_model_loads_the_timed_lines_say_so():
+    lines: list[str] = []
+    tracker = Tracker(LineView(lines.append, interval=0.2))
+    tracker("t: sampling", 0, 4)
+    tracker.status("loading ckpt (cpu, float32)")
+    time.sleep(0.5)
+    tracker.status("loaded ckpt in 0.5 s")
+    tracker.tokens(5)
+    tracker("t: sampling", 4, 4)
+    tracker.close()
+    assert lines[0] == "[selfdisc] loading ckpt (cpu, float32)"
+    timed = lines[1 : lines.index("[selfdisc] loaded ckpt in 0.5 s")]
+    assert timed and all(re.fullmatch(r"\[selfdisc\] loading ckpt \(cpu, float32\) · 0:00 elapsed", t) for t in timed)
+    assert [line.split(" · ")[0] for line in lines[-2:]] == [
+        "[selfdisc] t: sampling 0/4 candidates (0%)",
+        "[selfdisc] t: sampling 4/4 candidates (100%)",
+    ]
 
 
 def test_a_log_gets_a_line_every_interval_while_nothing_is_reported():
