@@ -68,11 +68,13 @@ class PhaseState:
 
     def rate(self, now: float) -> float | None:
         """Tokens decoded per second: since the first tokens were reported, once a second has passed since (the
-        first prefill, which can take half a minute on a CPU, would make the first estimates hours too long);
-        before that, since the pace started."""
-        decoding = now - self.decoding_since
-        if self.decoding_since and decoding >= 1.0 and self.tokens > self.decoding_base:
-            return (self.tokens - self.decoding_base) / decoding
+        first prefill, which can take half a minute on a CPU, would make the first estimates hours too long), None
+        within that second; a state that never saw a first report (read back from a worker's file) counts since the
+        pace started."""
+        if self.decoding_since:
+            decoding = now - self.decoding_since
+            # within a second of the first report there is no rate yet ("ETA ?", not a guess from the prefill)
+            return (self.tokens - self.decoding_base) / decoding if decoding >= 1.0 else None
         elapsed = now - self.started
         return self.tokens / elapsed if self.tokens and elapsed > 0 else None
 
