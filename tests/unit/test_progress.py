@@ -187,8 +187,8 @@ def test_a_log_gets_a_line_every_interval_while_nothing_is_reported():
     assert texts[0].startswith("[selfdisc] t: discriminating 0/2 prompts (0%) · 0:00 elapsed")
     assert texts[-1].startswith("[selfdisc] t: discriminating 2/2 prompts (100%)")
     times = [at for at, _ in lines]
-    assert len(lines) >= 5, texts  # 1.1 s at one line every 0.2 s
-    assert max(b - a for a, b in itertools.pairwise(times)) < 0.4, texts
+    assert len(lines) >= 4, texts  # 1.1 s at one line every 0.2 s (a loaded machine may wake the timer late)
+    assert max(b - a for a, b in itertools.pairwise(times)) < 0.7, texts  # without the timer: one gap of 1.1 s
 
 
 def test_the_loading_lines_come_before_the_phases_first_line():
@@ -252,7 +252,7 @@ def test_a_slow_scripted_run_moves_every_interval_and_its_time_left_falls(tmp_pa
         assert 0 < max(counts[:-1]) < total, lines  # it moved before the batch ended
         assert counts == sorted(counts), lines
         gaps = [b - a for (a, _), (b, _) in itertools.pairwise(lines)]
-        assert max(gaps) < interval + 0.4, lines  # (a loaded machine may wake the timer late)
+        assert max(gaps) < interval + 0.5, lines  # (a loaded machine may wake the timer late)
         known = [eta for eta in etas if eta is not None]
         assert len(known) >= 2 and known[-1] < known[0], lines
         assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(known)), lines
