@@ -1,5 +1,5 @@
-"""Command line (also installed as ``selfdisc-checks``): compare two results files, keep a run history,
-write the regression report.
+"""Command line (also installed as ``selfdisc-checks``): run the checks without pytest, compare two results
+files, keep a run history, write the regression report.
 
     python -m selfdisc_checks run --model CKPT [the pytest plugin's options]
     python -m selfdisc_checks compare OLD.json NEW.json
@@ -9,7 +9,7 @@ write the regression report.
     python -m selfdisc_checks ci gate|nightly # the CI templates' steps (configured by SELFDISC_* variables)
 
 Kept free of pytest, and of torch but for ``run``, so that it is instant and works anywhere. Exit status of run:
-0 every check passed (or was skipped), 1 a check failed or could not run; of compare: 0 no regression, 1 a metric
+0 every check passed (or was skipped), 1 a check failed or could not run, 130 Ctrl-C stopped it; of compare: 0 no regression, 1 a metric
 regressed; of every command: 2 when its input cannot be read or used.
 """
 
@@ -28,9 +28,16 @@ from selfdisc_checks.report.compare import METRICS, Change, compare_results
 _SHOWN_IDS = 5  # flipped question ids listed per metric; the rest are counted
 
 
+def _first_paragraph(doc: str | None) -> str:
+    """A docstring's first paragraph as one line of plain text (--help's description): a whole sentence, not
+    the first line of one."""
+    paragraph = (doc or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split()).replace("``", "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand and return its exit status."""
-    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks", description=_first_paragraph(__doc__))
     commands = parser.add_subparsers(dest="command", required=True)
     running = commands.add_parser(
         "run",
@@ -158,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
     """Evaluate, print the table and each check's line, write the outputs asked for; 1 when a check failed."""
     from pathlib import Path
 
-    from selfdisc_checks.engine import load_baseline, run_evaluation
+    from selfdisc_checks.engine import Interrupted, interrupted_line, load_baseline, run_evaluation
     from selfdisc_checks.progress import LineView, RichView, Tracker, View
     from selfdisc_checks.report.results import render_table
     from selfdisc_checks.settings import read_pyproject, resolve_settings
@@ -169,6 +176,10 @@ def _run(args: argparse.Namespace) -> int:
     tracker = Tracker(view)
     try:
         evaluation = run_evaluation(settings, tracker)
+    except Interrupted as interrupted:
+        tracker.close()
+        print(interrupted_line(settings.cache_dir, interrupted.stored), file=sys.stderr)
+        return 130
     finally:
         tracker.close()
     model = evaluation.document.get("model", {})
@@ -227,7 +238,8 @@ def _import(args: argparse.Namespace) -> int:
                 continue
             run_id = history.append(document, label=args.run_label)
             print(f"{path}: appended as run {run_id}")
-        print(f"{args.history}: {len(history)} run(s)")
+        count = len(history)
+        print(f"{args.history}: {count} run{'' if count == 1 else 's'}")
     return 0
 
 

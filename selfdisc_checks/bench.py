@@ -35,7 +35,11 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-arith"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m selfdisc_checks.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m selfdisc_checks.bench",
+        description="Speed ratios, measured side by side in one run (a command, not a timed test); prints one "
+        "table, whose ratios, not seconds, are what to compare across machines.",
+    )
     parser.add_argument("--model", default=str(FIXTURE), help="checkpoint (default: the fixture)")
     parser.add_argument("--task", default="arithmetic")
     parser.add_argument("--data", help="data file for the task")

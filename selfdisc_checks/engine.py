@@ -160,6 +160,24 @@ def _runs(count: int) -> str:
     return "1 run" if count == 1 else f"{count} runs"
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``run_evaluation``; ``stored`` is how many candidates the run had stored by then (what a
+    rerun reuses). Still a ``KeyboardInterrupt``, so callers that catch that keep working."""
+
+    def __init__(self, stored: int) -> None:
+        super().__init__(stored)
+        self.stored = stored
+
+
+def interrupted_line(cache_dir: str | Path, stored: int) -> str:
+    """The one line an interrupted run ends with (the pytest plugin and ``run`` alike)."""
+    candidates = "1 candidate" if stored == 1 else f"{stored} candidates"
+    return (
+        f"[selfdisc] interrupted: every finished question's candidates are in the cache {cache_dir} ({candidates} "
+        "stored by this run); rerun the same command to continue from there."
+    )
+
+
 @dataclass
 class Evaluation:
     """What one run measured and decided: per-task results, every shipped check's outcome, and the results
@@ -266,6 +284,8 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
             old_document = baseline_model.evaluated() if baseline_model is not None else baseline
             write_outputs(settings, document, old_document, False, evaluation.outputs)
         return evaluation
+    except KeyboardInterrupt:
+        raise Interrupted(session.stored_candidates()) from None  # read before the cache closes
     finally:
         session.close()
         if baseline_model is not None:

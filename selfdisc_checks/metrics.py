@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from selfdisc_checks import metric_registry as registry
@@ -48,6 +48,19 @@ def majority_score(answers: Sequence[str | None], scores: Sequence[float]) -> fl
 
 
 METHODS = registry.method_names()
+
+
+def unmeasured(metrics: Mapping[str, Any], name: str) -> str | None:
+    """Why a difference (DG-DIFF) in a task's ``metrics`` has no value to show, or None when it has one:
+    "not measured" (absent or None), "no mixed question" (no question had both right and wrong candidates, so
+    every pick scored the same and the difference is 0 by construction, not a measured 0)."""
+    if not registry.is_difference(name):
+        return None
+    if metrics.get(name) is None:
+        return "not measured"
+    if metrics.get("n") and not metrics.get("mixed_fraction"):
+        return "no mixed question"
+    return None
 
 
 def method_suffix(method: str) -> str:

@@ -65,7 +65,7 @@ class _PluginState:
         self.worker_tasks: dict[str, Any] = {}
         self.checks: list[dict[str, Any]] = []  # each check's outcome, for the results document
         self.outputs: list[str] = []  # what was written at the end of the session, for the summary
-        self.interrupted_with: int | None = None  # candidates in the cache when Ctrl-C stopped the run
+        self.interrupted_with: int | None = None  # candidates this run had stored when Ctrl-C stopped it
         self.interruption_told = False  # whether pytest's exit line already says so
         self.collected: dict[str, list[str]] = {}  # task -> the gate names of its collected shipped checks
         self._decisions: dict[tuple[str, str], Decision] | None = None
@@ -620,10 +620,9 @@ def pytest_runtestloop(session: pytest.Session):
 
 
 def _interrupted_line(state: _PluginState) -> str:
-    return (
-        f"[selfdisc] interrupted: every finished question's candidates are in the cache {state.settings.cache_dir} "
-        f"({state.interrupted_with} candidates); rerun the same command to continue from there."
-    )
+    from selfdisc_checks.engine import interrupted_line
+
+    return interrupted_line(state.settings.cache_dir, state.interrupted_with or 0)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -211,9 +211,10 @@ class EvaluationSession:
         return self.results[task_name]
 
     def stored_candidates(self) -> int:
-        """Candidates in this run's cache (all models and tasks), for the line an interrupted run ends with."""
+        """Candidates this run stored in its cache (all models and tasks, its xdist workers' too), for the line an
+        interrupted run ends with: what a rerun will not sample again, not what the cache held before."""
         try:
-            return self.cache.count("candidate")
+            return self.cache.count("candidate", since=self.started)
         except SelfDiscError:
             return 0
 

@@ -209,7 +209,7 @@ def plan_regression(
 def _regression_message(task: str, metric: str, source: Any, change: Any, note: str) -> str:
     low, high = change.interval
     verb = "regressed" if change.regressed else "held"
-    tolerance = f"-{change.tolerance:.3f}" if change.tolerance > 0 else "0"
+    tolerance = f"{0.0 - change.tolerance:.3f}"  # 0.000, not -0.000
     return (
         f"{task}: {LABELS[metric]} {verb} against the baseline {source}: {change.old:.3f} -> "
         f"{change.new:.3f}, difference {change.difference:+.3f} [{100 * change.level:.0f}% CI {low:+.3f}, "

@@ -25,8 +25,10 @@ class Backend(Protocol):
     sampler: str
     # How messages name this model ("the judge model P (--judge-model)"); the session sets it per role.
     described_as: str
-    # Who hears of loading and of decoded tokens: an object with optional ``status(text)``, ``batch(tokens)``
-    # and ``tokens(count)`` methods (a ``progress.Tracker``); set by the session around each task, None: nobody.
+    # Who hears of loading and decoding: an object with optional ``status(text)``, ``tokens(count)`` (tokens
+    # decoded), ``row_done(tokens)`` (a row finished: one candidate, output or verdict, so progress moves within
+    # a batch) and ``token_limit(count)`` (a batch's per-row limit) methods (a ``progress.Tracker``); set by the
+    # session around each task, None: nobody.
     listener: Any
 
     @property

@@ -140,7 +140,7 @@ class Decoder:
         index = torch.tensor(rows, device=self.device)
         sampler = SeededSampler(seeds, sampling, device=self.device)
         self.counters["prompt_tokens"] += int(mask.sum())  # each prompt is read once, shared by its rows
-        self._tell("batch", len(rows) * spec.max_new_tokens)
+        self._tell("token_limit", spec.max_new_tokens)
         completions: list[Completion | None] = [None] * len(rows)
 
         def finished(row: int, row_tokens: list[int], saw_eos: bool) -> None:
@@ -148,18 +148,16 @@ class Decoder:
             cut = _cut_at_stop(text, spec.stop)
             # A row ends only at eos, a stop string or the limit: neither of the first two means the limit.
             completion = completions[row] = Completion(text=cut, truncated=not saw_eos and cut == text)
+            self._tell("row_done", len(row_tokens) + int(saw_eos))  # progress moves row by row, not batch by batch
             if row_done is not None:
                 row_done(row, completion)
 
-        try:
-            if self.is_encoder_decoder:
-                tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
-                for row, (row_tokens, saw_eos) in enumerate(zip(tokens, ended, strict=True)):
-                    finished(row, row_tokens, saw_eos)
-            else:
-                self._decode(ids, mask, index, sampler, spec, width, finished)
-        finally:
-            self._tell("batch", 0)
+        if self.is_encoder_decoder:
+            tokens, ended = self._generate_seq2seq(ids, mask, index, sampler, spec)
+            for row, (row_tokens, saw_eos) in enumerate(zip(tokens, ended, strict=True)):
+                finished(row, row_tokens, saw_eos)
+        else:
+            self._decode(ids, mask, index, sampler, spec, width, finished)
         return completions  # type: ignore[return-value]
 
     def _decode(
@@ -223,7 +221,7 @@ class Decoder:
             )
             live.cache = getattr(out, "cache", None) or out.past_key_values
             chosen = sampler.choose(torch.tensor(live.rows, device=self.device), out.logits[:, -1, :])
-            keep = []
+            keep, ended = [], []
             for line, (row, token) in enumerate(zip(live.rows, chosen.tolist(), strict=True)):
                 if token in eos:
                     saw_eos[row] = True
@@ -232,12 +230,16 @@ class Decoder:
                     if len(tokens[row]) < spec.max_new_tokens and not stops.hit(tokens[row]):
                         keep.append(line)
                         continue
-                if finished is not None:
-                    finished(row, tokens[row], saw_eos[row])
+                ended.append(row)
             self.counters["generated_tokens"] += len(live.rows)
             self.counters["row_steps"] += len(live.rows)
             self.counters["steps"] += 1
             throttled.add(len(live.rows))
+            if ended:
+                throttled.flush()  # the listener hears of a row's tokens before the row itself
+            for row in ended:
+                if finished is not None:
+                    finished(row, tokens[row], saw_eos[row])
             live = live.advance(keep, chosen)
         throttled.flush()
         return tokens, saw_eos

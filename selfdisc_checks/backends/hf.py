@@ -9,9 +9,11 @@ So the loaded model's generation config is replaced by one that keeps only its s
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -140,6 +142,7 @@ class HFBackend(Decoder):
         # Config, tokenizer and weights load on first use: a run the cache covers needs none of them.
         # Who hears of loading and of decoded tokens (a progress.Tracker; set by the session, None: nobody).
         self.listener: Any = None
+        self._loading_since: float | None = None  # when the first of configuration, tokenizer, weights began
         # What this backend computed: prompt tokens read, tokens generated, row-steps decoded (for timing records).
         self.counters = {"prompt_tokens": 0, "generated_tokens": 0, "row_steps": 0, "steps": 0, "splits": 0}
         # Rows decoded at once when sampling and when decoding greedily; waiting prompts join as rows finish
@@ -181,6 +184,7 @@ class HFBackend(Decoder):
         return bool(getattr(self.tokenizer, "chat_template", None))
 
     def _load(self, loader, what: str, **extra: Any):
+        self._announce_loading()
         try:
             return loader(str(self.checkpoint.folder), **self._load_kwargs, **extra)
         except SelfDiscError:
@@ -197,6 +201,14 @@ class HFBackend(Decoder):
                 "check that the checkpoint is complete and made for transformers."
             ) from None
 
+    def _announce_loading(self) -> None:
+        """Say "loading" when the first part of the checkpoint starts to load (the tokenizer, to render the first
+        prompts, comes before the weights), so that line comes before the phase's first progress line."""
+        if self._loading_since is None:
+            self._loading_since = time.perf_counter()
+            dtype = str(self.dtype).removeprefix("torch.")
+            self._tell("status", f"loading {self.checkpoint.model_id} ({self.device}, {dtype})")
+
     @cached_property
     def model(self) -> Any:
         """The weights, loaded on first use so a fully cached run never reads them."""
@@ -210,18 +222,19 @@ class HFBackend(Decoder):
             extra["quantization_config"] = GgufConfig(dequantize=True)
         elif not self.checkpoint.allow_pickle:
             extra["use_safetensors"] = True  # never unpickle weights without --allow-pickle-weights
+        self._announce_loading()
         spread = self.device_map or self._spread_reason()
         if spread:
             extra["device_map"] = "auto"
-        started = time.perf_counter()
-        where = f"spread over the devices: {spread}" if spread and spread != "auto" else self.device
-        self._tell("status", f"loading {self.checkpoint.model_id} ({where}, {str(self.dtype).removeprefix('torch.')})")
+            why = "" if spread == "auto" else f": {spread}"  # "auto": asked for, not needed
+            self._tell("status", f"spreading {self.checkpoint.model_id} over the devices{why}")
         from transformers.utils import logging as hf_logging
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # our own line says what is loading; its bar would garble logs
         try:
-            model = self._load(auto.from_pretrained, "weights", **extra)
+            with _quiet_gguf_bar(bool(self.checkpoint.gguf_file)):
+                model = self._load(auto.from_pretrained, "weights", **extra)
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -232,7 +245,8 @@ class HFBackend(Decoder):
             model = model.eval()
         else:
             model = model.to(self.device).eval()
-        self._tell("status", f"loaded {self.checkpoint.model_id} in {time.perf_counter() - started:.1f} s")
+        assert self._loading_since is not None
+        self._tell("status", f"loaded {self.checkpoint.model_id} in {time.perf_counter() - self._loading_since:.1f} s")
         return model
 
     def _spread_reason(self) -> str | None:
@@ -298,6 +312,29 @@ class HFBackend(Decoder):
         return self._generate(
             prompts, list(range(len(prompts))), [0] * len(prompts), Sampling(0.0), spec, self.prompts_in_flight
         )
+
+
+@contextmanager
+def _quiet_gguf_bar(gguf: bool) -> Iterator[None]:
+    """transformers de-quantizes a GGUF file under a tqdm bar of its own (``tqdm.auto``, which its progress-bar
+    switch does not reach), written over a log's lines: silenced while the weights load."""
+    module: Any = None
+    if gguf:
+        try:
+            import transformers.modeling_gguf_pytorch_utils
+
+            module = transformers.modeling_gguf_pytorch_utils
+        except ImportError:  # another layout: its bar shows, nothing else changes
+            module = None
+    original = getattr(module, "tqdm", None)
+    if module is None or original is None:
+        yield
+        return
+    module.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        module.tqdm = original
 
 
 # The only generation settings a checkpoint may contribute: which ids are special.

@@ -35,6 +35,11 @@ From the command line, ``--backend scripted --model SCRIPT`` where SCRIPT is
   equal to it 0 and the others -1;
 - a ``.py`` file defining ``respond(request)`` (and optionally ``RULES`` and ``DEFAULT`` as above).
 
+``delay`` (from Python, or ``"delay"`` in a ``.json`` script, ``DELAY`` in a ``.py`` one) makes it as slow as a
+model: that many seconds per word of each sample and greedy reply, each word reported to the progress listener
+as a decoded token and each reply as a finished row, so progress output can be tested without weights. It
+changes no answer (from Python it is no part of the fingerprint; a script file's fingerprint is its content).
+
 The fingerprint (part of every cache key) is a digest of the script's content, so editing the script
 invalidates what the cache holds for it. A ``.py`` script's digest covers that file only, not what it
 imports; from Python, pass ``fingerprint=`` when ``respond`` depends on anything its code does not show.
@@ -47,6 +52,7 @@ import importlib.util
 import json
 import marshal
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +174,7 @@ class ScriptedBackend:
     described_as: str = "the scripted model"
     sampler: str = SCRIPTED_SAMPLER
     listener: Any = None
+    delay: float = 0.0  # seconds per word of a sample or greedy reply (see the module docstring)
     rows_in_flight: int | None = None
     prompts_in_flight: int | None = None
     counters: dict[str, int] = field(default_factory=lambda: {"prompt_tokens": 0, "generated_tokens": 0, "requests": 0})
@@ -183,6 +190,10 @@ class ScriptedBackend:
             )
         if not self.fingerprint:
             self.fingerprint = "scripted-" + _digest(self.respond, self.rules, self.default)
+        if isinstance(self.delay, bool) or not isinstance(self.delay, int | float) or not 0 <= self.delay <= 60:
+            raise SelfDiscError(
+                f"The delay of {self.model_id} must be a number of seconds from 0 to 60, not {self.delay!r}."
+            )
 
     @classmethod
     def from_file(cls, path: str | Path, option: str = "--model") -> ScriptedBackend:
@@ -203,10 +214,11 @@ class ScriptedBackend:
                 raise SelfDiscError(f"The script {option} {path} is not JSON ({error}); fix it.") from None
             if not isinstance(table, dict) or not isinstance(table.get("rules", []), list):
                 raise SelfDiscError(f'The script {option} {path} must be a JSON object with "rules": [...].')
-            unknown = set(table) - {"rules", "default"}
+            unknown = set(table) - {"rules", "default", "delay"}
             if unknown:
                 raise SelfDiscError(
-                    f"The script {option} {path} has unknown keys {', '.join(sorted(unknown))}; use rules and default."
+                    f"The script {option} {path} has unknown keys {', '.join(sorted(unknown))}; use rules, default "
+                    "and delay."
                 )
             default = table.get("default", {})
             if not isinstance(default, dict):
@@ -217,6 +229,7 @@ class ScriptedBackend:
                 fingerprint=fingerprint,
                 model_id=name,
                 described_as=f"the scripted model {name} ({option})",
+                delay=table.get("delay", 0.0),
             )
         if script.suffix.lower() == ".py":
             module = _load_module(script, option)
@@ -233,6 +246,7 @@ class ScriptedBackend:
                 fingerprint=fingerprint,
                 model_id=name,
                 described_as=f"the scripted model {name} ({option})",
+                delay=getattr(module, "DELAY", 0.0),
             )
         raise SelfDiscError(f"{option} {path} is neither a .json nor a .py script; --backend scripted reads those.")
 
@@ -253,6 +267,7 @@ class ScriptedBackend:
         spec: DecodeSpec,
         done: Callable[[int, list[Completion]], None] | None = None,
     ) -> list[list[Completion]]:
+        self._tell("token_limit", spec.max_new_tokens)
         grouped = []
         for k, (prompt, row_seeds) in enumerate(zip(prompts, seeds, strict=True)):
             row = [self._text(Request("sample", prompt, seed, (), spec, sampling), spec) for seed in row_seeds]
@@ -262,6 +277,7 @@ class ScriptedBackend:
         return grouped
 
     def greedy(self, prompts: list[str], spec: DecodeSpec) -> list[Completion]:
+        self._tell("token_limit", spec.max_new_tokens)
         return [self._text(Request("greedy", prompt, None, (), spec), spec) for prompt in prompts]
 
     def option_logprobs(self, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
@@ -326,9 +342,26 @@ class ScriptedBackend:
             raise SelfDiscError(
                 f"{self.described_as} answered a {request.kind} request with {type(reply).__name__}; return a text."
             )
+        words = len(completion.text.split())
         self.counters["prompt_tokens"] += len(request.prompt.split())
-        self.counters["generated_tokens"] += len(completion.text.split())
+        self.counters["generated_tokens"] += words
+        self._decode(words)
         return completion
+
+    def _decode(self, words: int) -> None:
+        """Tell the listener of a reply's words as decoded tokens (one by one, ``delay`` apart, when slow) and of
+        the reply as a finished row."""
+        if self.delay:
+            for _ in range(words):
+                time.sleep(self.delay)
+                self._tell("tokens", 1)
+        elif words:
+            self._tell("tokens", words)
+        self._tell("row_done", words)
+
+    def _tell(self, what: str, value: Any) -> None:
+        if self.listener is not None and hasattr(self.listener, what):
+            getattr(self.listener, what)(value)
 
 
 def _digest(respond: Callable[..., Any] | None, rules: Sequence[Any], default: Mapping[str, Any]) -> str:

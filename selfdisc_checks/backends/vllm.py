@@ -231,6 +231,7 @@ class VLLMBackend:
         self.counters["requests"] += len(requests)
         ids: dict[str, int] = {}
         outputs: list[Any] = [None] * len(requests)
+        self._tell("token_limit", max(params.max_tokens or 0 for _, params in requests))
         try:
             for k, (prompt, params) in enumerate(requests):
                 params.output_kind = RequestOutputKind.FINAL_ONLY  # only finished requests come back
@@ -247,6 +248,8 @@ class VLLMBackend:
                     self.counters["generated_tokens"] += generated
                     self.counters["cached_prompt_tokens"] += output.num_cached_tokens or 0
                     self._tell("tokens", generated)
+                    for completion in output.outputs:  # each sample is one unit: progress moves request by request
+                        self._tell("row_done", len(completion.token_ids))
                     if finished is not None:
                         finished(k, output)
         except ValueError as error:  # a prompt longer than the model takes, a bad parameter ...

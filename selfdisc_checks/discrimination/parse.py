@@ -21,6 +21,15 @@ The accepted line forms (each matched whole, ``LEAD`` being an optional ``Theref
   only: ``The answer is (2)``, ``The final answer is option 2`` (a bare number there is a value);
 - ``[LEAD] [the] option <label> is [the] correct|right|best [one|answer|option|choice]``.
 
+A last line that only affirms (``This is the correct answer``, ``That is right``, optionally after a ``LEAD``)
+refers to the line before it, which is then read instead: as one of the statements above, or as an answer
+that echoes its option, ``Answer (4), C. kill animals`` / ``Answer: option 2 - 48 - 30 = 18``, i.e. ``Answer``,
+a parenthesised or ``option``-tagged label and, after ``,``/``:``/``;``/``.``/``-``, text that names no other
+label (no parenthesised number, ``option N`` or ``###``; with letter labels no capital standing alone) and
+negates nothing (``not``, ``no``, ``wrong``, ``incorrect``, ``false``, ``never``, ``n't``). Only the affirmation
+makes such an echo final: without it ``Answer (4), C. kill animals`` may be one step of a walk through the
+options, and stays ``no_label``, as a re-listed option does.
+
 The reasons an output gives no choice (``ParsedChoice.reason``):
 
 - ``empty``: nothing but whitespace;
@@ -92,6 +101,16 @@ _VALUE_STATEMENT = re.compile(rf"(?:{_LEAD}{_DET}{_ADJ}answer\s*(?:is|:)|####)",
 _EMPHASIS = re.compile(r"`+|\*\*+|(?:(?<=\s)|^)\*(?=\S)|(?<=\S)\*(?=[\s.,:;!?]|$)")
 _DIGITS = re.compile(r"\d+")
 
+# A last line that only affirms, and what it may confirm besides a statement: an answer echoing its option.
+_AFFIRMATION = re.compile(
+    rf"{_LEAD}(?:this|that|it)(?:\s+is|'s)\s+(?:the\s+)?(?:correct|right|best)(?:\s+(?:one|answer|option|choice))?",
+    _I,
+)
+_ECHO_SEP = r"\s*[,;:.\-\u2013]\s*(?P<echo>\S.*)"
+_ECHOED = re.compile(rf"answer\s*:?\s*{_labels(_TAGGED_LABEL)}{_ECHO_SEP}", _I)
+_NAMES_LABEL = re.compile(rf"\(\s*\d+\s*\)|{_TAG}{_HASH}\d|###", _I)
+_NEGATION = re.compile(r"\b(?:not|no|wrong|incorrect|false|never)\b|n't", _I)
+
 # Letter labels: the same statements and lists with a capital letter (case-sensitive inside the otherwise
 # case-insensitive patterns) in place of the number.
 LABEL_FORMATS = ("numbers", "letters")
@@ -120,6 +139,8 @@ _L_LISTS = [
 ]
 # The labels inside a matched label group or list: capitals standing alone (not the "I" of "I.e.").
 _LETTERS = re.compile(r"(?<![A-Za-z.])[A-Z](?![A-Za-z.])")
+_L_ECHOED = re.compile(rf"answer\s*:?\s*{_labels(_L_TAGGED)}{_ECHO_SEP}", _I)
+_L_NAMES_LABEL = re.compile(r"(?<![A-Za-z])[A-Z](?![A-Za-z])|###")
 
 
 @dataclass(frozen=True)
@@ -129,11 +150,15 @@ class _Grammar:
     labels: re.Pattern[str]  # finds each label in a matched label group or list
     number: Callable[[str], int]  # a found label's 1-based number
     keeps_value: bool  # an out-of-range label is also a stated value
+    echoed: re.Pattern[str]  # an answer echoing its option (read only before an affirmation)
+    names_label: re.Pattern[str]  # a label, found anywhere in an echo (which then names two options)
 
 
 _GRAMMARS = {
-    "numbers": _Grammar(_STATEMENTS, _LISTS, _DIGITS, int, True),
-    "letters": _Grammar(_L_STATEMENTS, _L_LISTS, _LETTERS, lambda letter: ord(letter) - ord("A") + 1, False),
+    "numbers": _Grammar(_STATEMENTS, _LISTS, _DIGITS, int, True, _ECHOED, _NAMES_LABEL),
+    "letters": _Grammar(
+        _L_STATEMENTS, _L_LISTS, _LETTERS, lambda letter: ord(letter) - ord("A") + 1, False, _L_ECHOED, _L_NAMES_LABEL
+    ),
 }
 
 
@@ -191,11 +216,13 @@ def _read(output: str, n_options: int, grammar: _Grammar) -> ParsedChoice:
     if not lines:
         return ParsedChoice(None, "empty")
     line = _normalise(lines[-1])
-    for statement in grammar.statements:
-        match = statement.fullmatch(line)
-        if match:
-            numbers = {grammar.number(label) for label in grammar.labels.findall(match.group("labels"))}
-            return _from_labels(numbers, n_options, grammar.keeps_value)
+    if len(lines) > 1 and _AFFIRMATION.fullmatch(line):
+        confirmed = _statement(_normalise(lines[-2]), n_options, grammar, echo=True)
+        if confirmed is not None:
+            return confirmed
+    stated = _statement(line, n_options, grammar)
+    if stated is not None:
+        return stated
     for listing in grammar.lists:
         lists = [found.group() for found in listing.finditer(line) if found.group("closing") is not None]
         if any(len(set(grammar.labels.findall(found))) > 1 for found in lists):
@@ -205,6 +232,20 @@ def _read(output: str, n_options: int, grammar: _Grammar) -> ParsedChoice:
         if value is not None:
             return ParsedChoice(None, "value_not_label", value)
     return ParsedChoice(None, "no_label")
+
+
+def _statement(line: str, n_options: int, grammar: _Grammar, echo: bool = False) -> ParsedChoice | None:
+    """What a whole-line label statement says (with ``echo``, also an answer echoing its option), or None."""
+    for statement in grammar.statements:
+        match = statement.fullmatch(line)
+        if match:
+            numbers = {grammar.number(label) for label in grammar.labels.findall(match.group("labels"))}
+            return _from_labels(numbers, n_options, grammar.keeps_value)
+    match = grammar.echoed.fullmatch(line) if echo else None
+    if match and not grammar.names_label.search(match.group("echo")) and not _NEGATION.search(match.group("echo")):
+        numbers = {grammar.number(label) for label in grammar.labels.findall(match.group("labels"))}
+        return _from_labels(numbers, n_options, grammar.keeps_value)
+    return None
 
 
 def _from_labels(numbers: set[int], n_options: int, keeps_value: bool = True) -> ParsedChoice:

@@ -23,6 +23,7 @@ from selfdisc_checks.document.identity import data_identity
 from selfdisc_checks.document.models import ResultsDocument
 from selfdisc_checks.document.models import Task as TaskRecord
 from selfdisc_checks.metric_registry import Metric
+from selfdisc_checks.metrics import unmeasured
 from selfdisc_checks.records import RESULTS_VERSION, Choice, PermutedChoice, TaskResult
 
 
@@ -199,10 +200,13 @@ def _level(metrics: dict[str, Any], name: str) -> str:
 
 def _dg_diff(metrics: dict[str, Any], name: str) -> str:
     """DG-DIFF in points (rating points for graded tasks) with its interval, coloured by sign; "-" when that
-    method was not asked."""
-    diff = metrics.get(name)
-    if diff is None:
+    method was not asked; "n/a" and why when it could not be measured (never a precise-looking +0.0)."""
+    if name not in metrics:
         return "-"
+    why = unmeasured(metrics, name)
+    if why is not None:
+        return f"n/a ({why})"
+    diff = metrics[name]
     colour = "green" if diff > 0 else "red" if diff < 0 else "yellow"
     scale = metrics.get("scale")
     if scale:
@@ -302,6 +306,14 @@ def render_table(
             "All rates in %; DG-DIFF = S_disc - S_gen in percentage points, with its paired bootstrap confidence "
             "interval. picks by position: % of valid picks at each shown position. right+wrong: questions "
             "whose candidates include both a right and a wrong answer (the only ones where picking can matter)."
+        )
+        + (
+            " n/a (no mixed question): no question had both right and wrong candidates, so every pick scores the "
+            "same and DG-DIFF is not measured."
+            if any(
+                unmeasured(t["metrics"], name) == "no mixed question" for t in tasks.values() for name in t["metrics"]
+            )
+            else ""
         )
         + (
             " Graded tasks (x/10) show ratings on their own scale and DG-DIFF in rating points."

@@ -19,6 +19,7 @@ from typing import Any
 
 from selfdisc_checks import metric_registry as registry
 from selfdisc_checks.errors import SelfDiscError
+from selfdisc_checks.metrics import unmeasured
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.compare import Change, compare_results
 from selfdisc_checks.statistics import paired_difference
@@ -544,7 +545,8 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
         m = task.metrics
         cells = [markdown_text(task.name), str(m.get("n", "–"))]
         for metric in [*HEADLINE, *rates]:
-            cells.append(_markdown_cell(task, metric.name))
+            why = unmeasured(m, metric.name)  # a DG-DIFF not measured is n/a, not a precise-looking +0.0
+            cells.append(f"n/a ({why})" if why is not None else _markdown_cell(task, metric.name))
         found = p_value(m)
         cells.append(show_p(found[1]) if found else "–")
         comparison = task.comparison

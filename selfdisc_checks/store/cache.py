@@ -135,9 +135,14 @@ class Cache:
                     found[key] = json.loads(value)
         return found
 
-    def count(self, kind: str) -> int:
-        """How many entries of ``kind`` the cache holds."""
-        return self._db.execute("SELECT count(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+    def count(self, kind: str, since: float | None = None) -> int:
+        """How many entries of ``kind`` the cache holds; with ``since`` (a ``time.time()``), only those stored
+        from then on (by any process: an xdist run's workers write the entries its controller counts)."""
+        if since is None:
+            return self._db.execute("SELECT count(*) FROM entries WHERE kind = ?", (kind,)).fetchone()[0]
+        return self._db.execute(
+            "SELECT count(*) FROM entries WHERE kind = ? AND created >= ?", (kind, since)
+        ).fetchone()[0]
 
     def put(self, kind: str, key: str, value: Any) -> None:
         """Store one entry and drop our claim on it, in one transaction."""

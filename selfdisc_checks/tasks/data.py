@@ -63,6 +63,8 @@ def _load_local(path: Path, task: str, fields: tuple[str, ...]):
         )
     if path.stat().st_size == 0:
         raise SelfDiscError(f"Data file {path} is empty; task {task!r} needs at least one question.")
+    if path.suffix.lower() == ".jsonl":
+        _refuse_a_json_array(path, task)
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train")
     except Exception as error:
@@ -72,6 +74,20 @@ def _load_local(path: Path, task: str, fields: tuple[str, ...]):
             f"Data file {path} for task {task!r} could not be read as {builder} ({type(error).__name__}); "
             f"each record needs fields {', '.join(fields)}."
         ) from None
+
+
+def _refuse_a_json_array(path: Path, task: str) -> None:
+    """A ``.jsonl`` file holding one JSON array (pretty-printed or not) is refused: ``datasets`` would read it,
+    but JSON Lines is one object per line, and README promises bad JSON Lines an error."""
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        first = next((line.strip() for line in lines if line.strip()), "")
+        more = next((True for line in lines if line.strip()), False)
+    if first.startswith("["):
+        where = " over several lines" if more else ""
+        raise SelfDiscError(
+            f"Data file {path} for task {task!r} holds a JSON array{where}, not JSON Lines; write one JSON object "
+            f"per line, or rename it to {path.with_suffix('.json').name} (a .json file may hold an array)."
+        )
 
 
 def _name_the_bad_line(path: Path, task: str) -> None:

@@ -133,3 +133,5 @@ def test_a_run_without_mixed_questions_skips_dg_diff_instead_of_passing_it(proje
     assert document["tasks"]["arithmetic"]["metrics"]["mixed_fraction"] == 0
     assert_checks_ran(result)
     result.stdout.fnmatch_lines(["*SKIPPED*arithmetic: DG-DIFF cannot be measured: no question of 3 has both right*"])
+    # and the table says so, rather than showing a precise-looking +0.0 [+0.0, +0.0]
+    result.stdout.fnmatch_lines(["*│ arithmetic │*│ n/a (no mixed question) │*"])

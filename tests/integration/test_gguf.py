@@ -146,6 +146,8 @@ def test_gguf_checkpoint_end_to_end(project, gguf_path):
     assert document["model"]["id"] == str(gguf_path)
     task = document["tasks"]["arithmetic"]
     assert len(task["questions"]) == 4 and task["run"]["sampled"] == 4
+    # transformers' own de-quantizing bar stays out of the log (our loading lines say what is happening)
+    assert "de-quantizing" not in result.stdout.str() + result.stderr.str()
     _, reference = project.run(f"--model={FIXTURE}", "--limit", "4", "--samples", "2")
     assert document["model"]["fingerprint"] != reference["model"]["fingerprint"]
     assert task["questions"] == reference["tasks"]["arithmetic"]["questions"]

@@ -63,6 +63,10 @@ class ToyDecoder(Decoder):
     def is_encoder_decoder(self) -> bool:
         return False
 
+    @property
+    def uses_chat_template(self) -> bool:
+        return False
+
 
 def letters(tokens: list[int], skip_special_tokens: bool = True) -> str:
     return "".join(chr(96 + t) for t in tokens)
@@ -139,3 +143,53 @@ def test_stop_strings_cut_at_the_first_and_are_seen_in_the_last_tokens():
     tokenizer = SimpleNamespace(decode=letters)
     watch: Any = _StopWatch(tokenizer, ("cd",))
     assert not watch.hit([1, 2, 3]) and watch.hit([1, 2, 3, 4]) and not _StopWatch(tokenizer, ()).hit([3, 4])
+
+
+class ToyTokenizer(SimpleNamespace):
+    """Letters in, token ids out (``a`` is 1 ... ``m`` is 13), left-padded batches."""
+
+    def __call__(self, texts, return_tensors="pt", padding=True, add_special_tokens=True):
+        ids, mask = left_padded([[ord(c) - 96 for c in text] for text in texts])
+        return SimpleNamespace(to=lambda device: {"input_ids": ids, "attention_mask": mask})
+
+
+class Heard:
+    """A progress listener that records what the decoder tells it."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+
+    def tokens(self, count: int) -> None:
+        self.events.append(("tokens", count))
+
+    def row_done(self, tokens: int) -> None:
+        self.events.append(("row_done", tokens))
+
+    def token_limit(self, limit: int) -> None:
+        self.events.append(("token_limit", limit))
+
+
+@settings(max_examples=10, deadline=None)
+@given(prompts=prompt_lists, rows_each=st.integers(1, 3), width=st.integers(1, 8), limit=st.integers(1, 8))
+def test_the_listener_hears_of_every_row_as_it_ends_after_its_tokens(prompts, rows_each, width, limit):
+    """Progress moves row by row within one batch: each finished row is told once, with its tokens (eos
+    included), and never before the tokens it decoded were counted."""
+    decoder = ToyDecoder()
+    decoder.tokenizer = ToyTokenizer(eos_token_id=EOS, decode=letters)
+    decoder.listener = heard = Heard()
+    texts = ["".join(chr(96 + t) for t in prompt) for prompt in prompts]
+    rows = [p for p in range(len(prompts)) for _ in range(rows_each)]
+    decoder._generate_batch(
+        texts, rows, [1000 + 17 * r for r in range(len(rows))], Sampling(1.0), DecodeSpec(limit), width
+    )
+    assert heard.events[0] == ("token_limit", limit)
+    finished = [count for what, count in heard.events if what == "row_done"]
+    assert len(finished) == len(rows) and all(1 <= count <= limit + 1 for count in finished)
+    told = 0
+    for what, count in heard.events[1:]:
+        if what == "tokens":
+            told += count
+        else:
+            told -= count  # a row's tokens were all told before the row
+            assert told >= 0
+    assert sum(finished) == decoder.counters["generated_tokens"]

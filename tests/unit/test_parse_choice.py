@@ -53,6 +53,12 @@ VALID = [
     ),
     ("Answer: (1)\nAnswer: (3)", 2),
     ("(1) 3 + 4 = 7\n(2) 3 + 4 = 8\nThe final choice is (1)\n\n", 0),
+    # A last line that only affirms confirms the line before it: a statement, or an answer echoing its option
+    # (CommonsenseQA: the option's text is the candidate's own letter answer).
+    ("Answer (4), C. kill animals\n\nThis is the correct answer.", 3),
+    ("Answer: (2)\nThis is the correct answer.", 1),
+    ("The final choice is (2)\nThat is right.", 1),
+    ("Answer: option 2 - 48 - 30 = 18\nSo this is the right one.", 1),
 ]
 
 INVALID = [
@@ -70,6 +76,14 @@ INVALID = [
     ("(2", "no_label"),
     ("Answer: (1)\nOn reflection, answer: (3)", "no_label"),
     ("2.5", "no_label"),
+    # An echo is final only when affirmed; an echo that names another option or negates is never read.
+    ("Answer (4), C. kill animals", "no_label"),
+    ("(4) kill animals\nThis is the correct answer.", "no_label"),
+    ("Answer (4), not (2)\n\nThis is the correct answer.", "no_label"),
+    ("Answer (4), the same as option 2\nThis is the correct answer.", "no_label"),
+    ("Answer (4), which is wrong\nThis is the correct answer.", "no_label"),
+    ("Answer (4), it isn't\nThis is the correct answer.", "no_label"),
+    ("This is the correct answer.", "no_label"),
     ("(1) or (3)", "ambiguous"),
     ("Options 1 and 3 are both right", "ambiguous"),
     ("2 or 3", "ambiguous"),
@@ -78,10 +92,12 @@ INVALID = [
     ("Give the option number: 1, 2, 3, or 4.", "ambiguous"),
     ("The answer is (1) or (3).", "ambiguous"),
     ("Option 2, i.e. (3)", "ambiguous"),
+    ("Answer: (1) or (3)\nThis is the correct answer.", "ambiguous"),
     ("(7)", "out_of_range"),
     ("### 0", "out_of_range"),
     ("Option 5", "out_of_range"),
     ("Answer: 20", "out_of_range"),
+    ("Answer (7), kill animals\nThis is the correct answer.", "out_of_range"),
     ("", "empty"),
     ("  \n\t\n", "empty"),
 ]
@@ -189,3 +205,12 @@ def test_the_result_is_none_or_in_range(n_options, output, truncated):
     parsed = read_choice(output, n_options, truncated)
     assert parsed.index is None or 0 <= parsed.index < n_options
     assert (parsed.index is None) != (parsed.reason is None)
+
+
+def test_with_letter_labels_an_echo_that_names_a_letter_is_not_read():
+    """In letters format the echo "C. kill animals" names option C beside (D): two options, so no pick."""
+    echo = "Answer (D), C. kill animals\nThis is the correct answer."
+    assert read_choice(echo, N, label_format="letters") == ParsedChoice(None, "no_label")
+    assert read_choice("Answer (D), kill animals\nThis is the correct answer.", N, label_format="letters") == (
+        ParsedChoice(3, None)
+    )

@@ -244,3 +244,69 @@ def test_the_shipped_checks_run_end_to_end_on_a_scripted_model(tmp_path):
     # s_gen's floor 0.99 fails (about half the candidates are right); the other checks have no threshold
     assert run.returncode == 1, run.stdout + run.stderr
     assert "1 failed" in run.stdout and "test_generation_accuracy" in run.stdout
+
+
+# A model that Ctrl-C stops at its fifth candidate: a run of 2 questions x 2 candidates never gets there, a
+# longer one stops after two more questions (stored) while sampling a third.
+STOPPED_BY_CTRL_C = """
+calls = 0
+
+def respond(request):
+    global calls
+    if request.kind == "sample":
+        calls += 1
+        if calls == 5:
+            raise KeyboardInterrupt
+        return " 1"
+    return "(1)"
+"""
+
+
+@pytest.mark.parametrize("how", ["pytest", "run"])
+def test_ctrl_c_says_how_many_candidates_this_run_stored_not_the_whole_cache(tmp_path, how):
+    (tmp_path / "test_checks.py").write_text((REPO / "selfdisc_checks" / "checks" / "test_model.py").read_text())
+    (tmp_path / "model.py").write_text(STOPPED_BY_CTRL_C)
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.selfdisc]\nmodel = "model.py"\nbackend = "scripted"\ntasks = ["arithmetic"]\nsamples = 2\n'
+        'cache_dir = "cache"\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    pytest_run = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    command = pytest_run if how == "pytest" else [sys.executable, "-m", "selfdisc_checks", "run"]
+
+    def run(limit: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*command, "--limit", str(limit)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    first = run(2)  # fills the cache with 4 candidates
+    assert first.returncode in (0, 1), first.stdout + first.stderr
+    stopped = run(6)
+    output = stopped.stdout + stopped.stderr
+    cache = Cache(tmp_path / "cache")
+    held = cache.count("candidate")
+    cache.close()
+    assert held == 8, output  # 4 from the first run, 4 stored by this one
+    lines = [line for line in output.splitlines() if "[selfdisc] interrupted" in line]
+    assert len(lines) == 1 and "(4 candidates stored by this run)" in lines[0], output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert stopped.returncode == (pytest.ExitCode.INTERRUPTED if how == "pytest" else 130), output
+
+
+@pytest.mark.parametrize("tolerance, shown", [(0.0, "vs tolerance 0.000 "), (0.01, "vs tolerance -0.010 ")])
+def test_the_regression_message_shows_the_tolerance_with_its_sign(tmp_path, tolerance, shown):
+    """A zero tolerance reads 0.000, never -0.000; a real one as the bound the upper bound is held against."""
+    from selfdisc_checks.engine import evaluate
+
+    (tmp_path / "model.py").write_text(textwrap.dedent(SCRIPT))
+    common = {"backend": "scripted", "limit": 6, "samples": 2, "cache_dir": str(tmp_path / "cache")}
+    evaluate(tmp_path / "model.py", "arithmetic", results_json=str(tmp_path / "old.json"), **common)
+    evaluation = evaluate(
+        tmp_path / "model.py",
+        "arithmetic",
+        baseline=str(tmp_path / "old.json"),
+        tolerances={"s_gen": tolerance},
+        **common,
+    )
+    (message,) = [c["message"] for c in evaluation.checks if c["id"].endswith("test_no_regression[arithmetic-s_gen]")]
+    assert shown in message and "held against the baseline" in message, message

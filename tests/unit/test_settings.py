@@ -224,3 +224,36 @@ def test_the_config_table_model_knows_every_key_and_nothing_else():
 
     assert set(ConfigTable.model_fields) == set(OPTIONS) | _CONFIG_ONLY
     assert set(config_schema()["properties"]) == set(ConfigTable.model_fields)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["run", "--help"], ["compare", "--help"], ["history", "import", "--help"], ["report", "--help"]],
+)
+def test_every_help_text_says_whole_sentences(argv, capsys):
+    """--help's description is a whole sentence (it once stopped at the first line's ', keep a run history,'),
+    and every option's help closes what it opens."""
+    from selfdisc_checks.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    text = capsys.readouterr().out
+    description = " ".join(text.split("\n\n")[1].split())
+    assert description.endswith("."), description
+    assert description.count("(") == description.count(")"), description
+
+
+def test_the_bench_help_says_a_whole_sentence(capsys):
+    from selfdisc_checks.bench import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    description = " ".join(capsys.readouterr().out.split("\n\n")[1].split())
+    assert description.endswith("."), description
+
+
+@pytest.mark.parametrize("name", sorted(OPTIONS))
+def test_every_options_help_is_a_closed_phrase(name):
+    text = OPTIONS[name][1]["help"]
+    assert text.count("(") == text.count(")") and text.count("[") == text.count("]"), text
+    assert not text.rstrip().endswith((",", ":", ";", "(", "and", "or", "the")), text

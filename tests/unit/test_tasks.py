@@ -69,6 +69,20 @@ def test_bad_gsm8k_files_get_one_clear_sentence(tmp_path, content, message):
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize("indent, where", [(2, " over several lines"), (None, "")])
+def test_a_jsonl_file_holding_a_json_array_is_refused_and_the_same_array_loads_as_json(tmp_path, indent, where):
+    path = tmp_path / "test.jsonl"
+    path.write_text(json.dumps(GSM_ROWS, indent=indent) + "\n")
+    with pytest.raises(SelfDiscError) as raised:
+        get_task("gsm8k", data=path).load()
+    assert str(raised.value) == (
+        f"Data file {path} for task 'gsm8k' holds a JSON array{where}, not JSON Lines; write one JSON object per "
+        "line, or rename it to test.json (a .json file may hold an array)."
+    )
+    renamed = path.rename(tmp_path / "test.json")  # the fix the sentence names works
+    assert [e.reference for e in get_task("gsm8k", data=renamed).load()] == ["7", "2400"]
+
+
 def test_missing_data_file(tmp_path):
     with pytest.raises(SelfDiscError, match=re.escape("--data gsm8k=PATH")):
         get_task("gsm8k", data=tmp_path / "nope.jsonl").load()
