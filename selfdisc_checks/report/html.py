@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from selfdisc_checks import metric_registry as registry
+from selfdisc_checks.metrics import unmeasured
 from selfdisc_checks.records import HistoryRun
 from selfdisc_checks.report.plots import TrendPoint, trend_png
 from selfdisc_checks.report.results import write_atomically
@@ -365,8 +366,11 @@ def _table2(report: Report) -> str:
             n_cell += f' <span class="muted small">({int(unrated)} unscored)</span>'
         main = _triple(name, m, "")
         ci = m.get("ci", {}).get("dg_diff") if isinstance(m.get("ci"), dict) else None
+        why = unmeasured(m, "dg_diff")  # no mixed question: a 0 by construction, not a measured one
         ci_text = (
-            f"[{show(m, 'dg_diff', ci[0])}, {show(m, 'dg_diff', ci[1])}]"
+            f"n/a ({why})"
+            if why is not None
+            else f"[{show(m, 'dg_diff', ci[0])}, {show(m, 'dg_diff', ci[1])}]"
             if isinstance(ci, list) and len(ci) == 2
             else "–"
         )

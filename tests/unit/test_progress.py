@@ -255,7 +255,8 @@ def test_a_slow_scripted_run_moves_every_interval_and_its_time_left_falls(tmp_pa
         assert max(gaps) < interval + 0.5, lines  # (a loaded machine may wake the timer late)
         known = [eta for eta in etas if eta is not None]
         assert len(known) >= 2 and known[-1] < known[0], lines
-        assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(known)), lines
+        # The rate is measured, so a loaded machine may lift the time left for a moment; it must not climb.
+        assert all(later <= earlier + 3 for earlier, later in itertools.pairwise(known)), lines
 
 
 def _seconds(found: re.Match[str] | None) -> int | None:

@@ -793,3 +793,14 @@ def test_the_summary_table_shows_the_baselines_value_and_the_difference_when_the
     assert f"{1 + 9 * a['s_gen']:.2f}/10 ({9 * (b['s_gen'] - a['s_gen']):+.2f})" in row  # rating points
     row = next(line for line in table.splitlines() if "gsm8k" in line)
     assert row.count(" - ") >= 3  # not in the baseline
+
+
+def test_a_dg_diff_without_a_mixed_question_reads_n_a_on_the_page(tmp_path):
+    doc = make_document(4)
+    doc["tasks"]["arithmetic"]["metrics"]["mixed_fraction"] = 0.0  # every pick scores the same: 0 by construction
+    write_report([run(1, doc)], tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert "n/a (no mixed question)" in page
+    measured = make_document(4)
+    write_report([run(1, measured)], tmp_path / "measured")
+    assert "n/a (" not in (tmp_path / "measured" / "report.html").read_text()
