@@ -44,3 +44,31 @@ def test_a_check_the_gate_leaves_out_is_reported_and_skipped(pytester):
     result.stdout.fnmatch_lines(["*SKIPPED*not gated ([[]tool.selfdisc.gate[]] checks leaves s_gen out): *S_gen = *"])
     assert result.ret == 0  # S_gen is below its floor of 1.0, but it does not gate
     assert _outcomes(document)["test_generation_accuracy[arithmetic]"][0] == "skipped"
+
+
+def test_a_broken_fixture_copy_whose_dg_diff_rises_is_failed_by_the_default_gate(tmp_path, fixture_copy):
+    """Issue 27's new user: noise of one standard deviation on every matrix of the fixture. S_gen collapses
+    and DG-DIFF rises, so a gate on DG-DIFF alone would ship it; the default gate fails it on S_gen and S_disc."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from selfdisc_checks import evaluate
+
+    tensors = load_file(fixture_copy / "model.safetensors")
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in tensors.items():
+        if tensor.dim() == 2:
+            tensors[name] = tensor + tensor.std() * torch.randn(tensor.shape, generator=generator)
+    save_file(tensors, fixture_copy / "model.safetensors", metadata={"format": "pt"})
+    options = {"limit": 40, "cache_dir": str(tmp_path / "cache")}
+    baseline = tmp_path / "baseline.json"
+    before = evaluate(str(FIXTURE), ["arithmetic"], results_json=str(baseline), **options)
+    after = evaluate(str(fixture_copy), ["arithmetic"], baseline=str(baseline), **options)
+    old, new = (run.document["tasks"]["arithmetic"]["metrics"] for run in (before, after))
+    assert new["dg_diff"] > old["dg_diff"] and new["s_gen"] < old["s_gen"] / 2, (old, new)
+    outcomes = {check["id"].split("::")[-1]: check for check in after.checks}
+    assert outcomes["test_no_regression[arithmetic-dg_diff]"]["outcome"] == "passed"
+    failed = [check["message"] for check in after.checks if check["outcome"] == "failed"]
+    assert any(message.startswith("arithmetic: S_gen regressed") for message in failed), failed
+    assert any(message.startswith("arithmetic: S_disc regressed") for message in failed), failed
+    assert not after.passed
