@@ -74,7 +74,11 @@ class PhaseState:
         if self.decoding_since:
             decoding = now - self.decoding_since
             # within a second of the first report there is no rate yet ("ETA ?", not a guess from the prefill)
-            return (self.tokens - self.decoding_base) / decoding if decoding >= 1.0 else None
+            if decoding >= 1.0:
+                return (self.tokens - self.decoding_base) / decoding
+            # a phase that ended within that second: its whole time is known, so is its rate
+            finished = self.done >= self.total and self.tokens and now > self.started
+            return self.tokens / (now - self.started) if finished else None
         elapsed = now - self.started
         return self.tokens / elapsed if self.tokens and elapsed > 0 else None
 

@@ -154,6 +154,7 @@ class HFBackend(Decoder):
 
     @cached_property
     def config(self) -> Any:
+        self._announce_loading()  # before the import, which alone can take seconds on a busy machine
         from transformers import AutoConfig
 
         return self._load(AutoConfig.from_pretrained, "configuration")
@@ -165,6 +166,7 @@ class HFBackend(Decoder):
     @cached_property
     def tokenizer(self) -> Any:
         """Left-padding tokenizer, padding with eos (or unk, bos) when it has no pad token."""
+        self._announce_loading()
         from transformers import AutoTokenizer
 
         tokenizer = self._load(AutoTokenizer.from_pretrained, "tokenizer")
@@ -212,6 +214,7 @@ class HFBackend(Decoder):
     @cached_property
     def model(self) -> Any:
         """The weights, loaded on first use so a fully cached run never reads them."""
+        self._announce_loading()
         from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
         auto = AutoModelForSeq2SeqLM if self.is_encoder_decoder else AutoModelForCausalLM
