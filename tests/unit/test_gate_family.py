@@ -32,7 +32,7 @@ def _script(tmp_path, name: str, every: int, picks_right: bool) -> str:
 
 
 def _run(tmp_path, model: str, **options):
-    base = dict(backend="scripted", limit=80, samples=4, cache_dir=str(tmp_path / "cache"), level=0.95)
+    base = dict(backend="scripted", limit=40, samples=4, cache_dir=str(tmp_path / "cache"), level=0.95)
     return evaluate(model, ["arithmetic"], **{**base, **options})
 
 
