@@ -244,6 +244,10 @@ def run_evaluation(settings: Settings, progress: Progress | None = None, write: 
     refresh_before = time.time() if settings.refresh_cache else None
     session = EvaluationSession(settings, refresh_before, checkpoint)
     baseline_model = BaselineModel(settings, refresh_before) if settings.baseline_model else None
+    if settings.stop_when_decided:
+        from selfdisc_checks.stopping import Stopping
+
+        session.stopping = Stopping(settings, baseline, baseline_model.session if baseline_model else None)
     checks: list[dict[str, Any]] = []
     try:
         planned: list[tuple[str, Planned] | dict[str, Any]] = []  # in order: (id, check to decide) or an error

@@ -128,6 +128,22 @@ OPTIONS: dict[str, tuple[str, dict[str, Any]]] = {
             "help": "write report.html, summary.md and plots for this run here (with --history, its trend too)",
         },
     ),
+    "stop_when_decided": (
+        "--stop-when-decided",
+        {
+            "action": "store_true",
+            "default": None,
+            "help": "run each task's questions in a seeded order, a chunk at a time, and stop once every gated check is settled by its confidence sequence (docs/statistics.md, Early stopping)",
+        },
+    ),
+    "chunk": (
+        "--chunk",
+        {
+            "metavar": "K",
+            "type": int,
+            "help": "with --stop-when-decided: questions per look (default 4 x --batch-size)",
+        },
+    ),
     "baseline": (
         "--baseline",
         {"metavar": "PATH", "help": "results JSON of a previous release: test_no_regression compares against it"},

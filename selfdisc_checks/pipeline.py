@@ -66,113 +66,181 @@ def evaluate_task(
 ) -> TaskResult:
     """Measure S_gen, S_disc, DG-DIFF and friends for ``task``, sampling only what the cache lacks; a judged
     task's candidates are graded by ``judge`` when one is given."""
-    run = _Run(task, backend, cache, settings, progress or (lambda *_: None))
-    examples = task.load(settings.limit)
-    if settings.limit is not None and len(examples) < settings.limit:
-        warnings.warn(
-            SelfDiscWarning(
-                f"{task.name}: --limit {settings.limit} asks for more questions than its data holds ({len(examples)}); "
-                f"all {len(examples)} are run."
-            ),
-            stacklevel=2,
-        )
+    evaluation = TaskEvaluation(task, backend, cache, settings, progress, judge)
+    return evaluation.result(evaluation.run(evaluation.examples))
 
-    # Generation phase: N candidates per question, candidate i with seed s_q + i.
-    clock = _Clock(backend)
-    gen_prompts = {ex.id: task.prompt(ex) for ex in examples}
-    completions, sampled_questions, sampled = run.candidates(gen_prompts)
-    clock.lap("generation")
-    if task.judged and judge is not None:
-        judge_prompts = {
-            (ex.id, i): task.judge_prompt(ex, c.text) for ex in examples for i, c in enumerate(completions[ex.id])
-        }
-        verdicts = run.judgements(judge_prompts, judge)
-        clock.lap("judging")
-        candidates = {
-            ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
+
+class TaskEvaluation:
+    """One task on one model, a set of questions at a time: ``run`` takes both phases (and judging) through
+    the cache for the questions it is given, ``result`` measures the questions run. ``evaluate_task`` runs
+    every question at once; ``stopping`` runs them a chunk at a time until the gate's verdicts are settled."""
+
+    def __init__(
+        self,
+        task: Task,
+        backend: Backend,
+        cache: Cache,
+        settings: Settings,
+        progress: Progress | None = None,
+        judge: Backend | None = None,
+    ) -> None:
+        self.task, self.backend, self.settings, self.judge = task, backend, settings, judge
+        self.progress = progress or (lambda *_: None)
+        self._run = _Run(task, backend, cache, settings, self.progress)
+        self.examples = task.load(settings.limit)
+        if settings.limit is not None and len(self.examples) < settings.limit:
+            warnings.warn(
+                SelfDiscWarning(
+                    f"{task.name}: --limit {settings.limit} asks for more questions than its data holds "
+                    f"({len(self.examples)}); all {len(self.examples)} are run."
+                ),
+                stacklevel=3,
+            )
+        self.clock = _Clock(backend)
+        self.sampled_questions = self.sampled = self.discriminated = 0
+
+    def cached(self) -> set[str]:
+        """The ids of questions whose candidates are all in the cache already (they cost nothing to run)."""
+        prompts = {ex.id: self.task.prompt(ex) for ex in self.examples}
+        units = self._run.candidate_units(prompts)
+        found = self._run.cache.get_many("candidate", units.keys())
+        missing = {units[key][0] for key in units if key not in found}
+        return {ex.id for ex in self.examples if ex.id not in missing}
+
+    def run(self, examples: list[Example], shown: tuple[int, int] | None = None) -> list[QuestionResult]:
+        """Both phases for ``examples``: what the cache lacks is computed, the rest read. ``shown`` =
+        (questions run before, questions in all) makes the progress count the whole task, not this set."""
+        report = self.progress if shown is None else _share_of(self.progress, len(examples), *shown)
+        self._run.report = report
+        backends = [self.backend] + ([self.judge] if self.judge is not None and self.judge is not self.backend else [])
+        for backend in backends:
+            backend.listener = self.progress  # loading and decoded tokens show in the progress too
+        try:
+            return self._questions(examples)
+        finally:
+            for backend in backends:
+                backend.listener = None
+
+    def _questions(self, examples: list[Example]) -> list[QuestionResult]:
+        task, settings, run, clock, judge = self.task, self.settings, self._run, self.clock, self.judge
+        # Generation phase: N candidates per question, candidate i with seed s_q + i.
+        gen_prompts = {ex.id: task.prompt(ex) for ex in examples}
+        completions, sampled_questions, sampled = run.candidates(gen_prompts)
+        self.sampled_questions += sampled_questions
+        self.sampled += sampled
+        clock.lap("generation")
+        if task.judged and judge is not None:
+            judge_prompts = {
+                (ex.id, i): task.judge_prompt(ex, c.text) for ex in examples for i, c in enumerate(completions[ex.id])
+            }
+            verdicts = run.judgements(judge_prompts, judge)
+            clock.lap("judging")
+            candidates = {
+                ex.id: [_judged(task, ex, c, verdicts[(ex.id, i)]) for i, c in enumerate(completions[ex.id])]
+                for ex in examples
+            }
+        else:
+            candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
+
+        # Discrimination phase: the same model picks among its own candidates, greedily.
+        # With --permutations K, the same question is also asked under K - 1 other orderings of its candidates.
+        orders = {
+            ex.id: orderings(settings.seed, task.name, ex.id, settings.samples, settings.permutations)
             for ex in examples
         }
-    else:
-        candidates = {ex.id: _score_all(task, ex, completions[ex.id]) for ex in examples}
-
-    # Discrimination phase: the same model picks among its own candidates, greedily.
-    # With --permutations K, the same question is also asked under K - 1 other orderings of its candidates.
-    orders = {
-        ex.id: orderings(settings.seed, task.name, ex.id, settings.samples, settings.permutations) for ex in examples
-    }
-    disc_prompts = {
-        (ex.id, k): task.discrimination_prompt_for(ex, [candidates[ex.id][i].text for i in order])
-        for ex in examples
-        for k, order in enumerate(orders[ex.id])
-    }
-    methods = settings.discriminate
-    outputs, discriminated = run.choices(disc_prompts) if "generate" in methods else ({}, 0)
-    if "likelihood" in methods:
-        lead, labels = task.label_continuations(settings.samples)
-        label_scores, scored = run.likelihoods(disc_prompts, lead, labels)
-        discriminated += scored
-    clock.lap("discrimination")
-    rendered = run.rendered(
-        {
-            **{("g", qid): p for qid, p in gen_prompts.items()},
-            **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0},
+        disc_prompts = {
+            (ex.id, k): task.discrimination_prompt_for(ex, [candidates[ex.id][i].text for i in order])
+            for ex in examples
+            for k, order in enumerate(orders[ex.id])
         }
-    )
+        methods = settings.discriminate
+        outputs, discriminated = run.choices(disc_prompts) if "generate" in methods else ({}, 0)
+        if "likelihood" in methods:
+            lead, labels = task.label_continuations(settings.samples)
+            label_scores, scored = run.likelihoods(disc_prompts, lead, labels)
+            discriminated += scored
+        self.discriminated += discriminated
+        clock.lap("discrimination")
+        rendered = run.rendered(
+            {
+                **{("g", qid): p for qid, p in gen_prompts.items()},
+                **{("d", qid): p for (qid, k), p in disc_prompts.items() if k == 0},
+            }
+        )
 
-    questions = []
-    for ex in examples:
-        picks = (
-            [
-                PermutedChoice(order, _choice(task, outputs[(ex.id, k)], order, candidates[ex.id]))
-                for k, order in enumerate(orders[ex.id])
-            ]
-            if "generate" in methods
-            else []
-        )
-        likely = (
-            tuple(
-                PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
-                for k, order in enumerate(orders[ex.id])
+        questions = []
+        for ex in examples:
+            picks = (
+                [
+                    PermutedChoice(order, _choice(task, outputs[(ex.id, k)], order, candidates[ex.id]))
+                    for k, order in enumerate(orders[ex.id])
+                ]
+                if "generate" in methods
+                else []
             )
-            if "likelihood" in methods
-            else ()
-        )
-        prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
-        questions.append(
-            QuestionResult(
-                ex.id,
-                ex.question,
-                ex.reference,
-                tuple(candidates[ex.id]),
-                picks[0].choice if picks else None,
-                prompts,
-                tuple(picks[1:]),
-                likely,
+            likely = (
+                tuple(
+                    PermutedChoice(order, _likeliest(label_scores[(ex.id, k)], order))
+                    for k, order in enumerate(orders[ex.id])
+                )
+                if "likelihood" in methods
+                else ()
             )
+            prompts = {"generation": rendered[("g", ex.id)], "discrimination": rendered[("d", ex.id)]}
+            questions.append(
+                QuestionResult(
+                    ex.id,
+                    ex.question,
+                    ex.reference,
+                    tuple(candidates[ex.id]),
+                    picks[0].choice if picks else None,
+                    prompts,
+                    tuple(picks[1:]),
+                    likely,
+                )
+            )
+        return questions
+
+    def result(self, questions: list[QuestionResult], sequential: dict[str, Any] | None = None) -> TaskResult:
+        """The task's metrics over ``questions`` (those run), with what this run computed; the data identity
+        is every loaded question's, so a run that stopped early still pairs with its baseline."""
+        task, settings, judge, backend = self.task, self.settings, self.judge, self.backend
+        methods = settings.discriminate
+        metrics = task_metrics(questions, settings.level, settings.seed, methods, task.majority_by)
+        if task.scale and metrics.get("n"):
+            metrics.update(on_scale(metrics, task.scale))
+        protocol = task_protocol(task, settings)
+        if task.judged and judge is not None:
+            protocol["judge"] = {
+                "fingerprint": judge.fingerprint,
+                "same_as_model": judge.fingerprint == backend.fingerprint,
+                **task.judge_protocol(),
+            }
+        options = task.describe()
+        return TaskResult(
+            task=task.name,
+            metrics=metrics,
+            questions=questions,
+            sampled=self.sampled_questions,
+            discriminated=self.discriminated,
+            options=options,
+            protocol=protocol,
+            candidates_sampled=self.sampled,
+            timing=self.clock.record(self.sampled),
+            data=data_identity(((ex.id, ex.question, ex.reference) for ex in self.examples), options.get("data")),
+            sequential=sequential,
         )
-    metrics = task_metrics(questions, settings.level, settings.seed, methods, task.majority_by)
-    if task.scale and metrics.get("n"):
-        metrics.update(on_scale(metrics, task.scale))
-    protocol = task_protocol(task, settings)
-    if task.judged and judge is not None:
-        protocol["judge"] = {
-            "fingerprint": judge.fingerprint,
-            "same_as_model": judge.fingerprint == backend.fingerprint,
-            **task.judge_protocol(),
-        }
-    options = task.describe()
-    return TaskResult(
-        task=task.name,
-        metrics=metrics,
-        questions=questions,
-        sampled=sampled_questions,
-        discriminated=discriminated,
-        options=options,
-        protocol=protocol,
-        candidates_sampled=sampled,
-        timing=clock.record(sampled),
-        data=data_identity(((ex.id, ex.question, ex.reference) for ex in examples), options.get("data")),
-    )
+
+
+def _share_of(report: Progress, size: int, before: int, total: int) -> Progress:
+    """A progress callback for one chunk of ``size`` questions that counts the whole task: the units of the
+    ``before`` questions run already are added, and the total is every question's."""
+
+    def shown(phase: str, done: int, units: int) -> None:
+        per_question = units / size if size else 0
+        report(phase, round(per_question * before) + done, max(round(per_question * total), units))
+
+    return shown
 
 
 def on_scale(metrics: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
@@ -297,8 +365,8 @@ class _Run:
         self.task, self.backend, self.cache, self.settings, self.report = task, backend, cache, settings, report
         self.sampling = Sampling(settings.temperature, settings.top_p, settings.top_k)
 
-    def candidates(self, prompts: dict[str, Prompt]) -> tuple[dict[str, list[Completion]], int, int]:
-        """Each question's N completions; also how many questions and candidates were sampled here."""
+    def candidate_units(self, prompts: dict[str, Prompt]) -> dict[str, tuple[str, int]]:
+        """Cache key -> (question, candidate index) of every candidate of ``prompts``."""
         spec, n = self.task.generation, self.settings.samples
         common = {
             "kind": "candidate",
@@ -308,14 +376,17 @@ class _Run:
             "sampling": {**self.sampling.describe(), "sampler": self.backend.sampler},
             "seed": self.settings.seed,
         }
-        digests = {
-            qid: prompt_digest(prompt) for qid, prompt in prompts.items()
-        }  # once per question, not per candidate
-        units = {
+        digests = {qid: prompt_digest(prompt) for qid, prompt in prompts.items()}  # once per question
+        return {
             cache_key(**common, question=qid, prompt=digests[qid], index=i): (qid, i)
             for qid in prompts
             for i in range(n)
         }
+
+    def candidates(self, prompts: dict[str, Prompt]) -> tuple[dict[str, list[Completion]], int, int]:
+        """Each question's N completions; also how many questions and candidates were sampled here."""
+        spec = self.task.generation
+        units = self.candidate_units(prompts)
         sizes = {qid: _size(prompt) for qid, prompt in prompts.items()}
 
         def compute(batch: list[tuple[str, int]], store: Callable[[dict[Any, Any]], None]) -> list[Completion]:
@@ -346,7 +417,7 @@ class _Run:
             f"{self.task.name}: sampling",
             units,
             compute,
-            REFILL * self.settings.batch_size * n,
+            REFILL * self.settings.batch_size * self.settings.samples,
             size=lambda unit: sizes[unit[0]],
             streamed=True,
         )

@@ -226,6 +226,11 @@ def _activate(config: pytest.Config) -> _PluginState:
         refresh_before = time.time() if settings.refresh_cache else None
     state = _PluginState(config, settings, refresh_before, worker_input is not None, checkpoint)
     state.baseline = baseline
+    if settings.stop_when_decided:
+        from selfdisc_checks.stopping import Stopping
+
+        paired = state.baseline_session.session if state.baseline_session is not None else None
+        state.session.stopping = Stopping(settings, baseline, paired)
     config.stash[_STATE] = state
     config.pluginmanager.register(_CheckOutcomes(state), "selfdisc-check-outcomes")
     return state

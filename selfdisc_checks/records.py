@@ -165,6 +165,8 @@ class TaskResult:
     # digest, questions, source: the loaded questions' identity by content (see document.identity); derived
     # from ``questions`` when empty
     data: dict = field(default_factory=dict)
+    # --stop-when-decided: where the task stopped and why (``stopping.evaluate_until_decided``); None otherwise
+    sequential: dict | None = None
 
 
 @dataclass(frozen=True)

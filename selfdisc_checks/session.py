@@ -15,7 +15,7 @@ from selfdisc_checks.backends import registry
 from selfdisc_checks.backends.checkpoint import Checkpoint
 from selfdisc_checks.backends.registry import BackendOptions
 from selfdisc_checks.errors import SelfDiscError
-from selfdisc_checks.pipeline import Progress, evaluate_task
+from selfdisc_checks.pipeline import Progress, TaskEvaluation
 from selfdisc_checks.records import TaskResult
 from selfdisc_checks.report.results import task_result_json
 from selfdisc_checks.settings import Settings
@@ -25,6 +25,7 @@ from selfdisc_checks.tasks import Task, get_task
 
 if TYPE_CHECKING:
     from selfdisc_checks.backends.base import Backend
+    from selfdisc_checks.stopping import Stopping
 
 # Backends that serve a checkpoint from other processes; a judge other than the model under test runs on
 # transformers under them unless --judge-backend says otherwise (as documented before --judge-backend existed).
@@ -137,6 +138,8 @@ class EvaluationSession:
         self._cache: Cache | None = None
         self.results: dict[str, TaskResult] = {}
         self._failures: dict[str, SelfDiscError] = {}
+        # --stop-when-decided: how each task is run a chunk at a time (``stopping.Stopping``), set by the caller
+        self.stopping: Stopping | None = None
 
     def located(self, role: str) -> Checkpoint:
         """The checkpoint (or script) of ``role``'s model, located once."""
@@ -188,27 +191,26 @@ class EvaluationSession:
         return self._cache
 
     def result(self, task_name: str, progress: Progress | None = None) -> TaskResult:
-        """The evaluated task, computed on first use."""
+        """The evaluated task, computed on first use (a chunk at a time until decided, with ``stopping``)."""
         if task_name in self._failures:
             raise self._failures[task_name]
         if task_name not in self.results:
             try:
-                task = build_task(self.settings, task_name)
-                judge = self.judge if task.judged else None
-                backends = [self.backend] + ([judge] if judge is not None and judge is not self.backend else [])
-                for backend in backends:
-                    backend.listener = progress  # loading and decoded tokens show in the progress too
-                try:
-                    self.results[task_name] = evaluate_task(
-                        task, self.backend, self.cache, self.settings, progress, judge
-                    )
-                finally:
-                    for backend in backends:
-                        backend.listener = None
+                evaluation = self.evaluation(task_name, progress)
+                if self.stopping is not None:
+                    self.results[task_name] = self.stopping.evaluate(evaluation)
+                else:
+                    self.results[task_name] = evaluation.result(evaluation.run(evaluation.examples))
             except SelfDiscError as error:
                 self._failures[task_name] = error
                 raise
         return self.results[task_name]
+
+    def evaluation(self, task_name: str, progress: Progress | None = None) -> TaskEvaluation:
+        """The task on this session's model (and judge), ready to run questions."""
+        task = build_task(self.settings, task_name)
+        judge = self.judge if task.judged else None
+        return TaskEvaluation(task, self.backend, self.cache, self.settings, progress, judge)
 
     def stored_candidates(self) -> int:
         """Candidates this run stored in its cache (all models and tasks, its xdist workers' too), for the line an

@@ -62,6 +62,8 @@ class Settings:
     gate: GateSettings = field(default_factory=GateSettings)  # [tool.selfdisc.gate]: alpha, family, checks
     trust_remote_code: bool = False
     allow_pickle_weights: bool = False
+    stop_when_decided: bool = False  # run a chunk at a time until the gated checks are settled (stopping)
+    chunk: int | None = None  # questions per look under stop_when_decided; None: 4 x batch_size
 
     def check(self, task: str, metric: str) -> Threshold | None:
         """The threshold for ``metric`` on ``task``: per-task table, then global, then built-in default
@@ -194,6 +196,8 @@ class ConfigTable(BaseModel):
     gate: dict[str, Any] | None = None
     task_options: dict[str, dict[str, Any]] | None = None
     task_modules: list[Any] | None = None
+    stop_when_decided: bool | None = None
+    chunk: int | None = None
 
 
 _KINDS = {str: "a string", list: "a list", int: "an integer", float: "a number", bool: "true/false", dict: "a table"}
@@ -344,6 +348,8 @@ def _validate(settings: Settings) -> None:
         raise SelfDiscError(f"--samples must be at least 1, not {settings.samples}.")
     if settings.limit is not None and settings.limit < 1:
         raise SelfDiscError(f"--limit must be at least 1, not {settings.limit}.")
+    if settings.chunk is not None and settings.chunk < 1:
+        raise SelfDiscError(f"--chunk must be at least 1 (questions per look), not {settings.chunk}.")
     if settings.batch_size < 1:
         raise SelfDiscError(f"--batch-size must be at least 1, not {settings.batch_size}.")
     from selfdisc_checks.backends import registry  # imports no torch

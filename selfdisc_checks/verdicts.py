@@ -144,6 +144,7 @@ class Planned:
     source: str | None = None  # the regression check's baseline, as the messages name it
     threshold: Any = None  # the threshold check's ``gate.Threshold``
     metrics: dict[str, Any] = field(default_factory=dict)  # the task's metrics, for a threshold check's message
+    sequential: dict[str, Any] | None = None  # --stop-when-decided: the task's record (``stopping``)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -158,7 +159,15 @@ def plan_threshold(result: TaskResult, settings: Settings, metric: str) -> Plann
 
     decision = decide_threshold(result, settings, metric)
     threshold = settings.check(result.task, metric)
-    planned = Planned(result.task, metric, metric, decision, threshold=threshold, metrics=dict(result.metrics))
+    planned = Planned(
+        result.task,
+        metric,
+        metric,
+        decision,
+        threshold=threshold,
+        metrics=dict(result.metrics),
+        sequential=result.sequential,
+    )
     if decision.verdict.skipped or threshold is None or threshold.mode == "point":
         return planned
     values = per_question_values(result.questions, settings.discriminate).get(metric)
@@ -202,7 +211,17 @@ def plan_regression(
     properties = {**_regression_properties(change, source, result.metrics.get(metric)), "message": message}
     decision = Decision(Verdict(not change.regressed, message), properties)
     return Planned(
-        task, name, metric, decision, "reject", change.p_value, change.differences, -tolerance, change, str(source)
+        task,
+        name,
+        metric,
+        decision,
+        "reject",
+        change.p_value,
+        change.differences,
+        -tolerance,
+        change,
+        str(source),
+        sequential=result.sequential,
     )
 
 
@@ -248,7 +267,7 @@ def decide_family(planned: Sequence[Planned], settings: Settings, seed: int = 0)
 
     gate = settings.gate
     gated = [p for p in planned if gate.gates(p.name) and not p.decision.verdict.skipped]
-    members = [p for p in gated if p.role == "reject" and p.p_value is not None]
+    members = [p for p in gated if p.role == "reject" and p.p_value is not None and not _watched(p)]
     keys = {p.key: f"{p.task}:{p.name}" for p in members}
     p_values = {keys[p.key]: float(p.p_value) for p in members}  # type: ignore[arg-type]
     tests = [families.Member(keys[p.key], p.task, p.values, p.bound) for p in members]
@@ -260,12 +279,20 @@ def decide_family(planned: Sequence[Planned], settings: Settings, seed: int = 0)
     return decisions
 
 
+def _watched(p: Planned) -> bool:
+    """Whether --stop-when-decided followed the check with a confidence sequence (it leaves the family then)."""
+    return p.role is not None and p.name in (p.sequential or {}).get("checks", {})
+
+
 def _decided(p: Planned, gate: Any, adjusted: float | None, note: str) -> Decision:
     """One check's final decision and properties (see ``decide_family``)."""
     own = p.decision
     if own.verdict.skipped:
         return own
     family = gate.family
+    if _watched(p):
+        record = p.sequential or {}
+        return _decided_sequentially(p, gate, record, record["checks"][p.name])
     if p.role == "reject" and adjusted is not None and family != "none":
         passed = adjusted > gate.alpha
         how = f"p = {p.p_value:.3g}, adjusted {adjusted:.3g}: {note}"
@@ -292,8 +319,61 @@ def _decided(p: Planned, gate: Any, adjusted: float | None, note: str) -> Decisi
         properties = {**own.properties, **extra}
     else:
         message, properties = own.verdict.message, {**own.properties, **extra}
+    return _finished(p, gate, passed, message, properties)
+
+
+def _finished(p: Planned, gate: Any, passed: bool, message: str, properties: dict[str, Any]) -> Decision:
     properties["message"] = message
     if not gate.gates(p.name):
         told = f"not gated ([tool.selfdisc.gate] checks leaves {p.name} out): {message}"
         return Decision(Verdict(True, told, skipped=True), {**properties, "message": told})
     return Decision(Verdict(passed, message), properties)
+
+
+def _decided_sequentially(p: Planned, gate: Any, record: dict[str, Any], watched: dict[str, Any]) -> Decision:
+    """A check that ``--stop-when-decided`` followed: the verdict of its confidence sequence when it settled,
+    else the fixed-n test at the final share of its alpha (``stopping``: Bonferroni over the run's watched
+    checks, half to the sequences, half to these looks)."""
+    run, available = record["questions_run"], record["questions_available"]
+    split = f"Bonferroni over {record['watched']} early-stopping checks, run-wide alpha {gate.alpha:g}"
+    if watched.get("verdict") is not None:
+        passed = watched["verdict"] == "pass"
+        how = (
+            f"decided after {watched['decided_at']} of {available} questions: its confidence sequence "
+            f"[{watched['lower']:.3f}, {watched['upper']:.3f}] at alpha {record['alpha_sequence']:.2g} ({split})"
+        )
+        by = "sequence"
+    elif record.get("failed_early"):
+        told = (
+            f"{p.task}: {p.name} not decided: the task stopped after {run} of {available} questions once "
+            f"{record['stopped_because']}, which fails the run whatever this check would say (its confidence "
+            f"sequence [{watched['lower']:.3f}, {watched['upper']:.3f}] at alpha {record['alpha_sequence']:.2g})"
+        )
+        properties = {**p.decision.properties, "message": told, "family": "sequential", "gated": True}
+        return Decision(Verdict(True, told, skipped=True), properties)
+    else:
+        final = record["alpha_final"]
+        p_value = float(p.p_value) if p.p_value is not None else 1.0
+        passed = p_value > final if p.role == "reject" else p_value <= final
+        how = (
+            f"not settled by its confidence sequence in {run} of {available} questions; the fixed-n test at alpha "
+            f"{final:.2g}: p = {p_value:.3g} ({split})"
+        )
+        by = "final"
+    extra = _present(
+        p_value=p.p_value,
+        family="sequential",
+        alpha=gate.alpha,
+        gated=gate.gates(p.name),
+        decided_by=by,
+        decided_after=watched.get("decided_at"),
+        questions_run=run,
+        questions_available=available,
+    )
+    if p.change is not None:
+        message = _regression_message(p.task, p.metric, p.source, replace(p.change, regressed=not passed), how)
+    else:
+        from selfdisc_checks.gate import judge
+
+        message = judge(p.task, p.metric, p.threshold, p.metrics, passed, how).message
+    return _finished(p, gate, passed, message, {**p.decision.properties, **extra})

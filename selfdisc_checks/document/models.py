@@ -158,6 +158,20 @@ class TaskRun(_Closed):
     workers: StrictInt = 1
 
 
+class Sequential(_Closed):
+    """Where ``--stop-when-decided`` stopped the task: questions run of those available, whether every gated
+    check was settled, why it stopped, the chunk and the question order's seed; ``checks`` holds each watched
+    check's confidence sequence at the stop (see ``stopping``)."""
+
+    questions_run: StrictInt
+    questions_available: StrictInt
+    decided: StrictBool
+    stopped_because: StrictStr
+    chunk: StrictInt
+    order_seed: StrictInt
+    checks: dict[str, Any] = {}
+
+
 class Task(_Closed):
     """One task's options, protocol, data identity, metrics and per-question records."""
 
@@ -168,6 +182,7 @@ class Task(_Closed):
     questions: list[Question]
     run: TaskRun | None = None
     timing: dict[str, Number | None] = {}
+    sequential: Sequential | None = None
 
 
 class Model(_Closed):

@@ -51,6 +51,8 @@ from selfdisc_checks.report.summary import (
     show_p,
     shown_rates,
     status_line,
+    stop_line,
+    stopped_at,
     unit,
     value_text,
     when,
@@ -361,7 +363,7 @@ def _table2(report: Report) -> str:
         m, name = task.metrics, task.name
         n = m.get("n")
         unrated = number(m.get("unrated_questions"))
-        n_cell = _cell(name, "n", n, str(n) if n is not None else "–")
+        n_cell = _cell(name, "n", n, stopped_at(task.data) or (str(n) if n is not None else "–"))
         if unrated:
             n_cell += f' <span class="muted small">({int(unrated)} unscored)</span>'
         main = _triple(name, m, "")
@@ -453,6 +455,7 @@ def _task_section(
     out = [
         f'<section id="{task_anchor(task.name)}" class="task">',
         f'<h2 class="task-title">{esc(task.name)} <span class="muted small">{esc(_task_line(m))}</span></h2>',
+        *([f'<p class="small muted stopped">{esc(line)}</p>'] if (line := stop_line(task.data)) else []),
         '<div class="card"><div class="two">',
     ]
     if image is not None:

@@ -25,6 +25,7 @@ from selfdisc_checks.document.models import Task as TaskRecord
 from selfdisc_checks.metric_registry import Metric
 from selfdisc_checks.metrics import unmeasured
 from selfdisc_checks.records import RESULTS_VERSION, Choice, PermutedChoice, TaskResult
+from selfdisc_checks.report.summary import stopped_at
 
 
 def task_result_json(result: TaskResult) -> dict[str, Any]:
@@ -77,6 +78,8 @@ def task_result_json(result: TaskResult) -> dict[str, Any]:
         },
         "timing": dict(result.timing),
     }
+    if result.sequential is not None:
+        task["sequential"] = dict(result.sequential)
     return TaskRecord.model_validate(task).model_dump(exclude_unset=True)
 
 
@@ -295,6 +298,7 @@ def render_table(
         m = task["metrics"]
         unrated = m.get("unrated_questions")
         count = f"{m['n']} ({unrated} unscored)" if unrated else str(m["n"])
+        count = stopped_at(task) or count
         table.add_row(
             name,
             count,

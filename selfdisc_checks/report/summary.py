@@ -154,6 +154,30 @@ class Report:
         return f"{self.label(run)} ({note})" if note else self.label(run)
 
 
+def stopped_at(task: dict[str, Any]) -> str | None:
+    """Where ``--stop-when-decided`` stopped a task: ``312/1319 decided``, or ``1319/1319`` when its checks
+    needed every question; None for a task run whole."""
+    record = task.get("sequential")
+    if not isinstance(record, dict):
+        return None
+    shown = f"{record.get('questions_run')}/{record.get('questions_available')}"
+    return f"{shown} decided" if record.get("decided") else shown
+
+
+def stop_line(task: dict[str, Any]) -> str | None:
+    """Where and why ``--stop-when-decided`` stopped a task, for a report: ``stopped after 312 of 1319
+    questions: every gated check decided``; None for a task run whole."""
+    record = task.get("sequential")
+    if not isinstance(record, dict):
+        return None
+    run, available = record.get("questions_run"), record.get("questions_available")
+    verb = "stopped after" if run != available else "ran all"
+    shown = f"{verb} {run} of {available} questions" if run != available else f"ran all {available} questions"
+    needs = record.get("needs_every_question") or []
+    why = f"{', '.join(needs)} in mode point needs every question" if needs else record.get("stopped_because", "")
+    return f"{shown}: {why} (--stop-when-decided)"
+
+
 def analyse(
     runs: Sequence[HistoryRun], *, baseline: HistoryRun | None = None, level: float = 0.95, tolerance: float = 0.0
 ) -> Report:
@@ -543,7 +567,7 @@ def render_markdown(report: Report, report_name: str = "report.html") -> str:
         lines.append("This run holds no task results.")
     for task in report.tasks:
         m = task.metrics
-        cells = [markdown_text(task.name), str(m.get("n", "–"))]
+        cells = [markdown_text(task.name), stopped_at(task.data) or str(m.get("n", "–"))]
         for metric in [*HEADLINE, *rates]:
             why = unmeasured(m, metric.name)  # a DG-DIFF not measured is n/a, not a precise-looking +0.0
             cells.append(f"n/a ({why})" if why is not None else _markdown_cell(task, metric.name))
