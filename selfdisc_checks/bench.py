@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         help="decode-step row on a random Llama-3-8B shape (bfloat16, GPU) instead of --model",
     )
     parser.add_argument(
+        "--verdict-limit",
+        type=int,
+        default=200,
+        help="questions in the time-to-verdict row, run whole and with --stop-when-decided (default 200; 0: skip)",
+    )
+    parser.add_argument(
         "--xdist-limit",
         type=int,
         default=200,
@@ -117,6 +123,17 @@ def main(argv: list[str] | None = None) -> int:
             f"a static batch (generate): {useful / static:.2f} ({static:,} row-steps for {useful:,} tokens)",
         )
     )
+    if args.verdict_limit:
+        (whole, ran_all, said), (early, ran, said_early) = _time_to_verdict(backend, task, settings, args.verdict_limit)
+        same = "the same verdicts" if said == said_early else f"DIFFERENT verdicts ({said} vs {said_early})"
+        rows.append(
+            (
+                "time to verdict: whole run / --stop-when-decided",
+                f"{whole / early:.1f}x",
+                f"{whole:.2f} s for {ran_all} questions vs {early:.2f} s for {ran}; {same} of a gate on S_gen, "
+                "S_disc, DG-DIFF and invalid picks with bounds far from the values",
+            )
+        )
     if not args.no_xdist and Path(args.model).resolve() == FIXTURE.resolve():
         one, two = _xdist(args.xdist_limit)
         rows.append(("pytest -n 2 / -n 1 on two tasks (speed-up)", f"{one / two:.2f}x", f"{two:.1f} s vs {one:.1f} s"))
@@ -190,6 +207,47 @@ def _sampling(backend: Any, task: Any, settings: Settings) -> tuple[dict, dict, 
         )
     )
     return batched, single, batched["row_steps"], max(static, batched["row_steps"])
+
+
+# A gate whose bounds are far from what the fixture measures (S_gen 43%, S_disc 39%, DG-DIFF -5 points, no
+# invalid picks): a clear pass that early stopping settles within its first chunks.
+VERDICT_THRESHOLDS = {
+    "s_gen": {"floor": 0.1, "mode": "confident"},
+    "s_disc": {"floor": 0.1, "mode": "confident"},
+    "dg_diff": {"floor": -0.4, "mode": "not-below"},
+    "invalid_rate": {"ceiling": 0.5, "mode": "confident"},
+}
+
+
+def _time_to_verdict(backend: Any, task: Any, settings: Settings, limit: int) -> list[tuple[float, int, dict]]:
+    """Seconds, questions run and the gate's verdicts, each way in its own cold cache, side by side on the
+    same loaded model: every question, then ``--stop-when-decided``."""
+    from dataclasses import replace
+
+    from selfdisc_checks import Cache
+    from selfdisc_checks.gate import parse_thresholds
+    from selfdisc_checks.pipeline import TaskEvaluation
+    from selfdisc_checks.stopping import Stopping
+    from selfdisc_checks.verdicts import decide_family, plan_threshold
+
+    thresholds = parse_thresholds(VERDICT_THRESHOLDS, [task.name])
+    gate = replace(settings, limit=limit, thresholds=thresholds, stop_when_decided=True)
+    measured = []
+    for early in (False, True):
+        with tempfile.TemporaryDirectory() as folder:
+            cache = Cache(Path(folder))
+            started = time.perf_counter()
+            evaluation = TaskEvaluation(task, backend, cache, gate)
+            if early:
+                result = Stopping(gate).evaluate(evaluation)
+            else:
+                result = evaluation.result(evaluation.run(evaluation.examples))
+            seconds = time.perf_counter() - started
+            planned = [plan_threshold(result, gate, metric) for metric in VERDICT_THRESHOLDS]
+            verdicts = {key[1]: decision.verdict.passed for key, decision in decide_family(planned, gate).items()}
+            measured.append((seconds, len(result.questions), verdicts))
+            cache.close()
+    return measured
 
 
 def _xdist(limit: int) -> tuple[float, float]:  # limit: questions per task

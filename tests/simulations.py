@@ -301,3 +301,40 @@ def gate_rejections(
 def rate_tolerance(rate: float, replicates: int) -> float:
     """How far above ``rate`` a simulated rate may land: 3 Monte Carlo standard errors."""
     return rate + 3 * math.sqrt(rate * (1 - rate) / replicates)
+
+
+def early_stopping_false_alarms(
+    replicates: int, tasks: int = 5, n: int = 400, chunk: int = 32, alpha: float = 0.05, seed: int = 0
+) -> float:
+    """The share of simulated unchanged runs that ``--stop-when-decided`` fails: ``tasks`` GSM8K-like tasks
+    (``PowerModel`` defaults) x the S_gen, S_disc and DG-DIFF regression checks against an independent
+    baseline run on the same questions (tolerance 0: the true difference sits on the bound, the worst case),
+    at ``stopping``'s split (Bonferroni over the checks, half to the sequences, half to a Student's t look at
+    every question for a check left open). Each check is followed over all ``n`` questions whatever the
+    others do; the product stops a task at the first failure or once all are settled, which can only fail
+    less, so this is an upper bound on its false-alarm rate."""
+    from scipy import stats
+
+    from selfdisc_checks.sequential import regression_check
+
+    model = PowerModel()
+    rng = np.random.default_rng(seed)
+    split = AlphaSplit(alpha, 3 * tasks, 0.5)
+    alarmed = np.zeros(replicates, bool)
+    for _ in range(tasks):
+        latent = model._latent(rng, (replicates, n))
+        old_gen, old_disc = model._run(rng, latent, model.skill)
+        new_gen, new_disc = model._run(rng, latent, model.skill)
+        for metric, differences in (
+            ("s_gen", new_gen - old_gen),
+            ("s_disc", new_disc - old_disc),
+            ("dg_diff", (new_disc - new_gen) - (old_disc - old_gen)),
+        ):
+            bounds = (-1.0, 1.0) if metric == "dg_diff" else (0.0, 1.0)
+            check = regression_check(0.0, split.sequence, bounds)
+            stop = simulate_stopping(differences, check, chunk=chunk)
+            spread = differences.std(axis=1, ddof=1)
+            t = np.divide(differences.mean(axis=1) * math.sqrt(n), spread, out=np.zeros(replicates), where=spread > 0)
+            final_fails = stats.t.cdf(t, n - 1) <= split.final
+            alarmed |= (stop.settled & ~stop.passed) | (~stop.settled & final_fails)
+    return float(alarmed.mean())

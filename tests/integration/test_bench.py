@@ -27,6 +27,8 @@ def test_the_benchmark_prints_its_table_on_the_fixture():
             "4",
             "--context",
             "16",
+            "--verdict-limit",
+            "64",
         ],
         capture_output=True,
         text=True,
@@ -43,5 +45,8 @@ def test_the_benchmark_prints_its_table_on_the_fixture():
         "peak memory",
         "sampler / decode step",
         "decode tokens/s / bandwidth floor",
+        "time to verdict: whole run / --stop-when-decided",
     ):
         assert any(line.strip().startswith(row) for line in lines), done.stdout
+    verdict = next(line for line in lines if "time to verdict" in line)
+    assert "s for 64 questions vs" in verdict and "the same verdicts" in verdict, verdict

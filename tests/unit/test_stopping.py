@@ -65,7 +65,7 @@ def test_the_order_is_seeded_by_run_and_task_and_takes_cached_questions_first():
 def test_far_thresholds_stop_within_100_questions_with_the_full_runs_verdicts(tmp_path):
     model = _script(tmp_path, "model.py")
     full = _run(tmp_path, model, thresholds=FAR)
-    early = _run(tmp_path, model, thresholds=FAR, stop_when_decided=True)
+    early = _run(tmp_path, model, thresholds=FAR, stop_when_decided=True, report_dir=str(tmp_path / "report"))
     record = early.document["tasks"]["arithmetic"]["sequential"]
     assert record["questions_available"] == 200 and record["questions_run"] <= 100
     assert record["decided"] and record["stopped_because"] == "every gated check decided"
@@ -77,6 +77,10 @@ def test_far_thresholds_stop_within_100_questions_with_the_full_runs_verdicts(tm
     assert s_gen["family"] == "sequential" and s_gen["decided_by"] == "sequence"
     assert "Bonferroni over 2 early-stopping checks, run-wide alpha 0.05" in s_gen["message"]
     assert f"{record['questions_run']}/200 decided" in render_table("m", early.document["tasks"], width=200)
+    shown = f"{record['questions_run']}/200 decided"
+    assert shown in (tmp_path / "report" / "summary.md").read_text()
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert shown in page and f"stopped after {record['questions_run']} of 200 questions" in page
     json.dumps(early.document)
 
 
@@ -143,3 +147,12 @@ def test_the_alpha_is_split_over_every_watched_check_of_the_run():
     split = alpha_split(settings)
     assert split is not None and split.checks == 8 and split.sequence == pytest.approx(0.05 / 16)
     assert alpha_split(Settings(thresholds={"*": {"dg_diff": None}})) is None
+
+
+def test_an_unchanged_run_fails_at_most_alpha_of_the_time_under_early_stopping():
+    """The guarantee, fast: 15 regression checks (5 tasks x S_gen, S_disc, DG-DIFF) of unchanged models looked
+    at after every chunk, at the run's split; the many-replicate version is in the slow tier."""
+    from tests.simulations import early_stopping_false_alarms, rate_tolerance
+
+    rate = early_stopping_false_alarms(replicates=200, n=320, seed=1)
+    assert rate <= rate_tolerance(0.05, 200), rate
