@@ -335,7 +335,8 @@ def _decided_sequentially(p: Planned, gate: Any, record: dict[str, Any], watched
     else the fixed-n test at the final share of its alpha (``stopping``: Bonferroni over the run's watched
     checks, half to the sequences, half to these looks)."""
     run, available = record["questions_run"], record["questions_available"]
-    split = f"Bonferroni over {record['watched']} early-stopping checks, run-wide alpha {gate.alpha:g}"
+    count = record["watched"]
+    split = f"Bonferroni over {count} early-stopping check{'' if count == 1 else 's'}, run-wide alpha {gate.alpha:g}"
     if watched.get("verdict") is not None:
         passed = watched["verdict"] == "pass"
         how = (

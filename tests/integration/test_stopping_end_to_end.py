@@ -97,6 +97,12 @@ shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]
 stop = ["\\n"]
 max_new_tokens = 8
 
+[tool.selfdisc.task_options.sums]
+discrimination_max_tokens = 4
+
+[tool.selfdisc.task_options.products]
+discrimination_max_tokens = 4
+
 [tool.selfdisc.thresholds]
 dg_diff = { floor = -0.3, mode = "not-below" }
 """
