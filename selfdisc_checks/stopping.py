@@ -186,6 +186,9 @@ class Stopping:
             old = values_by_question(session.results[name].questions, methods)
         else:
             baseline_run, old = session.evaluation(name, evaluation.progress), {}
+        if baseline_run is None:  # what the baseline lacks (the task, a metric), its regression checks skip
+            measured = set().union(*old.values()) if old else set()
+            watches = [watch for watch in watches if not watch.regression or watch.metric in measured]
         ran: list[QuestionResult] = []
         old_ran: list[QuestionResult] = []
         stopped = RAN_OUT
@@ -218,7 +221,7 @@ class Stopping:
         record = {
             "questions_run": len(ran),
             "questions_available": len(order),
-            "decided": bool(watches) and not blockers and all(c.state.decided for c in checks.values()),
+            "decided": bool(watches) and not blockers and all(checks[w.name].state.decided for w in watches),
             "stopped_because": stopped,
             "failed_early": stopped.endswith(" failed"),
             "chunk": chunk,

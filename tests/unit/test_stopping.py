@@ -156,3 +156,17 @@ def test_an_unchanged_run_fails_at_most_alpha_of_the_time_under_early_stopping()
 
     rate = early_stopping_false_alarms(replicates=200, n=320, seed=1)
     assert rate <= rate_tolerance(0.05, 200), rate
+
+
+def test_a_baseline_without_the_task_leaves_its_regression_checks_out_of_the_stopping(tmp_path):
+    model = _script(tmp_path, "model.py")
+    baseline = tmp_path / "baseline.json"
+    _run(tmp_path, model, results_json=str(baseline), limit=40)
+    document = json.loads(baseline.read_text())
+    document["tasks"]["other"] = document["tasks"].pop("arithmetic")
+    baseline.write_text(json.dumps(document))
+    evaluation = _run(tmp_path, model, baseline=str(baseline), thresholds=FAR, stop_when_decided=True)
+    record = evaluation.document["tasks"]["arithmetic"]["sequential"]
+    assert set(record["checks"]) == {"s_gen", "dg_diff"} and record["decided"], record
+    skipped = next(c for c in evaluation.checks if c["id"].endswith("test_no_regression[arithmetic-s_gen]"))
+    assert skipped["outcome"] == "skipped" and "has no results for this task" in skipped["message"]
