@@ -346,7 +346,8 @@ def _decided_sequentially(p: Planned, gate: Any, record: dict[str, Any], watched
         by = "sequence"
     elif record.get("failed_early"):
         told = (
-            f"{p.task}: {p.name} not decided: the task stopped after {run} of {available} questions once "
+            f"{p.task}: {LABELS.get(p.metric, p.metric)}{' regression' if p.change is not None else ''} not decided: "
+            f"the task stopped after {run} of {available} questions once "
             f"{record['stopped_because']}, which fails the run whatever this check would say (its confidence "
             f"sequence [{watched['lower']:.3f}, {watched['upper']:.3f}] at alpha {record['alpha_sequence']:.2g})"
         )
