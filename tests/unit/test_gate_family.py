@@ -5,30 +5,9 @@ choose what gates; ``family = "none"`` keeps each check's own decision."""
 from __future__ import annotations
 
 import json
-import textwrap
 
 from selfdisc_checks.engine import evaluate
-
-SCRIPT = """
-import re
-
-def respond(request):
-    if request.kind == "sample":
-        a, op, b = re.search(r"Q: (-?\\d+)([-+*])(-?\\d+)=\\nA:$", request.prompt).groups()
-        value = {{"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}}[op]
-        return f" {{value if request.seed % {every} == 0 else value + 1}}"
-    query = request.prompt.rsplit("Question: ", 1)[1]
-    a, op, b = re.match(r"(-?\\d+)([-+*])(-?\\d+)", query).groups()
-    value = {{"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}}[op]
-    shown = [text.strip() == str(value) for text in re.findall(r"^\\(\\d+\\) .*?=(.*)$", query, re.M)]
-    return f"({{shown.index(True) + 1 if True in shown and {picks_right} else 1}})"
-"""
-
-
-def _script(tmp_path, name: str, every: int, picks_right: bool) -> str:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(SCRIPT.format(every=every, picks_right=picks_right)))
-    return str(path)
+from tests.arithmetic_script import arithmetic_script
 
 
 def _run(tmp_path, model: str, **options):
@@ -41,8 +20,10 @@ def _checks(evaluation) -> dict[str, dict]:
 
 
 def test_a_broken_checkpoint_whose_dg_diff_rises_fails_the_default_gate_on_s_gen(tmp_path):
-    good = _script(tmp_path, "good.py", every=2, picks_right=False)  # S_gen ~0.5, picks at position 1
-    broken = _script(tmp_path, "broken.py", every=7, picks_right=True)  # S_gen ~0.14, always picks a right one
+    good = arithmetic_script(tmp_path, "good.py", every=2, picks_right=False)  # S_gen ~0.5, picks at position 1
+    broken = arithmetic_script(
+        tmp_path, "broken.py", every=7, picks_right=True
+    )  # S_gen ~0.14, always picks a right one
     baseline = tmp_path / "baseline.json"
     _run(tmp_path, good, results_json=str(baseline))
     evaluation = _run(tmp_path, broken, baseline=str(baseline))
@@ -58,8 +39,8 @@ def test_a_broken_checkpoint_whose_dg_diff_rises_fails_the_default_gate_on_s_gen
 
 
 def test_a_check_left_out_of_the_gate_is_measured_and_cannot_fail_the_run(tmp_path):
-    good = _script(tmp_path, "good.py", every=2, picks_right=False)
-    broken = _script(tmp_path, "broken.py", every=7, picks_right=True)
+    good = arithmetic_script(tmp_path, "good.py", every=2, picks_right=False)
+    broken = arithmetic_script(tmp_path, "broken.py", every=7, picks_right=True)
     baseline = tmp_path / "baseline.json"
     _run(tmp_path, good, results_json=str(baseline))
     evaluation = _run(tmp_path, broken, baseline=str(baseline), gate={"checks": ["dg_diff", "no_regression.dg_diff"]})
@@ -71,7 +52,7 @@ def test_a_check_left_out_of_the_gate_is_measured_and_cannot_fail_the_run(tmp_pa
 
 
 def test_family_none_decides_each_check_alone_as_before(tmp_path):
-    good = _script(tmp_path, "good.py", every=2, picks_right=False)
+    good = arithmetic_script(tmp_path, "good.py", every=2, picks_right=False)
     baseline = tmp_path / "baseline.json"
     _run(tmp_path, good, results_json=str(baseline))
     alone = _checks(_run(tmp_path, good, baseline=str(baseline), gate={"family": "none"}))

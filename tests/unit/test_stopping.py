@@ -5,7 +5,6 @@ regression checks against a results file and a baseline model, and what the reco
 from __future__ import annotations
 
 import json
-import textwrap
 
 import pytest
 
@@ -13,31 +12,9 @@ from selfdisc_checks.engine import evaluate
 from selfdisc_checks.report.results import render_table
 from selfdisc_checks.settings import Settings
 from selfdisc_checks.stopping import alpha_split, order_seed, question_order, watched_checks
-
-# Candidate i of a question is right when its seed is a multiple of ``every``; the pick is the first right
-# candidate shown when ``picks_right``, else the first option.
-SCRIPT = """
-import re
-
-def respond(request):
-    if request.kind == "sample":
-        a, op, b = re.search(r"Q: (-?\\d+)([-+*])(-?\\d+)=\\nA:$", request.prompt).groups()
-        value = {{"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}}[op]
-        return f" {{value if request.seed % {every} == 0 else value + 1}}"
-    query = request.prompt.rsplit("Question: ", 1)[1]
-    a, op, b = re.match(r"(-?\\d+)([-+*])(-?\\d+)", query).groups()
-    value = {{"+": int(a) + int(b), "-": int(a) - int(b), "*": int(a) * int(b)}}[op]
-    shown = [text.strip() == str(value) for text in re.findall(r"^\\(\\d+\\) .*?=(.*)$", query, re.M)]
-    return f"({{shown.index(True) + 1 if True in shown and {picks_right} else 1}})"
-"""
+from tests.arithmetic_script import arithmetic_script
 
 FAR = {"s_gen": {"floor": 0.1, "mode": "confident"}, "dg_diff": {"floor": -0.3, "mode": "not-below"}}
-
-
-def _script(tmp_path, name: str, every: int = 2, picks_right: bool = True) -> str:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(SCRIPT.format(every=every, picks_right=picks_right)))
-    return str(path)
 
 
 def _run(tmp_path, model: str, **options):
@@ -63,7 +40,7 @@ def test_the_order_is_seeded_by_run_and_task_and_takes_cached_questions_first():
 
 
 def test_far_thresholds_stop_within_100_questions_with_the_full_runs_verdicts(tmp_path):
-    model = _script(tmp_path, "model.py")
+    model = arithmetic_script(tmp_path, "model.py")
     full = _run(tmp_path, model, thresholds=FAR)
     early = _run(tmp_path, model, thresholds=FAR, stop_when_decided=True, report_dir=str(tmp_path / "report"))
     record = early.document["tasks"]["arithmetic"]["sequential"]
@@ -85,7 +62,7 @@ def test_far_thresholds_stop_within_100_questions_with_the_full_runs_verdicts(tm
 
 
 def test_a_threshold_at_the_measured_value_runs_every_question(tmp_path):
-    model = _script(tmp_path, "model.py")  # every question's S_gen is exactly 0.5
+    model = arithmetic_script(tmp_path, "model.py")  # every question's S_gen is exactly 0.5
     at = {"s_gen": {"floor": 0.5, "mode": "confident"}}
     evaluation = _run(tmp_path, model, thresholds=at, stop_when_decided=True, chunk=50)
     record = evaluation.document["tasks"]["arithmetic"]["sequential"]
@@ -99,7 +76,7 @@ def test_a_threshold_at_the_measured_value_runs_every_question(tmp_path):
 
 
 def test_a_gated_point_mode_check_needs_every_question(tmp_path):
-    model = _script(tmp_path, "model.py")
+    model = arithmetic_script(tmp_path, "model.py")
     evaluation = _run(tmp_path, model, thresholds={**FAR, "s_disc": 0.1}, stop_when_decided=True)
     record = evaluation.document["tasks"]["arithmetic"]["sequential"]
     assert record["questions_run"] == 200 and record["needs_every_question"] == ["s_disc"]
@@ -107,8 +84,8 @@ def test_a_gated_point_mode_check_needs_every_question(tmp_path):
 
 
 def test_a_weakened_model_is_caught_against_its_baseline_and_stopped_early(tmp_path):
-    good = _script(tmp_path, "good.py", every=2)
-    broken = _script(tmp_path, "broken.py", every=7)  # S_gen 0.5 -> about 0.14
+    good = arithmetic_script(tmp_path, "good.py", every=2)
+    broken = arithmetic_script(tmp_path, "broken.py", every=7)  # S_gen 0.5 -> about 0.14
     baseline = tmp_path / "baseline.json"
     _run(tmp_path, good, results_json=str(baseline), stop_when_decided=True)
     same = _run(tmp_path, good, baseline=str(baseline), stop_when_decided=True)
@@ -124,8 +101,8 @@ def test_a_weakened_model_is_caught_against_its_baseline_and_stopped_early(tmp_p
 
 
 def test_a_baseline_model_runs_the_same_chunks(tmp_path):
-    good = _script(tmp_path, "good.py", every=2)
-    broken = _script(tmp_path, "broken.py", every=7)
+    good = arithmetic_script(tmp_path, "good.py", every=2)
+    broken = arithmetic_script(tmp_path, "broken.py", every=7)
     weak = _run(tmp_path, broken, baseline_model=good, stop_when_decided=True)
     record = weak.document["tasks"]["arithmetic"]["sequential"]
     assert _outcomes(weak)["test_no_regression[arithmetic-s_gen]"] == "failed"
@@ -159,7 +136,7 @@ def test_an_unchanged_run_fails_at_most_alpha_of_the_time_under_early_stopping()
 
 
 def test_a_baseline_without_the_task_leaves_its_regression_checks_out_of_the_stopping(tmp_path):
-    model = _script(tmp_path, "model.py")
+    model = arithmetic_script(tmp_path, "model.py")
     baseline = tmp_path / "baseline.json"
     _run(tmp_path, model, results_json=str(baseline), limit=40)
     document = json.loads(baseline.read_text())
