@@ -70,6 +70,20 @@ def fixture_copy(tmp_path: Path) -> Path:
     return target
 
 
+def weaken(checkpoint: Path) -> None:
+    """Issue 27's broken model: noise of one standard deviation (seeded) on every matrix of ``checkpoint``'s
+    weights, in place. On the fixture S_gen collapses while DG-DIFF rises."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(checkpoint / "model.safetensors")
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in tensors.items():
+        if tensor.dim() == 2:
+            tensors[name] = tensor + tensor.std() * torch.randn(tensor.shape, generator=generator)
+    save_file(tensors, checkpoint / "model.safetensors", metadata={"format": "pt"})
+
+
 def assert_checks_ran(result: pytest.RunResult) -> None:
     """All five checks ran and passed, or (on a tiny run, with -rs) were skipped because their metric cannot be
     measured there: DG-DIFF without a mixed question, position bias without a valid pick."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import ADMIT_ANY, FIXTURE, Project
+from conftest import ADMIT_ANY, FIXTURE, Project, weaken
 
 pytestmark = pytest.mark.slow
 
@@ -49,17 +49,9 @@ def test_a_check_the_gate_leaves_out_is_reported_and_skipped(pytester):
 def test_a_broken_fixture_copy_whose_dg_diff_rises_is_failed_by_the_default_gate(tmp_path, fixture_copy):
     """Issue 27's new user: noise of one standard deviation on every matrix of the fixture. S_gen collapses
     and DG-DIFF rises, so a gate on DG-DIFF alone would ship it; the default gate fails it on S_gen and S_disc."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
     from selfdisc_checks import evaluate
 
-    tensors = load_file(fixture_copy / "model.safetensors")
-    generator = torch.Generator().manual_seed(0)
-    for name, tensor in tensors.items():
-        if tensor.dim() == 2:
-            tensors[name] = tensor + tensor.std() * torch.randn(tensor.shape, generator=generator)
-    save_file(tensors, fixture_copy / "model.safetensors", metadata={"format": "pt"})
+    weaken(fixture_copy)
     options = {"limit": 40, "cache_dir": str(tmp_path / "cache")}
     baseline = tmp_path / "baseline.json"
     before = evaluate(str(FIXTURE), ["arithmetic"], results_json=str(baseline), **options)

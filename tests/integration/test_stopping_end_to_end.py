@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import FIXTURE, Project
+from conftest import FIXTURE, Project, weaken
 from selfdisc_checks import evaluate
 
 pytestmark = pytest.mark.slow
@@ -71,41 +71,26 @@ def test_the_plugin_stops_each_task_and_says_where(pytester, workers):
     result.stdout.fnmatch_lines([f"*{record['questions_run']}/96 decided*"])
 
 
-NIGHTLY = """
-[tool.selfdisc]
-limit = 60
-
-[tool.selfdisc.tasks.arithmetic]
-
-[tool.selfdisc.tasks.sums]
-data = "sums.jsonl"
+TASK = """
+[tool.selfdisc.tasks.{name}]
+data = "{name}.jsonl"
 question = "question"
 answer = "answer"
 metric = "numeric"
-prompt = "Q: {question}=\\nA:"
-shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]
+prompt = "Q: {{question}}=\\nA:"
+shots = [{{ question = "9-3", answer = 6 }}, {{ question = "8*1", answer = 8 }}]
 stop = ["\\n"]
 max_new_tokens = 8
 
-[tool.selfdisc.tasks.products]
-data = "products.jsonl"
-question = "question"
-answer = "answer"
-metric = "numeric"
-prompt = "Q: {question}=\\nA:"
-shots = [{ question = "9-3", answer = 6 }, { question = "8*1", answer = 8 }]
-stop = ["\\n"]
-max_new_tokens = 8
-
-[tool.selfdisc.task_options.sums]
+[tool.selfdisc.task_options.{name}]
 discrimination_max_tokens = 4
-
-[tool.selfdisc.task_options.products]
-discrimination_max_tokens = 4
-
-[tool.selfdisc.thresholds]
-dg_diff = { floor = -0.3, mode = "not-below" }
 """
+NIGHTLY = (
+    "[tool.selfdisc]\nlimit = 60\n\n[tool.selfdisc.tasks.arithmetic]\n"
+    + TASK.format(name="sums")
+    + TASK.format(name="products")
+    + '\n[tool.selfdisc.thresholds]\ndg_diff = { floor = -0.3, mode = "not-below" }\n'
+)
 
 
 def _nightly_project(folder) -> None:
@@ -136,15 +121,7 @@ def test_a_nightly_of_three_tasks_against_its_own_baseline_raises_no_alarm_in_20
 
 def test_a_weakened_fixture_copy_is_caught_and_stopped_early(tmp_path, fixture_copy):
     """The baseline tests' broken copy (one standard deviation of noise on every matrix): S_gen collapses."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    tensors = load_file(fixture_copy / "model.safetensors")
-    generator = torch.Generator().manual_seed(0)
-    for name, tensor in tensors.items():
-        if tensor.dim() == 2:
-            tensors[name] = tensor + tensor.std() * torch.randn(tensor.shape, generator=generator)
-    save_file(tensors, fixture_copy / "model.safetensors", metadata={"format": "pt"})
+    weaken(fixture_copy)
     options = {"cache_dir": str(tmp_path / "cache")}
     baseline = tmp_path / "baseline.json"
     evaluate(str(FIXTURE), ["arithmetic"], results_json=str(baseline), **options)
