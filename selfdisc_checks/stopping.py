@@ -244,21 +244,16 @@ def _update(
     old: dict[str, dict[str, float]] | None,
     methods: tuple[str, ...],
 ) -> None:
-    """Feed one chunk's values to every check (the paired differences to a regression)."""
-    from selfdisc_checks.metrics import per_question_values
-
-    values = per_question_values(new, methods)
-    mine = values_by_question(new, methods) if any(w.regression for w in watches) else {}
+    """Feed one chunk's values to every check, in question order: each rated question's own value to a
+    threshold, new - old on the questions the baseline holds to a regression."""
+    mine = values_by_question(new, methods)
+    rated = [q.id for q in new if q.id in mine]
     for watch in watches:
         if watch.regression:
-            pairs = [
-                mine[q.id][watch.metric] - old[q.id][watch.metric]
-                for q in new
-                if old is not None and q.id in mine and watch.metric in old.get(q.id, {})
-            ]
-            checks[watch.name].update(pairs)
+            paired = [qid for qid in rated if old is not None and watch.metric in old.get(qid, {})]
+            checks[watch.name].update([mine[qid][watch.metric] - old[qid][watch.metric] for qid in paired])  # type: ignore[index]
         else:
-            checks[watch.name].update(values.get(watch.metric, []))
+            checks[watch.name].update([mine[qid][watch.metric] for qid in rated if watch.metric in mine[qid]])
 
 
 def _state_json(watch: Watch, check: SequentialCheck) -> dict[str, Any]:

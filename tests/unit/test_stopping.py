@@ -48,6 +48,10 @@ def test_far_thresholds_stop_within_100_questions_with_the_full_runs_verdicts(tm
     assert record["decided"] and record["stopped_because"] == "every gated check decided"
     assert record["chunk"] == 32 and record["order_seed"] == order_seed(1234, "arithmetic")
     assert len(early.document["tasks"]["arithmetic"]["questions"]) == record["questions_run"]
+    metrics = early.document["tasks"]["arithmetic"]["metrics"]
+    for metric in ("s_gen", "dg_diff"):  # each sequence read the questions the metrics are over
+        watched = record["checks"][metric]
+        assert watched["seen"] == metrics["n"] and watched["mean"] == pytest.approx(metrics[metric])
     assert _outcomes(early) == _outcomes(full)
     s_gen = next(c for c in early.checks if c["id"].endswith("test_generation_accuracy[arithmetic]"))
     assert f"decided after {record['questions_run']} of 200 questions" in s_gen["message"]
